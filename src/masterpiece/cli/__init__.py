@@ -1,0 +1,1 @@
+"""The ``masterpiece`` command line: one module per verb, dispatched by :mod:`.main`."""

@@ -1,0 +1,139 @@
+"""``masterpiece models``: list the model zoo, download weights, import the Caffe release.
+
+::
+
+    masterpiece models list
+    masterpiece models pull NAME [NAME ...] | --all
+    masterpiece models import-caffe --prototxt P --caffemodel C --pts-in-hull N [-o OUT] [--overwrite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .main import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE
+
+_DEFAULT_IMPORT_OUTPUT = "eccv16-caffe.safetensors"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``models`` verb and its actions."""
+    parser = subparsers.add_parser(
+        "models",
+        help="list models, download their weights, import the Caffe release",
+        description="Manage the model zoo: list models, download and verify weights (for offline "
+        "use, pull on a machine with internet and copy the cache directory), import the Caffe release.",
+    )
+    parser.set_defaults(func=run, models_parser=parser)
+    actions = parser.add_subparsers(dest="models_action", metavar="ACTION")
+
+    actions.add_parser(
+        "list", help="show every model, whether its weights are present, size and licence"
+    )
+
+    pull = actions.add_parser("pull", help="download and verify weights into the cache directory")
+    pull.add_argument(
+        "names", nargs="*", metavar="NAME", help="models to download (see `models list`)"
+    )
+    pull.add_argument("--all", action="store_true", help="download the weights of every model")
+
+    caffe = actions.add_parser(
+        "import-caffe",
+        help="convert the ECCV16 Caffe release into a safetensors file for --weights",
+    )
+    caffe.add_argument(
+        "--prototxt", required=True, type=Path, help="colorization_deploy_v2.prototxt"
+    )
+    caffe.add_argument(
+        "--caffemodel", required=True, type=Path, help="colorization_release_v2.caffemodel"
+    )
+    caffe.add_argument(
+        "--pts-in-hull", required=True, type=Path, help="pts_in_hull.npy (the 313 bin centres)"
+    )
+    caffe.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path(_DEFAULT_IMPORT_OUTPUT),
+        help=f"output .safetensors file (default: {_DEFAULT_IMPORT_OUTPUT})",
+    )
+    caffe.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen action; returns the exit code."""
+    handlers = {"list": _list, "pull": _pull, "import-caffe": _import_caffe}
+    handler = handlers.get(args.models_action)
+    if handler is None:
+        args.models_parser.print_help()
+        return EXIT_USAGE
+    return handler(args)
+
+
+def _size(size_bytes: int | None) -> str:
+    return "?" if size_bytes is None else f"{size_bytes / 1e6:.0f} MB"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..models._registry import get_model_info, list_models
+    from ..models._weights import cache_dir, weights_available
+
+    header = ("name", "hints", "weights", "size", "licence", "source")
+    rows = [header]
+    for name in list_models():
+        info = get_model_info(name)
+        spec = info.weights
+        present = "bundled" if spec is not None and spec.bundled else "present"
+        rows.append(
+            (
+                name,
+                "yes" if info.accepts_hints else "no",
+                present if weights_available(info) else "missing",
+                _size(spec.size_bytes) if spec else "-",
+                spec.license if spec else "-",
+                spec.source if spec else "-",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print(f"\nweights cache: {cache_dir()}")
+    return EXIT_OK
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from ..errors import InvalidInputError, MasterpieceError
+    from ..models._registry import get_model_info, list_models
+    from ..models._weights import download_weights, published_weights
+
+    if args.all == bool(args.names):
+        raise InvalidInputError(
+            "give one or more model NAMEs or --all (see `masterpiece models list`)"
+        )
+    infos = [get_model_info(name) for name in (list_models() if args.all else args.names)]
+    if args.all:
+        infos = [info for info in infos if info.weights is not None]
+    failures = 0
+    for info in infos:
+        try:
+            path = download_weights(published_weights(info), progress=True, name=info.name)
+        except MasterpieceError as error:
+            if len(infos) == 1:
+                raise
+            failures += 1
+            print(f"masterpiece: error: {info.name}: {error}", file=sys.stderr)
+            continue
+        print(f"{info.name}: {path}")
+    return EXIT_PARTIAL_FAILURE if failures else EXIT_OK
+
+
+def _import_caffe(args: argparse.Namespace) -> int:
+    from ..models.caffe import import_caffe_eccv16_to_file
+
+    path = import_caffe_eccv16_to_file(
+        args.prototxt, args.caffemodel, args.pts_in_hull, args.output, overwrite=args.overwrite
+    )
+    print(f"wrote {path}; use it with `masterpiece colorize --model eccv16 --weights {path} ...`")
+    return EXIT_OK

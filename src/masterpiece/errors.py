@@ -1,0 +1,125 @@
+"""The one exception tree of Masterpiece.
+
+Every error the library raises on purpose derives from :class:`MasterpieceError`, and each
+message says what went wrong and what to do about it. Third-party errors (Pillow, OpenCV,
+PyAV, HTTP clients, torch loading) are translated into these at the edge where they happen.
+
+::
+
+    MasterpieceError
+    ├── InvalidInputError (ValueError)          bad user input of any kind
+    │   ├── InvalidImageError                   not an image, corrupt, truncated, unsupported
+    │   │   └── ImageTooLargeError              above the pixel or byte limit (decompression bombs)
+    │   ├── InvalidVideoError                   not a video, no video stream, unsupported codec
+    │   └── InvalidHintError                    colour hints outside the image or malformed
+    ├── OutputError (OSError)                   an output cannot be written (exists, not writable, disk full)
+    │   └── OutputExistsError                   refusing to overwrite (an input, or without --overwrite)
+    ├── ModelError
+    │   ├── UnknownModelError (KeyError)        no registered model of that name
+    │   └── WeightsError                        weights missing, unreadable or wrong
+    │       ├── WeightsNotFoundError            not in the cache and cannot be downloaded
+    │       ├── DownloadError                   the download failed
+    │       ├── ChecksumMismatchError           sha256 differs from the published one
+    │       ├── UnsafeCheckpointError           a checkpoint that would execute code when loaded
+    │       └── IncompatibleWeightsError        keys or shapes do not match the architecture
+    ├── ConfigError (ValueError)                invalid settings (temperature, sizes, training config)
+    └── DataError                               a training/evaluation data set is empty or unusable
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumMismatchError",
+    "ConfigError",
+    "DataError",
+    "DownloadError",
+    "ImageTooLargeError",
+    "IncompatibleWeightsError",
+    "InvalidHintError",
+    "InvalidImageError",
+    "InvalidInputError",
+    "InvalidVideoError",
+    "MasterpieceError",
+    "ModelError",
+    "OutputError",
+    "OutputExistsError",
+    "UnknownModelError",
+    "UnsafeCheckpointError",
+    "WeightsError",
+    "WeightsNotFoundError",
+]
+
+
+class MasterpieceError(Exception):
+    """Base class of every error Masterpiece raises on purpose."""
+
+
+class InvalidInputError(MasterpieceError, ValueError):
+    """The input given by the user cannot be used."""
+
+
+class InvalidImageError(InvalidInputError):
+    """A file or buffer is not a readable image (corrupt, truncated, unsupported format)."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """An image exceeds the configured pixel or byte limit (protects against decompression bombs)."""
+
+
+class InvalidVideoError(InvalidInputError):
+    """A file is not a readable video, has no video stream, or uses an unsupported codec."""
+
+
+class InvalidHintError(InvalidInputError):
+    """Colour hints are malformed or lie outside the image."""
+
+
+class OutputError(MasterpieceError, OSError):
+    """An output cannot be written."""
+
+
+class OutputExistsError(OutputError):
+    """Writing would overwrite an existing file (an input, or an output without ``overwrite``)."""
+
+
+class ModelError(MasterpieceError):
+    """A model cannot be created or loaded."""
+
+
+class UnknownModelError(ModelError, KeyError):
+    """No model is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsError(ModelError):
+    """Weights are missing, unreadable or do not match."""
+
+
+class WeightsNotFoundError(WeightsError):
+    """The weights are not cached and cannot be downloaded (offline, or no source known)."""
+
+
+class DownloadError(WeightsError):
+    """Downloading weights failed."""
+
+
+class ChecksumMismatchError(WeightsError):
+    """A weights file does not have the published sha256 (truncated or tampered)."""
+
+
+class UnsafeCheckpointError(WeightsError):
+    """A checkpoint would execute code when unpickled; it is refused."""
+
+
+class IncompatibleWeightsError(WeightsError):
+    """The keys or tensor shapes of a checkpoint do not match the architecture."""
+
+
+class ConfigError(MasterpieceError, ValueError):
+    """A setting is out of range or inconsistent."""
+
+
+class DataError(MasterpieceError):
+    """A data set for training or evaluation is empty or unusable."""

@@ -1,0 +1,108 @@
+"""The contract every colorization network in the model zoo fulfils.
+
+A model sees the lightness ``L`` of an image (CIE Lab, ``L`` in [0, 100]) and, when it
+accepts hints, a sparse map of user colours; it predicts the ``ab`` chroma. Normalization
+constants live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..color.quantize import decode_annealed_mean
+
+#: ``L`` is fed to the networks as ``(L - L_CENTER) / L_SCALE``.
+L_CENTER = 50.0
+L_SCALE = 100.0
+#: ``ab`` is fed to and predicted by the networks divided by ``AB_SCALE``.
+AB_SCALE = 110.0
+#: The paper's annealed-mean temperature.
+DEFAULT_TEMPERATURE = 0.38
+
+
+def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
+    """Map ``L`` in [0, 100] to the network range [-0.5, 0.5]."""
+    return (lightness - L_CENTER) / L_SCALE
+
+
+@dataclass
+class ColorPrediction:
+    """Raw network outputs before decoding.
+
+    Attributes:
+        logits: ``(B, Q, h, w)`` unnormalized scores over the model's ab bins, or ``None``
+            for models without a classification head.
+        ab: ``(B, 2, h', w')`` regressed ab in Lab units (about [-110, 110]), or ``None``.
+    """
+
+    logits: torch.Tensor | None = None
+    ab: torch.Tensor | None = None
+
+
+class ColorizationModel(nn.Module):
+    """Base class: ``predict`` runs the network, ``decode`` turns its output into ab.
+
+    Subclasses set ``accepts_hints`` and implement :meth:`predict`. Models with a
+    classification head expose their bin centres through :attr:`bin_centers`.
+    """
+
+    accepts_hints: bool = False
+    #: ``"classification"`` decodes ab by annealed mean over bins, ``"regression"`` uses the
+    #: regression head.
+    decoder: str = "classification"
+
+    @property
+    def bin_centers(self) -> torch.Tensor | None:
+        """``(Q, 2)`` ab centres (Lab units) of the classification bins, or ``None``."""
+        return None
+
+    def predict(
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+    ) -> ColorPrediction:
+        """Run the network.
+
+        Args:
+            lightness: ``(B, 1, H, W)`` float, ``L`` in [0, 100].
+            hint_ab: ``(B, 2, H, W)`` user ab in Lab units where ``hint_mask`` is 1, else 0.
+                Ignored by models that do not accept hints.
+            hint_mask: ``(B, 1, H, W)`` 1 where the user set a colour, else 0.
+        """
+        raise NotImplementedError
+
+    def decode(self, prediction: ColorPrediction, temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
+        """Turn a prediction into ``(B, 2, h, w)`` ab in Lab units.
+
+        ``temperature`` applies to the annealed mean of classification models (1 = plain
+        mean, towards 0 = mode); regression models ignore it.
+        """
+        if self.decoder == "classification" and prediction.logits is not None:
+            centers = self.bin_centers
+            assert centers is not None, "classification models must define bin_centers"
+            return decode_annealed_mean(prediction.logits, centers, temperature)
+        if prediction.ab is None:
+            raise RuntimeError(f"{type(self).__name__} produced neither logits nor ab")
+        return prediction.ab
+
+    def forward(
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
+        predict_only: bool = False,
+    ):
+        """``predict`` then ``decode``: ``(B, 1, H, W)`` L -> ``(B, 2, h, w)`` ab.
+
+        With ``predict_only`` it returns the raw ``(logits, ab)`` pair instead (either may be
+        ``None``); distributed training calls the model this way so gradients synchronize.
+        """
+        prediction = self.predict(lightness, hint_ab, hint_mask)
+        if predict_only:
+            return prediction.logits, prediction.ab
+        return self.decode(prediction, temperature)

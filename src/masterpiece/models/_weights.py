@@ -1,0 +1,482 @@
+"""Weights: where they live, downloading and verifying them, loading them safely.
+
+* Downloaded weights live in :func:`cache_dir` (``$MASTERPIECE_CACHE``, else the user cache
+  directory); bundled weights ship in ``masterpiece/models/bundled``.
+* Every registered file is checked against its full published sha256: after each download
+  and at every load. A download goes to a unique temporary file in the cache directory, is
+  verified, then renamed into place, so concurrent downloads and interrupted ones never
+  leave a partial or corrupt file under the final name.
+* ``MASTERPIECE_OFFLINE=1`` forbids downloads.
+* Checkpoints are loaded with safetensors or ``torch.load(weights_only=True)``; a pickle that
+  would execute code is refused. HTTP, pickle and torch errors are translated here into the
+  :class:`~masterpiece.errors.WeightsError` family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import pickle
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import BinaryIO
+
+import pooch
+import torch
+from torch import nn
+
+from ..errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    IncompatibleWeightsError,
+    OutputError,
+    OutputExistsError,
+    UnsafeCheckpointError,
+    WeightsError,
+    WeightsNotFoundError,
+)
+from ._registry import ModelInfo, WeightsSpec
+
+logger = logging.getLogger(__name__)
+
+#: environment variable naming the directory downloaded weights are cached in
+CACHE_ENV = "MASTERPIECE_CACHE"
+#: environment variable that forbids downloads when set to 1 (or true/yes)
+OFFLINE_ENV = "MASTERPIECE_OFFLINE"
+#: seconds without an answer before a download gives up
+DOWNLOAD_TIMEOUT_S = 60.0
+_CHUNK_BYTES = 1 << 20
+#: state-dict keys a file may lack (BatchNorm counters, unused at inference)
+_OPTIONAL_KEY_SUFFIX = "num_batches_tracked"
+#: keys under which training checkpoints keep the model weights
+_CHECKPOINT_WEIGHT_KEYS = ("model", "state_dict")
+_MAX_LISTED_KEYS = 8
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def cache_dir() -> Path:
+    """Directory of downloaded weights: ``$MASTERPIECE_CACHE``, else the user cache directory."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(pooch.os_cache("masterpiece"))
+
+
+def weights_path_for(spec: WeightsSpec) -> Path:
+    """Where the file of ``spec`` is (or will be once downloaded)."""
+    if spec.bundled:
+        return Path(str(resources.files(__package__).joinpath("bundled", spec.filename)))
+    return cache_dir() / spec.filename
+
+
+def weights_available(info: ModelInfo) -> bool:
+    """Whether the weights file of ``info`` is present (not verified; loading verifies it)."""
+    return info.weights is not None and weights_path_for(info.weights).is_file()
+
+
+def offline() -> bool:
+    """Whether ``$MASTERPIECE_OFFLINE`` forbids downloads."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def _normalized_sha256(expected: str) -> str:
+    return expected.lower().removeprefix("sha256:").strip()
+
+
+def sha256_of(path: str | Path) -> str:
+    """Full hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _mismatch(subject: str, actual: str, expected: str, what_to_do: str) -> ChecksumMismatchError:
+    return ChecksumMismatchError(
+        f"{subject} has sha256 {actual} but the published sha256 is {expected} "
+        f"(truncated or tampered); {what_to_do}"
+    )
+
+
+def verify_sha256(
+    path: str | Path, expected: str, what_to_do: str = "delete it and download it again"
+) -> None:
+    """Raise :class:`ChecksumMismatchError` unless the file's sha256 is ``expected``.
+
+    Args:
+        path: the file to check.
+        expected: full hex sha256 (an optional ``sha256:`` prefix is accepted).
+        what_to_do: advice appended to the error message.
+    """
+    expected = _normalized_sha256(expected)
+    actual = sha256_of(path)
+    if actual != expected:
+        raise _mismatch(str(path), actual, expected, what_to_do)
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+def _pull_hint(name: str | None) -> str:
+    return f"`masterpiece models pull {name}`" if name else "`masterpiece models pull NAME`"
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """A failure to reach the server at all (as opposed to an HTTP answer such as 404)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return False
+    return isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+
+
+def _copy_with_progress(
+    response: BinaryIO, file: BinaryIO, total: int | None, label: str, progress: bool
+) -> str:
+    """Stream ``response`` into ``file``; returns the sha256 of what was written."""
+    from tqdm.auto import tqdm
+
+    digest = hashlib.sha256()
+    with tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, disable=not progress
+    ) as bar:
+        for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
+            file.write(chunk)
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+@contextmanager
+def _temporary_sibling(destination: Path) -> Iterator[Path]:
+    """A unique temporary file next to ``destination``, removed unless renamed away."""
+    descriptor, name = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+    )
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        yield temporary
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _fetch(url: str, destination: Path, expected: str, progress: bool, name: str | None) -> None:
+    """Download ``url`` to a temporary file, verify its sha256, rename it to ``destination``."""
+    with _temporary_sibling(destination) as temporary:
+        with (
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            open(temporary, "wb") as file,
+        ):
+            length = response.headers.get("Content-Length")
+            actual = _copy_with_progress(
+                response, file, int(length) if length else None, destination.name, progress
+            )
+        if actual != expected:
+            raise _mismatch(
+                f"the download of {url}",
+                actual,
+                expected,
+                f"nothing was kept; retry {_pull_hint(name)}, or download the file yourself, "
+                "check its sha256 and pass --weights FILE",
+            )
+        os.replace(temporary, destination)
+
+
+def _ensure_cache_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DownloadError(
+            f"cannot create the weights cache directory {directory} ({error.strerror}); "
+            f"set {CACHE_ENV} to a writable directory"
+        ) from error
+
+
+def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | None = None) -> Path:
+    """Make sure the file of ``spec`` is present and verified, downloading it if needed.
+
+    A verified file already in place is kept; a corrupt one is replaced. Bundled weights are
+    only verified.
+
+    Args:
+        spec: the weights to fetch.
+        progress: show a progress bar (on stderr).
+        name: the model's registry name, used in error messages.
+
+    Returns:
+        The path of the verified file.
+
+    Raises:
+        WeightsNotFoundError: no URL is known, or ``$MASTERPIECE_OFFLINE`` forbids downloads.
+        DownloadError: the server could not be reached or answered with an error.
+        ChecksumMismatchError: the downloaded file does not have the published sha256.
+    """
+    destination = weights_path_for(spec)
+    expected = _normalized_sha256(spec.sha256)
+    if spec.bundled:
+        _verify_registered(destination, spec, name)
+        return destination
+    present = destination.is_file()
+    if present and sha256_of(destination) == expected:
+        logger.info("%s is already downloaded and verified", destination)
+        return destination
+    if spec.url is None:
+        raise WeightsNotFoundError(
+            f"no download address is known for {spec.filename}; pass --weights FILE"
+        )
+    if offline():
+        raise WeightsNotFoundError(
+            _missing_message(spec, name, f"downloads are disabled ({OFFLINE_ENV} is set)")
+        )
+    if present:
+        logger.warning("%s does not have the published sha256; replacing it", destination)
+        destination.unlink(missing_ok=True)
+    _ensure_cache_dir(destination.parent)
+    logger.info("downloading %s to %s", spec.url, destination)
+    try:
+        _fetch(spec.url, destination, expected, progress, name)
+    except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+        raise DownloadError(
+            f"could not download {spec.url} ({_reason(error)}); check the connection and retry "
+            f"{_pull_hint(name)}, or download the file yourself, check that its sha256 is {expected} "
+            "and pass --weights FILE"
+        ) from error
+    return destination
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def _missing_message(spec: WeightsSpec, name: str | None, why: str) -> str:
+    model = f"model {name!r}" if name else spec.filename
+    source = f" (it downloads {spec.url})" if spec.url else ""
+    return (
+        f"weights for {model} are not available: {spec.filename} (sha256 {_normalized_sha256(spec.sha256)}) "
+        f"is not in the cache directory {cache_dir()} and {why}. On a machine with internet run "
+        f"{_pull_hint(name)}{source}, then copy its cache directory here "
+        f"(or point {CACHE_ENV} at it); or pass --weights FILE"
+    )
+
+
+def _verify_registered(path: Path, spec: WeightsSpec, name: str | None) -> None:
+    if spec.bundled and not path.is_file():
+        raise WeightsNotFoundError(f"the bundled weights {path} are missing; reinstall masterpiece")
+    advice = "reinstall masterpiece" if spec.bundled else f"run {_pull_hint(name)} to replace it"
+    verify_sha256(path, spec.sha256, what_to_do=advice)
+
+
+def published_weights(info: ModelInfo) -> WeightsSpec:
+    """The registered weights of ``info``; raises :class:`WeightsNotFoundError` if it has none."""
+    if info.weights is None:
+        raise WeightsNotFoundError(
+            f"model {info.name!r} has no published weights; pass --weights FILE (weights= in Python) "
+            "or build it with pretrained=False"
+        )
+    return info.weights
+
+
+def ensure_weights(info: ModelInfo, download: bool = True, progress: bool = True) -> Path:
+    """The verified weights file of a registered model, downloading it if allowed.
+
+    Raises:
+        WeightsNotFoundError: the model has no published weights, or they are not cached and
+            cannot be downloaded (``download=False``, ``$MASTERPIECE_OFFLINE``, no network).
+        ChecksumMismatchError: the file present or downloaded is not the published one.
+    """
+    spec = published_weights(info)
+    path = weights_path_for(spec)
+    if spec.bundled or path.is_file():
+        _verify_registered(path, spec, info.name)
+        return path
+    if not download:
+        raise WeightsNotFoundError(_missing_message(spec, info.name, "downloading was not allowed"))
+    try:
+        return download_weights(spec, progress, name=info.name)
+    except DownloadError as error:
+        if not _is_network_error(error.__cause__):
+            raise
+        why = f"the download failed ({_reason(error.__cause__)})"
+        raise WeightsNotFoundError(_missing_message(spec, info.name, why)) from error
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load_pickle_checkpoint(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"[^\n]*(?:GLOBAL|[Uu]nsupported)[^\n]*", str(error))
+        reason = f" ({found.group(0).strip()})" if found else ""
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it would execute code when unpickled{reason}; only if you "
+            "trust its source, convert it to a plain state dict or safetensors and load that"
+        ) from error
+    except Exception as error:  # torch raises RuntimeError, KeyError, EOFError... for corrupt files
+        summary = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
+        raise WeightsError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {summary}); "
+            "it may be truncated or in another format"
+        ) from error
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError) as error:
+        raise WeightsError(f"{path} is not a readable safetensors file ({error})") from error
+
+
+def _as_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
+    """Accept a plain state dict or a training checkpoint holding one under ``model``."""
+    if isinstance(loaded, Mapping):
+        for key in _CHECKPOINT_WEIGHT_KEYS:
+            if isinstance(loaded.get(key), Mapping):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
+    ):
+        raise IncompatibleWeightsError(
+            f"{path} does not hold a state dict (a mapping of parameter names to tensors, "
+            "possibly under a 'model' key)"
+        )
+    return dict(loaded)
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a weights file safely into a CPU state dict.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(weights_only=True)``. A training checkpoint that keeps the weights under a
+    ``"model"`` key is accepted.
+
+    Raises:
+        WeightsNotFoundError: the file does not exist.
+        UnsafeCheckpointError: the pickle would execute code when loaded.
+        WeightsError: the file is unreadable or holds no state dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"weights file {path} does not exist; check the path given to --weights"
+        )
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    return _as_state_dict(_load_pickle_checkpoint(path), path)
+
+
+def _listed(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED_KEYS])
+    return shown + (
+        f" and {len(keys) - _MAX_LISTED_KEYS} more" if len(keys) > _MAX_LISTED_KEYS else ""
+    )
+
+
+def check_compatible(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`IncompatibleWeightsError` unless the keys and shapes match ``model``.
+
+    Keys ending in ``num_batches_tracked`` may be missing from ``state_dict``.
+    """
+    expected = model.state_dict()
+    missing = [
+        key for key in expected if key not in state_dict and not key.endswith(_OPTIONAL_KEY_SUFFIX)
+    ]
+    unexpected = [key for key in state_dict if key not in expected]
+    mismatched = [
+        f"{key} {tuple(state_dict[key].shape)} instead of {tuple(value.shape)}"
+        for key, value in expected.items()
+        if key in state_dict and state_dict[key].shape != value.shape
+    ]
+    problems = [
+        f"{label}: {_listed(keys)}"
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", mismatched),
+        )
+        if keys
+    ]
+    if problems:
+        raise IncompatibleWeightsError(
+            f"the weights in {source} do not fit {type(model).__name__} ({'; '.join(problems)}); "
+            "check that the file belongs to this model"
+        )
+
+
+def load_weights_into(
+    model: nn.Module,
+    info: ModelInfo,
+    weights_path: str | Path | None = None,
+    download: bool = True,
+) -> None:
+    """Load weights into ``model``: a user file, or the registered (verified) weights of ``info``.
+
+    A user file (``weights_path``) is not hash-checked but its keys and shapes must match.
+    Otherwise the registered file is verified at every load and downloaded when missing and
+    allowed (see :func:`ensure_weights`).
+    """
+    path = Path(weights_path) if weights_path is not None else ensure_weights(info, download)
+    state_dict = load_state_dict(path)
+    check_compatible(model, state_dict, str(path))
+    model.load_state_dict(state_dict, strict=False)
+    logger.info("loaded weights for %s from %s", info.name, path)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def refuse_overwrite(path: str | Path, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is false."""
+    if Path(path).exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; choose another output or pass --overwrite")
+
+
+def save_safetensors(
+    state_dict: Mapping[str, torch.Tensor], path: str | Path, overwrite: bool = False
+) -> Path:
+    """Write a state dict as safetensors atomically (temporary file, then rename).
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is false.
+        OutputError: the file cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    refuse_overwrite(path, overwrite)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _temporary_sibling(path) as temporary:
+            save_file(tensors, temporary)
+            os.replace(temporary, path)
+    except OSError as error:
+        raise OutputError(
+            f"cannot write {path} ({error.strerror or error}); check the directory"
+        ) from error
+    return path

@@ -1,0 +1,297 @@
+"""Colorizing images: the :class:`Colorizer` and the one-call :func:`colorize`.
+
+The network sees a small square ``L`` image (``size`` x ``size``, 256 by default); the
+output keeps the input's own full-resolution ``L`` and only the predicted ``ab`` is
+upsampled, then Lab is converted back to sRGB with chroma reduced (not RGB clipped) for
+colours outside the gamut, so the output's lightness is the input's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from ..color.quantize import check_temperature
+from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
+from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel
+from ..models._registry import create_model, get_model_info
+from ..models.selection import default_model_name
+from .io import LoadedImage, encode_image, read_image, write_image
+
+logger = logging.getLogger(__name__)
+
+ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ColorHint:
+    """A user colour at one point of the image.
+
+    Attributes:
+        x, y: pixel position in the full-resolution image (``x`` to the right, ``y`` down).
+        color: the colour as sRGB ``(r, g, b)`` in 0..255 or ``"#rrggbb"``; only its chroma
+            (``ab``) is used, the image keeps its own lightness.
+        size: side of the square patch the hint covers, in network pixels (1..9).
+    """
+
+    x: float
+    y: float
+    color: tuple[int, int, int] | str
+    size: int = 3
+
+    def rgb(self) -> tuple[float, float, float]:
+        """The colour as floats in [0, 1]."""
+        color = self.color
+        if isinstance(color, str):
+            text = color.lstrip("#")
+            if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise InvalidHintError(f"hint colour {color!r} is not of the form #rrggbb")
+            color = tuple(int(text[i : i + 2], 16) for i in (0, 2, 4))
+        if len(color) != 3 or any(not 0 <= float(c) <= 255 for c in color):
+            raise InvalidHintError(f"hint colour {color!r} must be three values in 0..255")
+        return tuple(float(c) / 255.0 for c in color)
+
+
+def hint_maps(
+    hints: Sequence[ColorHint], image_size: tuple[int, int], network_size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rasterize hints at the network's resolution.
+
+    Args:
+        hints: hints in full-resolution pixel coordinates.
+        image_size: ``(width, height)`` of the full image.
+        network_size: ``(width, height)`` of the network input.
+
+    Returns:
+        ``(hint_ab (1, 2, h, w), hint_mask (1, 1, h, w))`` in Lab units and {0, 1}.
+    """
+    width, height = image_size
+    net_w, net_h = network_size
+    hint_ab = torch.zeros(1, 2, net_h, net_w)
+    hint_mask = torch.zeros(1, 1, net_h, net_w)
+    for hint in hints:
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise InvalidHintError(f"hint at ({hint.x}, {hint.y}) lies outside the {width}x{height} image")
+        if not 1 <= int(hint.size) <= 9:
+            raise InvalidHintError(f"hint size must be 1..9 network pixels, got {hint.size}")
+        ab = rgb_to_lab(torch.tensor(hint.rgb()).view(3, 1, 1))[1:, 0, 0]
+        column = int(hint.x * net_w / width)
+        row = int(hint.y * net_h / height)
+        half = int(hint.size) // 2
+        rows = slice(max(0, row - half), min(net_h, row - half + int(hint.size)))
+        columns = slice(max(0, column - half), min(net_w, column - half + int(hint.size)))
+        hint_ab[0, :, rows, columns] = ab.view(2, 1, 1)
+        hint_mask[0, :, rows, columns] = 1.0
+    return hint_ab, hint_mask
+
+
+def _resize_hints(
+    hint_ab: torch.Tensor, hint_mask: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bring full-resolution hint maps to ``size`` (h, w): mean hinted ab per cell."""
+    if tuple(hint_mask.shape[-2:]) == tuple(size):
+        return hint_ab, hint_mask
+    coverage = F.adaptive_avg_pool2d(hint_mask, size)
+    ab = F.adaptive_avg_pool2d(hint_ab * hint_mask, size) / coverage.clamp(min=1e-8)
+    mask = (coverage > 0).to(hint_mask.dtype)
+    return ab * mask, mask
+
+
+class Colorizer:
+    """A loaded model with its settings, for colorizing many images.
+
+    Args:
+        model: a registered model name, a model instance, or ``None`` for the best model
+            whose weights are available (the bundled one offline).
+        weights: a local weights file for ``model`` instead of the registered weights.
+        size: side of the square ``L`` image the network sees (multiple of 16).
+        temperature: annealed-mean temperature (0.38 = the paper; 1 = plain mean).
+        saturation: multiplies the predicted chroma (1 = as predicted, 0 = gray).
+        device: ``cpu``, ``cuda`` or a ``torch.device``.
+        download: allow downloading missing registered weights.
+    """
+
+    def __init__(
+        self,
+        model: str | ColorizationModel | None = None,
+        *,
+        weights: str | Path | None = None,
+        size: int = 256,
+        temperature: float = DEFAULT_TEMPERATURE,
+        saturation: float = 1.0,
+        device: str | torch.device = "cpu",
+        download: bool = True,
+    ) -> None:
+        if size < 32 or size % 16:
+            raise ConfigError(f"size must be a multiple of 16 and at least 32, got {size}")
+        if not 0.0 <= saturation <= 4.0:
+            raise ConfigError(f"saturation must be between 0 and 4, got {saturation}")
+        self.temperature = check_temperature(temperature)
+        self.saturation = float(saturation)
+        self.size = int(size)
+        self.device = _resolve_device(device)
+        if isinstance(model, ColorizationModel):
+            self.model_name = type(model).__name__
+            self.model = model
+        else:
+            self.model_name = model or default_model_name()
+            get_model_info(self.model_name)  # unknown names fail before any loading
+            self.model = create_model(self.model_name, weights=weights, download=download)
+        self.model.eval().to(self.device)
+
+    @property
+    def accepts_hints(self) -> bool:
+        return self.model.accepts_hints
+
+    @torch.inference_mode()
+    def predict_ab(
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict ab for an ``L`` image at its own resolution.
+
+        Args:
+            lightness: ``(B, 1, H, W)`` ``L`` in [0, 100].
+            hint_ab: ``(B, 2, h, w)`` hint ab (Lab units) at any resolution, or ``None``.
+            hint_mask: ``(B, 1, h, w)`` 1 where a hint is set.
+
+        Returns:
+            ``(B, 2, H, W)`` ab in Lab units (saturation applied).
+        """
+        height, width = lightness.shape[-2:]
+        network_l = F.interpolate(
+            lightness.to(self.device), size=(self.size, self.size), mode="bilinear",
+            align_corners=False, antialias=True,
+        )
+        if hint_ab is not None and hint_mask is not None:
+            hint_ab, hint_mask = _resize_hints(hint_ab.to(self.device), hint_mask.to(self.device), (self.size, self.size))
+        ab = self.model(network_l, hint_ab, hint_mask, temperature=self.temperature).float()
+        ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
+        return ab * self.saturation
+
+    def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[ColorHint] = ()) -> np.ndarray:
+        """Colorize an ``(H, W, 3)`` float32 sRGB image in [0, 1]; returns the same shape.
+
+        Only the input's lightness is used (colour casts of toned prints are discarded).
+        """
+        image = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+        lightness = rgb_to_lightness(image)
+        hint_ab = hint_mask = None
+        if hints:
+            if not self.accepts_hints:
+                raise InvalidHintError(f"model {self.model_name!r} does not accept colour hints; use compact or siggraph17")
+            hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), (self.size, self.size))
+        ab = self.predict_ab(lightness, hint_ab, hint_mask).cpu()
+        colour = lab_to_rgb(torch.cat((lightness, ab), dim=1))
+        return colour[0].permute(1, 2, 0).numpy()
+
+    def colorize_loaded(self, loaded: LoadedImage, hints: Sequence[ColorHint] = ()) -> np.ndarray:
+        """Colorize a :class:`LoadedImage`; returns ``(H, W, 3)`` float32 RGB in [0, 1]."""
+        return self.colorize_rgb(loaded.rgb, hints)
+
+    def colorize_file(
+        self,
+        source: str | Path,
+        destination: str | Path,
+        *,
+        hints: Sequence[ColorHint] = (),
+        overwrite: bool = False,
+        quality: int = 95,
+        bit_depth: int | None = None,
+    ) -> Path:
+        """Read ``source``, colorize it and write ``destination`` atomically.
+
+        The output format follows ``destination``'s extension. Alpha, EXIF (orientation
+        applied) and 16-bit depth (PNG/TIFF; ``bit_depth=None`` keeps the input's) are kept.
+
+        Raises:
+            OutputExistsError: ``destination`` is the input, or exists and not ``overwrite``.
+        """
+        source, destination = Path(source), Path(destination)
+        if destination.exists() and source.exists() and destination.resolve() == source.resolve():
+            raise OutputExistsError(f"refusing to overwrite the input {source}; choose another output name")
+        if destination.exists() and not overwrite:
+            raise OutputExistsError(f"{destination} exists; pass --overwrite (overwrite=True) to replace it")
+        loaded = read_image(source)
+        rgb = self.colorize_loaded(loaded, hints)
+        return write_image(
+            destination, rgb, alpha=loaded.alpha, bit_depth=bit_depth or loaded.bit_depth,
+            exif=loaded.exif, quality=quality, overwrite=overwrite,
+        )
+
+    def colorize(self, image: ImageLike, hints: Sequence[ColorHint] = (), **kwargs):
+        """Colorize any supported kind of image and return the same kind.
+
+        - ``str``/``Path``: writes ``<stem>_colorized<suffix>`` beside it (or ``output=``) and
+          returns that path.
+        - ``bytes``: returns encoded bytes in the input's format (PNG if unknown).
+        - ``PIL.Image``: returns an RGB (or RGBA) ``PIL.Image``.
+        - ``np.ndarray``: returns an array of the same dtype, ``(H, W, 3)`` or ``(H, W, 4)``.
+        """
+        if isinstance(image, (str, Path)):
+            source = Path(image)
+            output = Path(kwargs.pop("output", None) or source.with_name(f"{source.stem}_colorized{source.suffix}"))
+            return self.colorize_file(source, output, hints=hints, **kwargs)
+        loaded = read_image(image)
+        rgb = self.colorize_loaded(loaded, hints)
+        if isinstance(image, bytes):
+            return encode_image(rgb, loaded.format or "PNG", alpha=loaded.alpha, exif=loaded.exif, **kwargs)
+        if isinstance(image, Image.Image):
+            return _to_pil(rgb, loaded.alpha)
+        if isinstance(image, np.ndarray):
+            return _to_array_like(rgb, loaded.alpha, image.dtype)
+        raise InvalidInputError(f"cannot colorize a {type(image).__name__}; pass a path, bytes, a PIL image or an array")
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def _to_pil(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+    pixels = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if alpha is not None:
+        alpha8 = alpha if alpha.dtype == np.uint8 else (alpha.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(np.dstack((pixels, alpha8)), "RGBA")
+    return Image.fromarray(pixels, "RGB")
+
+
+def _to_array_like(rgb: np.ndarray, alpha: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        peak = float(np.iinfo(dtype).max)
+        pixels = (np.clip(rgb, 0.0, 1.0) * peak + 0.5).astype(dtype)
+        if alpha is not None:
+            alpha = (alpha.astype(np.float64) * peak / float(np.iinfo(alpha.dtype).max) + 0.5).astype(dtype)
+    else:
+        pixels = rgb.astype(dtype, copy=False)
+        if alpha is not None:
+            alpha = (alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max)).astype(dtype)
+    return np.dstack((pixels, alpha)) if alpha is not None else pixels
+
+
+_DEFAULT_COLORIZERS: dict[tuple, Colorizer] = {}
+
+
+def colorize(image: ImageLike, model: str | None = None, *, hints: Sequence[ColorHint] = (), **options):
+    """Colorize one image with a cached :class:`Colorizer`; returns the input's kind.
+
+    ``options`` are :class:`Colorizer` settings (``weights``, ``size``, ``temperature``,
+    ``saturation``, ``device``) and output settings (``output``, ``overwrite``, ``quality``).
+    """
+    settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device") if k in options}
+    key = (model, tuple(sorted((k, str(v)) for k, v in settings.items())))
+    if key not in _DEFAULT_COLORIZERS:
+        _DEFAULT_COLORIZERS[key] = Colorizer(model, **settings)
+    return _DEFAULT_COLORIZERS[key].colorize(image, hints, **options)
