@@ -24,13 +24,13 @@ def random_images(count: int, height: int = 24, width: int = 32, seed: int = 0) 
     return [EvalImage.from_rgb(f"random_{i}.png", torch.rand(1, 3, height, width, generator=generator)) for i in range(count)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_striped_image() -> Callable[..., EvalImage]:
     """``make_striped_image(colours, widths)``: an :class:`EvalImage` of vertical colour bands."""
     return striped_image
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_random_images() -> Callable[..., list[EvalImage]]:
     """``make_random_images(count)``: seeded random-noise :class:`EvalImage` objects."""
     return random_images

@@ -101,7 +101,7 @@ def _summary_lines(result: EvaluationResult) -> list[str]:
     header = ["", *(METRIC_TITLES[m] for m in METRICS), "gain rebal. AuC"]
     rows = [["ground truth", "", "", "", result.ground_truth_colorfulness.format(1), ""]]
     for evaluation in result.evaluations:
-        gain = evaluation.gain["rebalanced_auc"].format() if evaluation.gain else ""
+        gain = evaluation.gain["rebalanced_auc"].format(signed=True) if evaluation.gain else ""
         rows.append([evaluation.label, *(evaluation.summary[m].format() for m in METRICS), gain])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]

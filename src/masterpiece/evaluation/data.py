@@ -82,16 +82,20 @@ def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(image, size=target, mode="bilinear", align_corners=False, antialias=True)
 
 
-def list_candidate_files(data_dir: Path) -> list[Path]:
+def list_candidate_files(data_dir: str | Path) -> list[Path]:
     """Regular, non-hidden files below ``data_dir``, sorted by relative path.
 
     Raises:
         InvalidInputError: ``data_dir`` is not a folder.
+        DataError: it holds no file (cheap to check before loading any model).
     """
+    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise InvalidInputError(f"{data_dir} is not a folder; pass --data DIR with colour photographs")
     files = (p for p in data_dir.rglob("*") if p.is_file())
-    visible = (p for p in files if not any(part.startswith(".") for part in p.relative_to(data_dir).parts))
+    visible = [p for p in files if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)]
+    if not visible:
+        raise DataError(f"{data_dir} holds no files; pass --data DIR with colour photographs")
     return sorted(visible, key=lambda p: p.relative_to(data_dir).as_posix())
 
 
@@ -148,13 +152,11 @@ def load_eval_images(
 
     Raises:
         InvalidInputError: ``data_dir`` is not a folder.
-        DataError: no usable image in it.
+        DataError: no file, or no usable image, in it.
     """
     skipped: list[SkippedFile] = []
     images = list(iter_eval_images(data_dir, eval_size, limit, skipped))
     if not images:
-        if not skipped:
-            raise DataError(f"{data_dir} holds no files; pass --data DIR with colour photographs")
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:5])
         raise DataError(f"no usable colour image in {data_dir} ({len(skipped)} skipped: {reasons})")
     return images, skipped

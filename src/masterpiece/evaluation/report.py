@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..errors import OutputError, OutputExistsError
 from . import plots
-from .results import METRIC_TITLES, METRICS, EvaluationResult, ModelEvaluation
+from .results import HIGHER_IS_BETTER, METRIC_TITLES, METRICS, EvaluationResult, ModelEvaluation
 from .statistics import Interval
 
 logger = logging.getLogger(__name__)
@@ -97,38 +97,39 @@ def ranked_examples(evaluation: ModelEvaluation, count: int) -> tuple[list[int],
     return best, worst
 
 
-def _example_row(result: EvaluationResult, evaluation: ModelEvaluation, index: int, folder: Path, key: str) -> str:
+def _figure_html(pixels: np.ndarray, path: Path, caption: str) -> str:
+    src, text = html.escape(_save_jpeg(pixels, path)), html.escape(caption)
+    return f'<figure><img src="{src}" alt="{text}"><figcaption>{text}</figcaption></figure>'
+
+
+def _example_row(result: EvaluationResult, index: int, folder: Path) -> str:
+    """Input, every model's prediction side by side, then the ground truth, of one image."""
     image = result.images[index]
-    scores = evaluation.scores[index]
-    cells = (
-        ("input (L only)", result.baseline.thumbnails[index], f"{index:04d}_input.jpg"),
-        (f"{evaluation.label}", evaluation.thumbnails[index], f"{index:04d}_{key}.jpg"),
-        ("ground truth", image.thumbnail, f"{index:04d}_truth.jpg"),
-    )
-    figures = "".join(
-        f'<figure><img src="{html.escape(_save_jpeg(pixels, folder / name))}" alt="{html.escape(caption)}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, pixels, name in cells
-    )
-    gain = scores.psnr - result.baseline.scores[index].psnr
+    figures = [_figure_html(result.baseline.thumbnails[index], folder / f"{index:04d}_input.jpg", "input (L only)")]
+    for k, evaluation in enumerate(result.models):
+        scores = evaluation.scores[index]
+        caption = f"{evaluation.label}: {scores.psnr:.1f} dB, rebal. AuC {scores.rebalanced_auc:.1f}"
+        figures.append(_figure_html(evaluation.thumbnails[index], folder / f"{index:04d}_model{k}.jpg", caption))
+    figures.append(_figure_html(image.thumbnail, folder / f"{index:04d}_truth.jpg", "ground truth"))
+    gray = result.baseline.scores[index]
     facts = (
-        f"PSNR {scores.psnr:.2f} dB ({gain:+.2f} vs gray) · AuC {scores.raw_auc:.1f} raw, "
-        f"{scores.rebalanced_auc:.1f} rebalanced · colorfulness {scores.colorfulness:.1f} "
-        f"(original {image.colorfulness:.1f})"
+        f"gray: {gray.psnr:.1f} dB, rebal. AuC {gray.rebalanced_auc:.1f} · "
+        f"colorfulness of the original {image.colorfulness:.1f}"
     )
-    return f'<div class="example"><h4>{html.escape(image.name)}</h4><p>{html.escape(facts)}</p>{figures}</div>'
+    return f'<div class="example"><h4>{html.escape(image.name)}</h4><p>{html.escape(facts)}</p>{"".join(figures)}</div>'
 
 
 def _examples_section(result: EvaluationResult, folder: Path, count: int) -> str:
-    parts = ["<h2>Best and worst images</h2>", f"<p>Ranked by each model's PSNR; {count} of each.</p>"]
-    for k, evaluation in enumerate(result.models):
+    parts = [
+        "<h2>Best and worst images</h2>",
+        f"<p>For each model, its {count} best and worst images by PSNR; every model's prediction is shown.</p>",
+    ]
+    for evaluation in result.models:
         best, worst = ranked_examples(evaluation, count)
-        parts.append(f"<h3>{html.escape(evaluation.label)}</h3>")
-        for title, indices in (("Best", best), ("Worst", worst)):
-            if not indices:
-                continue
-            rows = "".join(_example_row(result, evaluation, i, folder, f"model{k}") for i in indices)
-            parts.append(f'<h4 class="rank">{title}</h4><div class="examples">{rows}</div>')
+        for title, indices in (("best", best), ("worst", worst)):
+            if indices:
+                rows = "".join(_example_row(result, i, folder) for i in indices)
+                parts.append(f'<h3>{html.escape(evaluation.label)}: {title}</h3><div class="examples">{rows}</div>')
     return "\n".join(parts)
 
 
@@ -142,14 +143,17 @@ def _summary_table(result: EvaluationResult) -> str:
         cells = "".join(f"<td>{evaluation.summary[m].format()}</td>" for m in METRICS)
         rows.append(f"<tr><th>{html.escape(evaluation.label)}</th>{cells}</tr>")
         if evaluation.gain is not None:
-            gains = "".join(f'<td class="gain">{_signed(evaluation.gain[m])}</td>' for m in METRICS)
+            gains = "".join(f'<td class="gain">{_gain_html(m, evaluation.gain[m])}</td>' for m in METRICS)
             rows.append(f'<tr class="gain"><th>gain over gray</th>{gains}</tr>')
     return f'<table><tr><th></th>{header}</tr>{"".join(rows)}</table>'
 
 
-def _signed(gain: Interval) -> str:
+def _gain_html(metric: str, gain: Interval) -> str:
+    """The gain with a verdict where higher is better (colourfulness should match the original)."""
+    if metric not in HIGHER_IS_BETTER:
+        return gain.format(signed=True)
     verdict = "better" if gain.low > 0 else "worse" if gain.high < 0 else "within noise"
-    return f"{gain.mean:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}] <small>{verdict}</small>"
+    return f"{gain.format(signed=True)} <small>{verdict}</small>"
 
 
 def _headline(result: EvaluationResult) -> str:
@@ -207,7 +211,7 @@ th{background:#f4f4f4}tr.gain td,tr.gain th{color:#555;font-size:.9em;background
 img.plot{max-width:100%}.examples{display:flex;flex-direction:column;gap:.8em}
 .example figure{display:inline-block;margin:0 .4em 0 0;text-align:center}
 .example figcaption{font-size:.8em;color:#555}.example h4{margin:.2em 0}.example p{margin:.2em 0;font-size:.9em}
-h4.rank{margin-top:1.2em}code{font-size:.85em}
+code{font-size:.85em}
 """
 
 

@@ -25,6 +25,8 @@ METRIC_TITLES: dict[str, str] = {
     "psnr": "PSNR (dB)",
     "colorfulness": "Colorfulness",
 }
+#: Metrics where a higher value is better (colourfulness should rather match the original's).
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"raw_auc", "rebalanced_auc", "psnr"})
 #: Label of the gray baseline (ab = 0).
 BASELINE_LABEL = "gray"
 
@@ -59,7 +61,7 @@ class EvaluationSettings:
     confidence: float = 0.95
     rebalance_mix: float = 0.0
     device: str = "cpu"
-    thumbnail_size: int = 160
+    thumbnail_size: int = 192
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -29,7 +29,7 @@ from .._version import __version__
 from ..color.lab import lab_to_rgb
 from ..color.quantize import check_temperature
 from ..errors import ConfigError
-from .data import EvalImage, SkippedFile, load_eval_images, resize_long_side
+from .data import EvalImage, SkippedFile, list_candidate_files, load_eval_images, resize_long_side
 from .hints import sample_nested_hints
 from .metrics import AUC_MAX_THRESHOLD, accuracy_curve, auc_from_curve, colorfulness, psnr
 from .provenance import git_commit
@@ -326,8 +326,8 @@ def evaluate(
 ) -> EvaluationResult:
     """Evaluate registered models on the colour photographs of ``data_dir``.
 
-    Models are created (and their weights verified) before any image is read, so a bad
-    model name or weights file fails at once.
+    The folder is checked first, then the models are created (and their weights verified),
+    then the images are read: a bad folder, model name or weights file fails at once.
 
     Args:
         data_dir: folder of colour photographs (see :mod:`.data` for what is skipped).
@@ -348,6 +348,7 @@ def evaluate(
     if not models:
         raise ConfigError("name at least one model to evaluate (--model NAME)")
     specs = [ModelSpec(m) if isinstance(m, str) else m for m in models]
+    list_candidate_files(data_dir)  # a missing or empty folder fails before any model loads
     candidates = [build_candidate(spec, settings) for spec in specs]
     images, skipped = load_eval_images(data_dir, settings.eval_size, settings.limit)
     logger.info("evaluating %d images (%d skipped) from %s", len(images), len(skipped), data_dir)

@@ -32,9 +32,10 @@ class Interval:
     def to_dict(self) -> dict[str, float | int]:
         return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
 
-    def format(self, digits: int = 2) -> str:
-        """``"mean [low, high]"`` rounded to ``digits``."""
-        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+    def format(self, digits: int = 2, signed: bool = False) -> str:
+        """``"mean [low, high]"`` rounded to ``digits`` (with ``+`` on positives if ``signed``)."""
+        spec = f"{'+' if signed else ''}.{digits}f"
+        return f"{self.mean:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
 
 
 def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""From files to colour: safe image I/O and the :class:`Colorizer`."""

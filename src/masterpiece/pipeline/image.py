@@ -226,7 +226,7 @@ class Colorizer:
         rgb = self.colorize_loaded(loaded, hints)
         return write_image(
             destination, rgb, alpha=loaded.alpha, bit_depth=bit_depth or loaded.bit_depth,
-            exif=loaded.exif, quality=quality, overwrite=overwrite,
+            exif=loaded.exif, icc_profile=loaded.icc_profile, quality=quality, overwrite=overwrite,
         )
 
     def colorize(self, image: ImageLike, hints: Sequence[ColorHint] = (), **kwargs):
@@ -245,7 +245,10 @@ class Colorizer:
         loaded = read_image(image)
         rgb = self.colorize_loaded(loaded, hints)
         if isinstance(image, bytes):
-            return encode_image(rgb, loaded.format or "PNG", alpha=loaded.alpha, exif=loaded.exif, **kwargs)
+            return encode_image(
+                rgb, loaded.format or "PNG", alpha=loaded.alpha, exif=loaded.exif,
+                icc_profile=loaded.icc_profile, **kwargs,
+            )
         if isinstance(image, Image.Image):
             return _to_pil(rgb, loaded.alpha)
         if isinstance(image, np.ndarray):

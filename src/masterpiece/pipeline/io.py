@@ -27,10 +27,11 @@ Decisions:
   :func:`write_image` is always right. A corrupt profile is dropped with a warning.
 - 16 bits. Pillow has no 16-bit RGB mode, so 16-bit colour PNG and TIFF are decoded and
   encoded with OpenCV; 16-bit grayscale goes through Pillow.
-- Safety. The pixel limit is judged from the header before any pixel is decoded; while
-  decoding, Pillow's global ``Image.MAX_IMAGE_PIXELS`` is set to the same limit (its
-  ``DecompressionBombWarning`` made an error) and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is held
-  False, under a lock, since both are process-wide settings: reads decode one at a time.
+- Safety. The pixel limit is judged from the header before any pixel is decoded: while
+  reading, Pillow's global ``Image.MAX_IMAGE_PIXELS`` is set to the limit (its
+  ``DecompressionBombWarning`` made an error, so anything above the limit fails, also frames
+  or tiles that grow later) and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is held False. Both are
+  process-wide, so they are set under a lock: reads decode one at a time.
 - Memory. Pixels are converted once, from the decoded 8- or 16-bit array straight into the
   float32 result; there are no float64 copies and no whole-image temporaries.
 """
@@ -42,6 +43,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import secrets
 import stat
 import struct
@@ -92,10 +94,14 @@ MAX_PIXELS_ENV: Final = "MASTERPIECE_MAX_PIXELS"
 SUPPORTED_EXTENSIONS: Final = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 """Extensions (lower case) :func:`iter_image_files` picks up; GIF can be read, not written."""
 
-ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray]
+ImageSource = Union[
+    str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray
+]
 
 _UNSAFE_FORMATS: Final = frozenset({"EPS"})  # decoding runs Ghostscript
-_FORMATS_ADVICE: Final = "pass a JPEG, PNG, TIFF, WebP, BMP or GIF file (or another format Pillow reads)"
+_FORMATS_ADVICE: Final = (
+    "pass a JPEG, PNG, TIFF, WebP, BMP or GIF file (or another format Pillow reads)"
+)
 _LIMIT_ADVICE: Final = f"pass a larger max_pixels (None for no limit) or set {MAX_PIXELS_ENV}"
 _EXIF_HEADER: Final = b"Exif\x00\x00"
 _ORIENTATION_TAG: Final = 0x0112
@@ -110,6 +116,7 @@ _ORIENTATIONS: Final = {
     6: (True, 1, -1), 7: (True, -1, -1), 8: (True, -1, 1),
 }  # fmt: skip
 _OS_PROBLEMS: Final = {
+    errno.ENOENT: "no such file or folder",
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.ENOSPC: "the disk is full",
@@ -128,7 +135,8 @@ _WRITE_ADVICE: Final = {
     errno.EROFS: "write to another location",
 }
 _PILLOW_SETTINGS_LOCK: Final = threading.Lock()
-# What Pillow raises on corrupt data besides OSError (found by the fuzz test in test_io.py).
+# What Pillow raises on corrupt data (Image.open itself catches several while identifying;
+# the fuzz test in test_io.py found TypeError "Missing dimensions" from a mutated file).
 _DECODE_ERRORS: Final = (
     OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError,
     ZeroDivisionError, OverflowError,
@@ -150,13 +158,19 @@ class _OutputFormat:
 
 
 _OUTPUT_FORMATS: Final = (
-    _OutputFormat("JPEG", (".jpg", ".jpeg"), alpha=False, sixteen_bit=False, metadata=True, quality=True),
+    _OutputFormat(
+        "JPEG", (".jpg", ".jpeg"), alpha=False, sixteen_bit=False, metadata=True, quality=True
+    ),
     _OutputFormat("PNG", (".png",), alpha=True, sixteen_bit=True, metadata=True, quality=False),
-    _OutputFormat("TIFF", (".tif", ".tiff"), alpha=True, sixteen_bit=True, metadata=True, quality=False),
+    _OutputFormat(
+        "TIFF", (".tif", ".tiff"), alpha=True, sixteen_bit=True, metadata=True, quality=False
+    ),
     _OutputFormat("WEBP", (".webp",), alpha=True, sixteen_bit=False, metadata=True, quality=True),
     _OutputFormat("BMP", (".bmp",), alpha=False, sixteen_bit=False, metadata=False, quality=False),
 )
-_WRITABLE_EXTENSIONS: Final = tuple(sorted(ext for fmt in _OUTPUT_FORMATS for ext in fmt.extensions))
+_WRITABLE_EXTENSIONS: Final = tuple(
+    sorted(ext for fmt in _OUTPUT_FORMATS for ext in fmt.extensions)
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +241,9 @@ def read_image(
     Args:
         source: a path (``str`` or ``os.PathLike``), ``bytes``, a binary file object, a
             ``PIL.Image.Image``, or a NumPy array ``(H, W)`` or ``(H, W, 1 | 3 | 4)`` (RGB(A)
-            order) of uint8, uint16 or float in [0, 1]. Nothing passed in is modified.
+            order) of uint8, uint16 or float in [0, 1]. Nothing passed in is modified. Files
+            may be in any format Pillow reads (JPEG, PNG, TIFF, WebP, BMP, GIF, ...) but EPS;
+            a Pillow image is taken as Pillow holds it (8 bits for colour).
         max_pixels: the most pixels (width x height) accepted, judged from the header before
             decoding; None for no limit. By default ``$MASTERPIECE_MAX_PIXELS``, else
             :data:`DEFAULT_MAX_PIXELS`.
@@ -284,14 +300,16 @@ def _check_pixel_count(size: tuple[int, int], max_pixels: int | None, name: str)
     width, height = size
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
-            f"cannot read {name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more "
-            f"than the limit of {max_pixels / 1e6:.1f}; {_LIMIT_ADVICE}"
+            f"cannot read {name}: {width}x{height} is {width * height:,} pixels, more than the "
+            f"limit of {max_pixels:,}; {_LIMIT_ADVICE}"
         )
 
 
 def _check_byte_count(size: int, max_bytes: int | None, name: str) -> None:
     if size == 0:
-        raise InvalidImageError(f"cannot read {name}: it is empty (0 bytes); re-export or re-copy it")
+        raise InvalidImageError(
+            f"cannot read {name}: it is empty (0 bytes); re-export or re-copy it"
+        )
     if max_bytes is not None and size > max_bytes:
         raise ImageTooLargeError(
             f"cannot read {name}: it is larger than the limit of {max_bytes:,} bytes; "
@@ -300,7 +318,9 @@ def _check_byte_count(size: int, max_bytes: int | None, name: str) -> None:
 
 
 @contextlib.contextmanager
-def _open_encoded(source: ImageSource, max_bytes: int | None) -> Iterator[tuple[IO[bytes], str, str | None]]:
+def _open_encoded(
+    source: ImageSource, max_bytes: int | None
+) -> Iterator[tuple[IO[bytes], str, str | None]]:
     """Yield ``(seekable binary stream, name for messages, source_name)`` for encoded input."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -327,14 +347,20 @@ def _open_path(path: Path, name: str, max_bytes: int | None) -> IO[bytes]:
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            raise InvalidImageError(f"cannot read {name}: it is a folder, not an image file; pass a file")
+            raise InvalidImageError(
+                f"cannot read {name}: it is a folder, not an image file; pass a file"
+            )
         if not stat.S_ISREG(info.st_mode):
-            raise InvalidImageError(f"cannot read {name}: it is not a regular file; pass an image file")
+            raise InvalidImageError(
+                f"cannot read {name}: it is not a regular file; pass an image file"
+            )
         _check_byte_count(info.st_size, max_bytes, name)
         return path.open("rb")
     except FileNotFoundError as err:
         if path.is_symlink():
-            problem = f"it is a broken symbolic link (to '{os.readlink(path)}'); fix or remove the link"
+            problem = (
+                f"it is a broken symbolic link (to '{os.readlink(path)}'); fix or remove the link"
+            )
         else:
             problem = "no such file; check the path"
         raise InvalidImageError(f"cannot read {name}: {problem}") from err
@@ -350,7 +376,9 @@ def _read_file_object(source: IO[bytes], name: str, max_bytes: int | None) -> by
     except OSError as err:
         raise InvalidImageError(f"cannot read {name}: {_os_problem(err)}") from err
     if not isinstance(data, (bytes, bytearray)):
-        raise InvalidImageError(f"cannot read {name}: it is not open in binary mode; open it with 'rb'")
+        raise InvalidImageError(
+            f"cannot read {name}: it is not open in binary mode; open it with 'rb'"
+        )
     _check_byte_count(len(data), max_bytes, name)
     return bytes(data)
 
@@ -359,14 +387,14 @@ def _os_problem(err: OSError) -> str:
     return _OS_PROBLEMS.get(err.errno or 0, err.strerror or str(err))
 
 
-@functools.cache
 def _readable_formats() -> tuple[str, ...]:
+    """Every format Pillow has a plugin for (also ones registered later), except unsafe ones."""
     Image.init()
     return tuple(fmt for fmt in Image.ID if fmt not in _UNSAFE_FORMATS)
 
 
 def _open_pillow(stream: IO[bytes], name: str) -> Image.Image:
-    """Identify the format and read the header (no pixels yet)."""
+    """Identify the format and read the header (no pixels yet, for most formats)."""
     try:
         return Image.open(stream, formats=_readable_formats())
     except UnidentifiedImageError as err:
@@ -395,8 +423,11 @@ def _pillow_decoding(name: str, max_pixels: int | None) -> Iterator[None]:
         except MasterpieceError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            found = re.search(r"\((\d+) pixels\)", str(err))  # Pillow states the size it saw
+            size = f"{int(found[1]):,} pixels" if found else "too many pixels"
             raise ImageTooLargeError(
-                f"cannot read {name}: it has more than {max_pixels:,} pixels, the limit; {_LIMIT_ADVICE}"
+                f"cannot read {name}: it has {size}, more than the limit of {max_pixels:,}; "
+                + _LIMIT_ADVICE
             ) from err
         except _DECODE_ERRORS as err:
             raise InvalidImageError(
@@ -408,7 +439,7 @@ def _pillow_decoding(name: str, max_pixels: int | None) -> Iterator[None]:
 
 
 def _decode_pillow(image: Image.Image, name: str, stream: IO[bytes] | None) -> _Decoded:
-    """Decode the current frame of ``image``; ``stream`` (its encoded data) enables 16-bit colour."""
+    """Decode the current frame of ``image``; its encoded ``stream`` enables 16-bit colour."""
     n_frames = getattr(image, "n_frames", 1)
     pixels = _decode_16bit_colour(image, stream, name) if stream is not None else None
     if pixels is None:
@@ -480,7 +511,9 @@ def _srgb_profile() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _convert_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> tuple[Image.Image, bytes | None]:
+def _convert_to_srgb(
+    image: Image.Image, icc: bytes | None, name: str
+) -> tuple[Image.Image, bytes | None]:
     """Return the image in sRGB where its profile allows, and the profile its pixels are then in."""
     profile = _usable_profile(icc, name)
     if profile is None:
@@ -489,12 +522,22 @@ def _convert_to_srgb(image: Image.Image, icc: bytes | None, name: str) -> tuple[
         return image, icc
     output_mode = _ICC_OUTPUT_MODES.get(image.mode)
     if output_mode is None:
-        logger.warning("%s: its ICC profile cannot be applied to %s data; pixels used as they are", name, image.mode)
+        logger.warning(
+            "%s: its ICC profile cannot be applied to %s data; pixels used as they are",
+            name,
+            image.mode,
+        )
         return image, icc
     try:
-        return ImageCms.profileToProfile(image, profile, _srgb_profile(), outputMode=output_mode), None
+        return ImageCms.profileToProfile(
+            image, profile, _srgb_profile(), outputMode=output_mode
+        ), None
     except (ImageCms.PyCMSError, OSError, ValueError) as err:
-        logger.warning("%s: converting from its ICC profile to sRGB failed (%s); pixels used as they are", name, err)
+        logger.warning(
+            "%s: converting from its ICC profile to sRGB failed (%s); pixels used as they are",
+            name,
+            err,
+        )
         return image, icc
 
 
@@ -517,12 +560,16 @@ def _decode_16bit_colour(image: Image.Image, stream: IO[bytes], name: str) -> _P
     array = cv2.imdecode(np.frombuffer(stream.read(), np.uint8), cv2.IMREAD_UNCHANGED)
     expected = (image.height, image.width, len(image.getbands()))
     if array is None or array.dtype != np.uint16 or array.shape != expected:
-        logger.warning("%s: OpenCV could not decode its 16-bit colour; reading it with 8 bits", name)
+        logger.warning(
+            "%s: OpenCV could not decode its 16-bit colour; reading it with 8 bits", name
+        )
         return None
     icc = image.info.get("icc_profile")
     profile = _usable_profile(icc, name)
     if profile is not None and not _is_srgb(profile):
-        logger.warning("%s: its ICC profile is not applied to 16-bit colour; pixels used as they are", name)
+        logger.warning(
+            "%s: its ICC profile is not applied to 16-bit colour; pixels used as they are", name
+        )
     alpha = array[..., 3] if array.shape[2] == 4 else None
     return _Pixels(array[..., 2::-1], alpha, 16, False, icc if profile is not None else None)
 
@@ -547,7 +594,7 @@ def _reset_orientation(exif: bytes, name: str) -> bytes | None:
     The bytes are patched in place rather than rebuilt, so maker notes (which hold absolute
     offsets) survive. Returns None, logged, when the data is malformed.
     """
-    data = bytearray(exif[len(_EXIF_HEADER) :] if exif.startswith(_EXIF_HEADER) else exif)
+    data = bytearray(exif.removeprefix(_EXIF_HEADER))
     order = {b"II": "<", b"MM": ">"}.get(bytes(data[:2]))
     try:
         if order is None:
@@ -565,14 +612,14 @@ def _reset_orientation(exif: bytes, name: str) -> bytes | None:
 
 
 def _checked_float(array: np.ndarray, name: str) -> np.ndarray:
-    """``array`` unchanged, after checking it is finite and within [0, 1] (give or take rounding)."""
+    """``array`` unchanged, after checking it is finite and in [0, 1] (give or take rounding)."""
     low, high = float(array.min()), float(array.max())
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidImageError(f"cannot read {name}: it contains NaN or infinite values")
     if low < -_FLOAT_SLACK or high > 1 + _FLOAT_SLACK:
         raise InvalidImageError(
-            f"cannot read {name}: float pixel values must lie in [0, 1], found [{low:g}, {high:g}]; "
-            "divide 8-bit values by 255 and 16-bit values by 65535"
+            f"cannot read {name}: float pixel values must lie in [0, 1], found [{low:g}, "
+            f"{high:g}]; divide 8-bit values by 255 and 16-bit values by 65535"
         )
     return array
 
@@ -589,10 +636,14 @@ def _decode_array(array: np.ndarray, max_pixels: int | None) -> _Decoded:
     name = f"the {array.dtype} array of shape {array.shape}"
     channels = 1 if array.ndim == 2 else (array.shape[2] if array.ndim == 3 else 0)
     if channels not in (1, 3, 4) or 0 in array.shape:
-        raise InvalidImageError(f"cannot read {name}: expected a non-empty (H, W) or (H, W, 1|3|4) array")
+        raise InvalidImageError(
+            f"cannot read {name}: expected a non-empty (H, W) or (H, W, 1|3|4) array"
+        )
     floating = np.issubdtype(array.dtype, np.floating)
     if not floating and array.dtype not in (np.uint8, np.uint16):
-        raise InvalidImageError(f"cannot read {name}: expected uint8, uint16 or float values in [0, 1]")
+        raise InvalidImageError(
+            f"cannot read {name}: expected uint8, uint16 or float values in [0, 1]"
+        )
     _check_pixel_count((array.shape[1], array.shape[0]), max_pixels, name)
     if floating:
         _checked_float(array, name)
@@ -620,7 +671,11 @@ def _finish(decoded: _Decoded, source_name: str | None) -> LoadedImage:
     """Orient the pixels and convert them to float32 RGB in one pass."""
     pixels = decoded.pixels
     colour = _orient(pixels.colour, decoded.orientation)
-    alpha = None if pixels.alpha is None else np.array(_orient(pixels.alpha, decoded.orientation), order="C")
+    alpha = (
+        None
+        if pixels.alpha is None
+        else np.array(_orient(pixels.alpha, decoded.orientation), order="C")
+    )
     is_grayscale = pixels.gray_mode or colour.ndim == 2 or _channels_equal(colour)
     rgb = _to_float_rgb(colour)
     if is_grayscale and colour.ndim == 3:
@@ -667,7 +722,7 @@ def _channels_equal(colour: np.ndarray) -> bool:
 
 
 def _to_float_rgb(colour: np.ndarray) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, 3)`` uint8/uint16/float -> new contiguous ``(H, W, 3)`` float32 in [0, 1]."""
+    """``(H, W)`` or ``(H, W, 3)`` uint8, uint16 or float -> new ``(H, W, 3)`` float32 in [0, 1]."""
     height, width = colour.shape[:2]
     rgb = np.empty((height, width, 3), np.float32)
     source = colour[..., np.newaxis] if colour.ndim == 2 else colour
@@ -802,21 +857,26 @@ def _encode(
         raise OutputError(f"cannot encode the image as {output.name}: {err}") from err
 
 
-def _check_write_arguments(rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int, quality: int) -> None:
+def _check_write_arguments(
+    rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int, quality: int
+) -> None:
     if bit_depth not in (8, 16):
         raise ConfigError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ConfigError(f"quality must be a whole number from 1 to 100, got {quality!r}")
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-        raise InvalidInputError(f"rgb must be a non-empty (H, W, 3) array, got {getattr(rgb, 'shape', rgb)!r}")
-    if alpha is not None and (not isinstance(alpha, np.ndarray) or alpha.shape != rgb.shape[:2]):
         raise InvalidInputError(
-            f"alpha must be an (H, W) array matching rgb {rgb.shape[:2]}, got {getattr(alpha, 'shape', alpha)!r}"
+            f"rgb must be a non-empty (H, W, 3) array, got {getattr(rgb, 'shape', rgb)!r}"
+        )
+    if alpha is not None and (not isinstance(alpha, np.ndarray) or alpha.shape != rgb.shape[:2]):
+        found = getattr(alpha, "shape", alpha)
+        raise InvalidInputError(
+            f"alpha must be an (H, W) array matching rgb {rgb.shape[:2]}, got {found!r}"
         )
 
 
 def _quantize(source: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Convert float in [0, 1] (clipped), uint8 or uint16 ``source`` into the integer ``out``, rounding."""
+    """Round float in [0, 1] (clipped), uint8 or uint16 ``source`` into integer ``out``."""
     if source.dtype == out.dtype:
         out[...] = source
         return out
@@ -833,7 +893,9 @@ def _quantize(source: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _quantized_pixels(rgb: np.ndarray, alpha: np.ndarray | None, dtype: type, *, bgr: bool = False) -> np.ndarray:
+def _quantized_pixels(
+    rgb: np.ndarray, alpha: np.ndarray | None, dtype: type, *, bgr: bool = False
+) -> np.ndarray:
     """``(H, W, 3 | 4)`` integer pixels: RGB (or BGR for OpenCV), then alpha if any."""
     height, width = rgb.shape[:2]
     pixels = np.empty((height, width, 3 if alpha is None else 4), dtype)
@@ -910,7 +972,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        descriptor = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
     except OSError as err:
         raise _output_error(path, err) from err
     try:
@@ -955,7 +1019,7 @@ def output_path_for(
     suffix: str | None = None,
     extension: str | None = None,
 ) -> Path:
-    """Where the output for ``input_path`` goes when ``input_root`` is mirrored into ``output_root``.
+    """Where the output for ``input_path`` goes when mirroring ``input_root`` into ``output_root``.
 
     ``in/a/b.jpg`` with ``suffix="_color"`` becomes ``out/a/b_color.jpg``. ``extension``
     (with or without the dot) replaces the input's; an input extension that cannot be written
@@ -969,7 +1033,9 @@ def output_path_for(
     try:
         relative = Path(os.path.abspath(input_path)).relative_to(os.path.abspath(input_root))
     except ValueError:
-        raise InvalidInputError(f"'{input_path}' is not inside the input folder '{input_root}'") from None
+        raise InvalidInputError(
+            f"'{input_path}' is not inside the input folder '{input_root}'"
+        ) from None
     if extension is not None:
         new_extension = extension if extension.startswith(".") else f".{extension}"
         _output_format(new_extension, f"extension {extension!r}")
@@ -980,7 +1046,8 @@ def output_path_for(
     target = Path(output_root) / relative.parent / f"{relative.stem}{suffix or ''}{new_extension}"
     if target.resolve() == Path(input_path).resolve():
         raise OutputExistsError(
-            f"writing '{target}' would overwrite the input; choose another output folder or a suffix"
+            f"writing '{target}' would overwrite the input; choose another output folder or "
+            "a suffix"
         )
     return target
 
@@ -1017,13 +1084,14 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
         if entry.name.startswith("."):
             continue
         try:
-            if entry.is_dir():
-                info = entry.stat()
-                key = (info.st_dev, info.st_ino)
-                if key not in seen:
-                    seen.add(key)
-                    yield from _walk(Path(entry.path), seen)
-            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS:
-                yield Path(entry.path)
+            folder_info = entry.stat() if entry.is_dir() else None
         except OSError as err:
             logger.warning("skipping '%s': %s", entry.path, _os_problem(err))
+            continue
+        if folder_info is not None:
+            key = (folder_info.st_dev, folder_info.st_ino)
+            if key not in seen:
+                seen.add(key)
+                yield from _walk(Path(entry.path), seen)
+        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS:
+            yield Path(entry.path)

@@ -1,0 +1,52 @@
+"""Fixtures shared by the whole suite.
+
+Every test gets its own weights cache (``MASTERPIECE_CACHE``): the suite never reads or
+writes the user's real cache. Downloads are only made from local files and loopback servers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path_factory.mktemp("weights-cache")
+    monkeypatch.setenv("MASTERPIECE_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def compact_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A safetensors file of the compact architecture with random (seeded) weights."""
+    from masterpiece.models import create_model
+    from masterpiece.training.checkpoints import export_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "compact-random.safetensors"
+    export_weights(path, create_model("compact", pretrained=False))
+    return path
+
+
+@pytest.fixture
+def gray_photo() -> np.ndarray:
+    """A 96x128 uint8 grayscale image with some structure (gradient and a disc)."""
+    rows, cols = np.mgrid[0:96, 0:128]
+    image = (rows * 1.5 + cols).astype(np.float32)
+    image[(rows - 48) ** 2 + (cols - 64) ** 2 < 400] = 220
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def shared_data(split: str) -> Path:
+    """``../shared/data/<split>``, or skip the test with a reason when it is absent."""
+    path = SHARED_DATA / split
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (the project's shared data is not next to this checkout)")
+    return path

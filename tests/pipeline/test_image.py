@@ -1,0 +1,131 @@
+"""The Colorizer: input kinds, luminance preservation, hints, temperature and saturation."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from masterpiece.color.lab import rgb_to_lab
+from masterpiece.errors import ConfigError, InvalidHintError, OutputExistsError, UnknownModelError
+from masterpiece.models import create_model
+from masterpiece.pipeline.image import ColorHint, Colorizer, colorize, hint_maps
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> Colorizer:
+    torch.manual_seed(0)
+    return Colorizer(create_model("compact", pretrained=False))
+
+
+def _lightness(rgb_uint8: np.ndarray) -> np.ndarray:
+    image = torch.from_numpy(rgb_uint8).permute(2, 0, 1).double() / 255.0
+    return rgb_to_lab(image)[0].numpy()
+
+
+def test_array_in_array_out_keeps_shape_and_dtype(colorizer, gray_photo):
+    out = colorizer.colorize(gray_photo)
+    assert out.shape == (*gray_photo.shape, 3) and out.dtype == np.uint8
+
+
+def test_output_keeps_the_input_lightness(colorizer, gray_photo):
+    colorizer_vivid = Colorizer(colorizer.model, saturation=3.0)  # push colours out of gamut
+    out = colorizer_vivid.colorize(gray_photo)
+    expected = _lightness(np.repeat(gray_photo[..., None], 3, axis=2))
+    assert np.abs(_lightness(out) - expected).max() < 1.0
+
+
+def test_sepia_input_uses_only_its_lightness(colorizer, gray_photo):
+    sepia = np.stack([gray_photo, (gray_photo * 0.85).astype(np.uint8), (gray_photo * 0.65).astype(np.uint8)], -1)
+    from_sepia = colorizer.colorize(sepia)
+    expected = _lightness(sepia)
+    assert np.abs(_lightness(from_sepia) - expected).max() < 1.0
+
+
+def test_saturation_zero_gives_gray(colorizer, gray_photo):
+    out = Colorizer(colorizer.model, saturation=0.0).colorize(gray_photo).astype(int)
+    assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
+
+
+def test_temperature_one_is_the_plain_mean(colorizer):
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    model = colorizer.model
+    prediction = model.predict(lightness)
+    probabilities = torch.softmax(prediction.logits, dim=1)
+    expected = torch.einsum("bqhw,qc->bchw", probabilities, model.bin_centers)
+    assert torch.allclose(model.decode(prediction, 1.0), expected, atol=1e-4)
+
+
+def test_pil_bytes_and_path_inputs(colorizer, gray_photo, tmp_path):
+    pil = Image.fromarray(gray_photo).convert("LA")
+    out = colorizer.colorize(pil)
+    assert isinstance(out, Image.Image) and out.mode == "RGBA" and out.size == pil.size
+    buffer = io.BytesIO()
+    Image.fromarray(gray_photo).save(buffer, "JPEG")
+    encoded = colorizer.colorize(buffer.getvalue())
+    assert Image.open(io.BytesIO(encoded)).format == "JPEG"
+    source = tmp_path / "old photo é.png"
+    Image.fromarray(gray_photo).save(source)
+    written = colorizer.colorize(source)
+    assert written == tmp_path / "old photo é_colorized.png" and written.exists()
+    with pytest.raises(OutputExistsError):
+        colorizer.colorize(source)
+    with pytest.raises(OutputExistsError, match="input"):
+        colorizer.colorize_file(source, source, overwrite=True)
+
+
+def test_sixteen_bit_png_stays_sixteen_bit(colorizer, gray_photo, tmp_path):
+    source = tmp_path / "deep.png"
+    Image.fromarray(gray_photo.astype(np.uint16) * 257).save(source)
+    out = colorizer.colorize_file(source, tmp_path / "deep_out.png")
+    import cv2
+
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def test_hints_reach_the_network(colorizer):
+    lightness = torch.full((1, 1, 64, 64), 50.0)
+    hint_ab, hint_mask = hint_maps([ColorHint(32, 32, "#ff0000", size=9)], (64, 64), (64, 64))
+    smooth = Colorizer(colorizer.model, temperature=1.0, size=64)
+    plain = smooth.predict_ab(lightness)
+    hinted = smooth.predict_ab(lightness, hint_ab, hint_mask)
+    assert (plain - hinted).abs().max() > 1e-3
+
+
+def test_hint_maps_place_the_patch_at_the_scaled_position():
+    ab, mask = hint_maps([ColorHint(50, 25, (255, 0, 0), size=3)], (100, 50), (32, 32))
+    assert mask.sum().item() == 9 and mask[0, 0, 16, 16] == 1
+    assert ab[0, 0, 16, 16] > 50  # red has a large positive a
+
+
+@pytest.mark.parametrize(
+    "hint", [ColorHint(500, 5, "#ff0000"), ColorHint(5, 5, "red"), ColorHint(5, 5, (300, 0, 0)), ColorHint(5, 5, "#ff0000", size=20)]
+)
+def test_bad_hints_are_rejected(colorizer, gray_photo, hint):
+    with pytest.raises(InvalidHintError):
+        colorizer.colorize(gray_photo, hints=[hint])
+
+
+def test_models_without_hint_input_refuse_hints(gray_photo):
+    eccv16 = Colorizer(create_model("eccv16", pretrained=False), size=64)
+    with pytest.raises(InvalidHintError, match="does not accept"):
+        eccv16.colorize(gray_photo, hints=[ColorHint(5, 5, "#ff0000")])
+
+
+@pytest.mark.parametrize("settings", [{"size": 100}, {"temperature": 0}, {"saturation": -1}])
+def test_bad_settings_are_config_errors(settings):
+    with pytest.raises(ConfigError):
+        Colorizer(create_model("compact", pretrained=False), **settings)
+
+
+def test_unknown_model_name_is_reported():
+    with pytest.raises(UnknownModelError, match="models list"):
+        Colorizer("no-such-model")
+
+
+def test_colorize_function_with_weights_file(compact_weights, gray_photo):
+    out = colorize(gray_photo, "compact", weights=compact_weights)
+    assert out.shape == (*gray_photo.shape, 3)
