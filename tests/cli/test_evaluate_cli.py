@@ -32,7 +32,9 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     y, x = np.mgrid[0:40, 0:60]
     for k in range(2):
-        rgb = np.stack(((x * 4 + 40 * k) % 256, (y * 6) % 256, np.full_like(x, 90 + 60 * k)), axis=-1)
+        rgb = np.stack(
+            ((x * 4 + 40 * k) % 256, (y * 6) % 256, np.full_like(x, 90 + 60 * k)), axis=-1
+        )
         Image.fromarray(rgb.astype(np.uint8)).save(folder / f"photo_{k}.png")
     Image.fromarray(np.full((20, 20), 99, dtype=np.uint8), "L").save(folder / "gray.png")
     return folder
@@ -42,11 +44,23 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_evaluate_writes_the_report_and_prints_a_summary(photos, weights_file, tmp_path, capsys) -> None:
+def evaluate(data: Path, out: Path, *options: object) -> int:
+    """``masterpiece evaluate --data DATA --out OUT OPTIONS...`` through the real entry point."""
+    return main(["evaluate", "--data", str(data), "--out", str(out), *map(str, options)])
+
+
+def test_evaluate_writes_the_report_and_prints_a_summary(photos, weights_file, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["evaluate", "--model", "compact", "--weights", str(weights_file), "--data", str(photos),
-                 "--out", str(out), "--eval-size", "48", "--no-hint-sweep"])
-    assert code == EXIT_OK
+    options = (
+        "--model",
+        "compact",
+        "--weights",
+        weights_file,
+        "--eval-size",
+        48,
+        "--no-hint-sweep",
+    )
+    assert evaluate(photos, out, *options) == EXIT_OK
     printed = capsys.readouterr().out
     assert "gray" in printed and "compact (compact-random.safetensors)" in printed
     assert f"report: {out / 'report.html'}" in printed and "1 files skipped" in printed
@@ -59,58 +73,72 @@ def test_evaluate_writes_the_report_and_prints_a_summary(photos, weights_file, t
     assert (out / "metrics.csv").is_file() and (out / "plots" / "accuracy.png").is_file()
 
 
-def test_two_models_side_by_side_are_deterministic(photos, weights_file, tmp_path, capsys) -> None:
-    other = save_safetensors(create_model("compact", pretrained=False).state_dict(), tmp_path / "other.safetensors")
+def test_two_models_side_by_side_are_deterministic(photos, weights_file, tmp_path) -> None:
+    state = create_model("compact", pretrained=False).state_dict()
+    other = save_safetensors(state, tmp_path / "other.safetensors")
+    models = (
+        "--model",
+        "compact",
+        "--weights",
+        weights_file,
+        "--model",
+        "compact",
+        "--weights",
+        other,
+    )
     runs = []
     for name in ("one", "two"):
-        args = ["evaluate", "--model", "compact", "--weights", str(weights_file), "--model", "compact",
-                "--weights", str(other), "--data", str(photos), "--out", str(tmp_path / name),
-                "--eval-size", "32", "--limit", "1", "--seed", "3"]
-        assert main(args) == EXIT_OK
+        assert (
+            evaluate(photos, tmp_path / name, *models, "--eval-size", 32, "--limit", 1, "--seed", 3)
+            == EXIT_OK
+        )
         runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     assert runs[0] == runs[1]
     labels = [m["label"] for m in runs[0]["models"]]
     assert labels == ["compact (compact-random.safetensors)", "compact (other.safetensors)"]
-    assert [row["hints"] for row in runs[0]["models"][1]["hint_sweep"]] == [0, 1, 2, 5, 10, 20, 50, 100]
+    sweep = runs[0]["models"][1]["hint_sweep"]
+    assert [row["hints"] for row in sweep] == [0, 1, 2, 5, 10, 20, 50, 100]
     assert runs[0]["data"]["evaluated"] == 1
 
 
 def test_an_empty_folder_is_a_clear_error(tmp_path, capsys) -> None:
     (tmp_path / "empty").mkdir()
-    code = main(["evaluate", "--model", "compact", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
-    assert code != EXIT_OK
+    assert evaluate(tmp_path / "empty", tmp_path / "r", "--model", "compact") != EXIT_OK
     assert "holds no files" in capsys.readouterr().err
 
 
 def test_an_existing_report_is_not_overwritten(photos, tmp_path, capsys) -> None:
     (tmp_path / "metrics.json").write_text("{}")
-    code = main(["evaluate", "--model", "compact", "--data", str(photos), "--out", str(tmp_path)])
-    assert code == EXIT_OUTPUT
+    assert evaluate(photos, tmp_path, "--model", "compact") == EXIT_OUTPUT
     assert "--overwrite" in capsys.readouterr().err
 
 
 def test_unknown_model_and_missing_weights_file(photos, tmp_path, capsys) -> None:
-    assert main(["evaluate", "--model", "nope", "--data", str(photos), "--out", str(tmp_path / "a")]) == EXIT_MODEL
+    assert evaluate(photos, tmp_path / "a", "--model", "nope") == EXIT_MODEL
     assert "unknown model 'nope'" in capsys.readouterr().err
-    missing = ["evaluate", "--model", "compact", "--weights", str(tmp_path / "absent.safetensors"),
-               "--data", str(photos), "--out", str(tmp_path / "b")]
-    assert main(missing) == EXIT_MODEL
+    missing = tmp_path / "absent.safetensors"
+    assert (
+        evaluate(photos, tmp_path / "b", "--model", "compact", "--weights", missing) == EXIT_MODEL
+    )
 
 
-def test_weights_must_follow_a_model(photos, capsys) -> None:
+def test_weights_must_follow_a_model(photos, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--weights", "w.safetensors", "--model", "compact", "--data", str(photos)])
+        evaluate(photos, tmp_path, "--weights", "w.safetensors", "--model", "compact")
     assert exit_info.value.code == 2
     assert "must follow the --model" in capsys.readouterr().err
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not VAL_DIR.is_dir(), reason=f"the shared validation images are not at {VAL_DIR}")
-def test_runs_on_the_shared_validation_images(weights_file, tmp_path, capsys) -> None:
+@pytest.mark.skipif(
+    not VAL_DIR.is_dir(), reason=f"the shared validation images are not at {VAL_DIR}"
+)
+def test_runs_on_the_shared_validation_images(weights_file, tmp_path) -> None:
     out = tmp_path / "val-report"
-    code = main(["evaluate", "--model", "compact", "--weights", str(weights_file), "--data", str(VAL_DIR),
-                 "--out", str(out), "--limit", "3"])
-    assert code == EXIT_OK
+    assert (
+        evaluate(VAL_DIR, out, "--model", "compact", "--weights", weights_file, "--limit", 3)
+        == EXIT_OK
+    )
     data = json.loads((out / "metrics.json").read_text())
     assert data["data"]["evaluated"] == 3
     assert data["images"][0]["original_size"] in ([768, 512], [512, 768])

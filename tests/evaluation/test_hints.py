@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -38,7 +40,9 @@ def test_each_patch_holds_the_mean_of_the_ground_truth_under_it() -> None:
 def test_later_points_win_where_patches_overlap() -> None:
     ab = torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4)
     points = sample_hint_points([2], 4, 4, torch.Generator(), patch_sizes=[3])
-    overlapping = type(points)(torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([3, 3]))
+    overlapping = type(points)(
+        torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([3, 3])
+    )
     hint_ab, hint_mask = reveal_hints(ab, overlapping)
     second_mean = ab[0, :, 1:4, 1:4].mean(dim=(1, 2))
     torch.testing.assert_close(hint_ab[0, :, 1, 1], second_mean)
@@ -58,16 +62,20 @@ def test_same_seed_same_hints_and_zero_points_reveal_nothing() -> None:
 
 
 def test_nested_hints_only_ever_add_patches() -> None:
-    hint_ab, hint_mask = sample_nested_hints(ground_truth(), [0, 1, 5, 20], torch.Generator().manual_seed(2))
+    hint_ab, hint_mask = sample_nested_hints(
+        ground_truth(), [0, 1, 5, 20], torch.Generator().manual_seed(2)
+    )
     assert hint_ab.shape == (4, 2, 20, 30) and hint_mask.shape == (4, 1, 20, 30)
     assert int(hint_mask[0].sum()) == 0 and int(hint_mask[1].sum()) >= 1
-    for fewer, more in zip(hint_mask[:-1], hint_mask[1:]):
+    for fewer, more in itertools.pairwise(hint_mask):
         assert bool((more >= fewer).all())
 
 
 def test_batch_uses_one_count_per_image() -> None:
     ab = ground_truth(batch=3)
-    hint_ab, hint_mask = sample_hints_batch(ab, torch.tensor([0, 2, 4]), torch.Generator().manual_seed(0))
+    hint_ab, hint_mask = sample_hints_batch(
+        ab, torch.tensor([0, 2, 4]), torch.Generator().manual_seed(0)
+    )
     assert hint_ab.shape == (3, 2, 20, 30) and hint_mask.shape == (3, 1, 20, 30)
     assert int(hint_mask[0].sum()) == 0 and int(hint_mask[1].sum()) > 0
     with pytest.raises(ValueError, match="one hint count per image"):
@@ -75,7 +83,9 @@ def test_batch_uses_one_count_per_image() -> None:
 
 
 def test_patches_larger_than_the_image_are_clipped() -> None:
-    hint_ab, hint_mask = sample_hints(ground_truth(height=3, width=5)[0], 4, torch.Generator().manual_seed(0), [9])
+    _, hint_mask = sample_hints(
+        ground_truth(height=3, width=5)[0], 4, torch.Generator().manual_seed(0), [9]
+    )
     # Every patch is 3x3: whole columns are covered, at least three of them.
     column_cover = hint_mask[0].sum(dim=0)
     assert set(column_cover.unique().tolist()) <= {0.0, 3.0}
@@ -97,7 +107,9 @@ def test_training_counts_are_geometric_with_mean_seven() -> None:
     count=st.integers(0, 15),
     seed=st.integers(0, 2**31),
 )
-def test_hints_are_zero_outside_the_mask_and_within_the_ground_truth_range(height, width, count, seed) -> None:
+def test_hints_are_zero_outside_the_mask_and_within_the_ground_truth_range(
+    height, width, count, seed
+) -> None:
     ab = ground_truth(height=height, width=width, seed=seed)
     hint_ab, hint_mask = sample_hints_batch(ab, count, torch.Generator().manual_seed(seed))
     assert set(hint_mask.unique().tolist()) <= {0.0, 1.0}

@@ -40,7 +40,9 @@ def test_gray_prediction_on_red_and_gray_matches_the_hand_computation(make_strip
     # with ab = 0 its pixels are within t only for t = 105..150 (46 of 151 thresholds); gray
     # pixels are within every threshold. AuC = (1 + 46/151) / 2 = 65.2318 %.
     image = make_striped_image([RED, MID_GRAY], [4, 4])
-    assert accuracy_auc(gray_prediction(image), image.ab) == pytest.approx(100 * (1 + 46 / 151) / 2, abs=1e-3)
+    assert accuracy_auc(gray_prediction(image), image.ab) == pytest.approx(
+        100 * (1 + 46 / 151) / 2, abs=1e-3
+    )
     # The gray of red's L (53.2408) is sRGB 0.498524; its squared error to (1, 0, 0) is
     # 0.501476^2 + 2 * 0.498524^2 = 0.748530 over 3 channels, the gray half is exact:
     # MSE = 0.748530 / 6 = 0.124755, PSNR = 9.0394 dB.

@@ -11,7 +11,12 @@ import torch
 
 from masterpiece.errors import InvalidInputError
 from masterpiece.evaluation.metrics import accuracy_auc
-from masterpiece.evaluation.rebalance import evaluation_bins, load_prior, pixel_weights, prior_from_ab
+from masterpiece.evaluation.rebalance import (
+    evaluation_bins,
+    load_prior,
+    pixel_weights,
+    prior_from_ab,
+)
 
 SKY = (0.4, 0.6, 0.9)
 RED = (0.9, 0.1, 0.1)
@@ -71,7 +76,14 @@ def test_load_prior_accepts_npy_json_and_a_previous_report(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "content",
-    ["[1, 2, 3]", json.dumps([-1.0] * 262), json.dumps([0.0] * 262), '["a"]', "not json", '{"other": 1}'],
+    [
+        "[1, 2, 3]",
+        json.dumps([-1.0] * 262),
+        json.dumps([0.0] * 262),
+        '["a"]',
+        "not json",
+        '{"other": 1}',
+    ],
 )
 def test_load_prior_rejects_bad_files(tmp_path: Path, content: str) -> None:
     path = tmp_path / "prior.json"

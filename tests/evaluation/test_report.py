@@ -33,19 +33,40 @@ class Tinted:
 def result(make_random_images):
     images = make_random_images(5)
     candidates = [
-        Candidate("tinted", Tinted(8.0), accepts_hints=True, model="compact", weights="w.st", weights_sha256="ab" * 32),
+        Candidate(
+            "tinted",
+            Tinted(8.0),
+            accepts_hints=True,
+            model="compact",
+            weights="w.st",
+            weights_sha256="ab" * 32,
+        ),
         Candidate("plain <b>", Tinted(-5.0)),
     ]
     return evaluate_candidates(
-        images, candidates, EvaluationSettings(resamples=100), skipped=[SkippedFile("x<script>.png", "grayscale")],
+        images,
+        candidates,
+        EvaluationSettings(resamples=100),
+        skipped=[SkippedFile("x<script>.png", "grayscale")],
         data_dir="photos",
     )
 
 
 def test_report_files_are_complete_and_consistent(result, tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "report")
-    data = json.loads(paths.json.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
-    assert {"package", "commit", "settings", "data", "prior", "baseline", "models", "images"} <= set(data)
+    data = json.loads(
+        paths.json.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}")
+    )
+    assert {
+        "package",
+        "commit",
+        "settings",
+        "data",
+        "prior",
+        "baseline",
+        "models",
+        "images",
+    } <= set(data)
     assert data["baseline"]["label"] == "gray"
     assert data["models"][0]["weights_sha256"] == "ab" * 32
     assert data["models"][0]["gain_over_gray"]["rebalanced_auc"]["n"] == 5
@@ -57,7 +78,9 @@ def test_report_files_are_complete_and_consistent(result, tmp_path: Path) -> Non
     with paths.csv.open(newline="") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 5 * 3
-    assert rows[1]["model"] == "tinted" and rows[1]["psnr_hints_100"] and not rows[0]["psnr_hints_100"]
+    assert (
+        rows[1]["model"] == "tinted" and rows[1]["psnr_hints_100"] and not rows[0]["psnr_hints_100"]
+    )
     assert float(rows[1]["raw_auc"]) == pytest.approx(result.models[0].scores[0].raw_auc)
 
     page = paths.html.read_text()

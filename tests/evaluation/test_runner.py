@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -50,7 +51,9 @@ def test_a_perfect_prediction_scores_100_and_the_psnr_cap(make_random_images) ->
     assert summary["raw_auc"].mean == pytest.approx(100.0)
     assert summary["rebalanced_auc"].mean == pytest.approx(100.0)
     assert summary["psnr"].mean == PSNR_CAP_DB
-    assert summary["colorfulness"].mean == pytest.approx(result.ground_truth_colorfulness.mean, rel=1e-4)
+    assert summary["colorfulness"].mean == pytest.approx(
+        result.ground_truth_colorfulness.mean, rel=1e-4
+    )
     assert result.models[0].gain["raw_auc"].mean > 0
 
 
@@ -59,7 +62,9 @@ def test_the_gray_baseline_gives_the_hand_computed_values(make_striped_image) ->
     image = make_striped_image([RED, MID_GRAY], [4, 4])
     result = evaluate_candidates([image], [], FAST)
     assert result.baseline.label == "gray"
-    assert result.baseline.summary["raw_auc"].mean == pytest.approx(100 * (1 + 46 / 151) / 2, abs=1e-3)
+    assert result.baseline.summary["raw_auc"].mean == pytest.approx(
+        100 * (1 + 46 / 151) / 2, abs=1e-3
+    )
     assert result.baseline.summary["psnr"].mean == pytest.approx(9.0394, abs=2e-3)
     assert result.baseline.summary["colorfulness"].mean == pytest.approx(0.0, abs=1e-3)
     assert result.ground_truth_colorfulness.mean == pytest.approx(185.3142, abs=1e-2)
@@ -69,7 +74,9 @@ def test_gain_is_the_paired_difference_to_gray(make_striped_image) -> None:
     # Plain colours: every revealed hint is exact, so more hints can only help.
     colours = [RED, (0.2, 0.7, 0.3), (0.3, 0.4, 0.9), (0.9, 0.8, 0.2)]
     images = [make_striped_image([c], [24], name=f"plain_{i}.png") for i, c in enumerate(colours)]
-    result = evaluate_candidates(images, [Candidate("paste", PasteHints(), accepts_hints=True)], FAST)
+    result = evaluate_candidates(
+        images, [Candidate("paste", PasteHints(), accepts_hints=True)], FAST
+    )
     model, gray = result.models[0], result.baseline
     for metric in ("raw_auc", "psnr"):
         expected = (model.values(metric) - gray.values(metric)).mean()
@@ -79,23 +86,38 @@ def test_gain_is_the_paired_difference_to_gray(make_striped_image) -> None:
     sweep = [interval.mean for interval in model.hint_sweep.values()]
     assert list(model.hint_sweep) == [0, 1, 2, 5, 10, 20, 50, 100]
     assert sweep[0] == pytest.approx(gray.summary["psnr"].mean)
-    assert all(later >= earlier for earlier, later in zip(sweep, sweep[1:]))
+    assert all(later >= earlier for earlier, later in itertools.pairwise(sweep))
     assert sweep[-1] > sweep[0] + 1.0
 
 
-def test_hint_sweep_only_for_hint_models_and_can_be_switched_off(make_random_images, caplog) -> None:
+def test_hint_sweep_only_for_hint_models_and_can_be_switched_off(
+    make_random_images, caplog
+) -> None:
     images = make_random_images(2)
-    candidates = [Candidate("paste", PasteHints(), accepts_hints=True), Candidate("plain", PasteHints())]
+    candidates = [
+        Candidate("paste", PasteHints(), accepts_hints=True),
+        Candidate("plain", PasteHints()),
+    ]
     with caplog.at_level(logging.WARNING):
-        result = evaluate_candidates(images, candidates, EvaluationSettings(resamples=50, hint_sweep=True))
+        result = evaluate_candidates(
+            images, candidates, EvaluationSettings(resamples=50, hint_sweep=True)
+        )
     assert result.models[0].hint_sweep is not None and result.models[1].hint_sweep is None
     assert "plain does not accept colour hints" in caplog.text
-    off = evaluate_candidates(images, [Candidate("paste", PasteHints(), accepts_hints=True)], EvaluationSettings(hint_sweep=False))
+    off = evaluate_candidates(
+        images,
+        [Candidate("paste", PasteHints(), accepts_hints=True)],
+        EvaluationSettings(hint_sweep=False),
+    )
     assert off.models[0].hint_sweep is None and off.models[0].scores[0].hint_psnr == {}
 
 
 def test_labels_are_made_unique(make_random_images) -> None:
-    candidates = [Candidate("a", PasteHints()), Candidate("a", PasteHints()), Candidate("gray", PasteHints())]
+    candidates = [
+        Candidate("a", PasteHints()),
+        Candidate("a", PasteHints()),
+        Candidate("gray", PasteHints()),
+    ]
     result = evaluate_candidates(make_random_images(1), candidates, FAST)
     assert [m.label for m in result.models] == ["a", "a #2", "gray #2"]
 
@@ -111,12 +133,16 @@ def test_a_wrongly_shaped_prediction_is_reported(make_random_images) -> None:
 
 def test_a_given_prior_is_used_and_recorded(make_random_images) -> None:
     images = make_random_images(2)
-    uniform = torch.full((evaluation_bins().shape[0],), 1.0 / evaluation_bins().shape[0], dtype=torch.float64)
+    uniform = torch.full(
+        (evaluation_bins().shape[0],), 1.0 / evaluation_bins().shape[0], dtype=torch.float64
+    )
     given = evaluate_candidates(images, [], FAST, prior=uniform, prior_source="uniform.npy")
     own = evaluate_candidates(images, [], FAST)
     assert given.provenance.prior_source == "uniform.npy"
     assert own.provenance.prior_source == "the evaluation images"
-    assert given.baseline.summary["rebalanced_auc"].mean != own.baseline.summary["rebalanced_auc"].mean
+    assert (
+        given.baseline.summary["rebalanced_auc"].mean != own.baseline.summary["rebalanced_auc"].mean
+    )
 
 
 def test_a_real_model_is_deterministic_and_sweeps_hints(make_random_images) -> None:
@@ -134,7 +160,14 @@ def test_a_real_model_is_deterministic_and_sweeps_hints(make_random_images) -> N
 
 @pytest.mark.parametrize(
     "change",
-    [{"eval_size": 8}, {"limit": 0}, {"temperature": 0.0}, {"hint_counts": (1, 1)}, {"confidence": 1.0}, {"rebalance_mix": 2.0}],
+    [
+        {"eval_size": 8},
+        {"limit": 0},
+        {"temperature": 0.0},
+        {"hint_counts": (1, 1)},
+        {"confidence": 1.0},
+        {"rebalance_mix": 2.0},
+    ],
 )
 def test_settings_out_of_range_are_refused(change) -> None:
     with pytest.raises(ConfigError):

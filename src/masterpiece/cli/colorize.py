@@ -162,7 +162,7 @@ def _make_colorizer(args: argparse.Namespace):
 
 def _run_stdio(args: argparse.Namespace) -> int:
     """Read one image from stdin; write to ``-o`` or, by default, to stdout."""
-    from ..pipeline.io import encode_image, read_image
+    from ..pipeline.io import encode_image, read_image, writable_format
 
     data = sys.stdin.buffer.read()
     loaded = read_image(data)
@@ -172,10 +172,14 @@ def _run_stdio(args: argparse.Namespace) -> int:
         from ..pipeline.io import write_image
 
         write_image(Path(args.output), rgb, alpha=loaded.alpha, bit_depth=args.bit_depth or loaded.bit_depth,
-                    exif=loaded.exif, quality=args.quality, overwrite=args.overwrite)
+                    exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality,
+                    overwrite=args.overwrite)
     else:
-        fmt = (args.extension or loaded.format or "png").lstrip(".")
-        sys.stdout.buffer.write(encode_image(rgb, fmt, alpha=loaded.alpha, exif=loaded.exif, quality=args.quality))
+        fmt = args.extension or writable_format(loaded.format)
+        encoded = encode_image(
+            rgb, fmt, alpha=loaded.alpha, exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality
+        )
+        sys.stdout.buffer.write(encoded)
         sys.stdout.buffer.flush()
     print(f"colorized standard input with model {colorizer.model_name}", file=sys.stderr)
     return EXIT_OK

@@ -30,22 +30,34 @@ class _ModelAction(argparse.Action):
     """``--model NAME``: append ``[NAME, None]`` to the list of ``(name, weights)`` pairs."""
 
     def __call__(
-        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
     ) -> None:
-        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), [values, None]])
+        setattr(
+            namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), [values, None]]
+        )
 
 
 class _WeightsAction(argparse.Action):
     """``--weights FILE``: attach ``FILE`` to the ``--model`` given just before it."""
 
     def __call__(
-        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
     ) -> None:
         pairs = getattr(namespace, self.dest, None)
         if not pairs:
             parser.error("--weights FILE must follow the --model NAME it belongs to")
         if pairs[-1][1] is not None:
-            parser.error(f"--model {pairs[-1][0]} has two --weights; give one weights file per --model")
+            parser.error(
+                f"--model {pairs[-1][0]} has two --weights; give one weights file per --model"
+            )
         pairs[-1][1] = Path(values)
 
 
@@ -60,38 +72,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=run)
     parser.add_argument(
-        "--model", dest="model_specs", action=_ModelAction, required=True, metavar="NAME",
+        "--model",
+        dest="model_specs",
+        action=_ModelAction,
+        required=True,
+        metavar="NAME",
         help="a registered model (see `masterpiece models list`); repeat to compare several",
     )
     parser.add_argument(
-        "--weights", dest="model_specs", action=_WeightsAction, metavar="FILE",
+        "--weights",
+        dest="model_specs",
+        action=_WeightsAction,
+        metavar="FILE",
         help="a local weights file for the --model just before it, instead of its registered weights",
     )
-    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="folder of colour photographs")
     parser.add_argument(
-        "--out", type=Path, default=Path(DEFAULT_OUT), metavar="REPORT_DIR",
+        "--data", required=True, type=Path, metavar="DIR", help="folder of colour photographs"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        metavar="REPORT_DIR",
         help=f"folder for metrics.json, metrics.csv and report.html (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N usable images")
     parser.add_argument(
-        "--eval-size", type=int, default=256, metavar="PX",
+        "--overwrite", action="store_true", help="replace a report already in --out"
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="evaluate only the first N usable images"
+    )
+    parser.add_argument(
+        "--eval-size",
+        type=int,
+        default=256,
+        metavar="PX",
         help="resize each image so its long side is PX before measuring; 0 keeps the original size (default: 256)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated hints and the bootstrap (default: 0)")
     parser.add_argument(
-        "--temperature", type=float, default=0.38, help="annealed-mean temperature (default: 0.38, the paper's)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the simulated hints and the bootstrap (default: 0)",
     )
     parser.add_argument(
-        "--hint-sweep", action=argparse.BooleanOptionalAction, default=None,
+        "--temperature",
+        type=float,
+        default=0.38,
+        help="annealed-mean temperature (default: 0.38, the paper's)",
+    )
+    parser.add_argument(
+        "--hint-sweep",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="PSNR with 0, 1, 2, 5, 10, 20, 50 and 100 hints from the ground truth (default: on for hint models)",
     )
     parser.add_argument(
-        "--prior", type=Path, metavar="FILE",
+        "--prior",
+        type=Path,
+        metavar="FILE",
         help="colour prior for the rebalanced AuC (.npy, JSON list, or a previous metrics.json); "
         "default: computed from the evaluation images",
     )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)"
+    )
 
 
 def _summary_lines(result: EvaluationResult) -> list[str]:
@@ -99,12 +144,16 @@ def _summary_lines(result: EvaluationResult) -> list[str]:
     from ..evaluation.results import METRIC_TITLES, METRICS
 
     header = ["", *(METRIC_TITLES[m] for m in METRICS), "gain rebal. AuC"]
-    rows = [["ground truth", "", "", "", result.ground_truth_colorfulness.format(1), ""]]
+    truth = result.ground_truth_summary()
+    rows = [["ground truth", *(truth.get(m, "") for m in METRICS), ""]]
     for evaluation in result.evaluations:
         gain = evaluation.gain["rebalanced_auc"].format(signed=True) if evaluation.gain else ""
         rows.append([evaluation.label, *(evaluation.summary[m].format() for m in METRICS), gain])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,8 +177,12 @@ def run(args: argparse.Namespace) -> int:
     prior = load_prior(args.prior) if args.prior is not None else None
     specs = [ModelSpec(name, weights) for name, weights in args.model_specs]
     result = evaluate(
-        args.data, specs, settings, prior=prior,
-        prior_source=str(args.prior) if args.prior else None, progress=True,
+        args.data,
+        specs,
+        settings,
+        prior=prior,
+        prior_source=str(args.prior) if args.prior else None,
+        progress=True,
     )
     paths = write_report(result, args.out, overwrite=args.overwrite)
     print("\n".join(_summary_lines(result)))

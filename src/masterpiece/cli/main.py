@@ -5,8 +5,8 @@ Each verb lives in its own module of this package with two functions:
 ``run(args) -> int`` does the work and returns the exit code. Heavy imports (torch) happen
 inside ``run`` so that ``masterpiece --version`` and ``--help`` answer instantly.
 
-Exit codes: 0 success; 1 some inputs failed (the others were processed); 2 usage error or
-invalid input; 3 model or weights problem; 4 an output could not be written; 130 interrupted.
+Exit codes: 0 success; 1 some inputs failed (the others were processed); 2 usage error,
+invalid input or unusable data set; 3 model or weights problem; 4 an output could not be written; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def exit_code_for(error: BaseException) -> int:
     """The exit code for a library error (see the module docstring)."""
-    from ..errors import InvalidInputError, ModelError, OutputError, ConfigError
+    from ..errors import ConfigError, DataError, InvalidInputError, ModelError, OutputError
 
-    if isinstance(error, (InvalidInputError, ConfigError)):
+    if isinstance(error, (InvalidInputError, ConfigError, DataError)):
         return EXIT_USAGE
     if isinstance(error, ModelError):
         return EXIT_MODEL

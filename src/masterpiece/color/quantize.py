@@ -20,12 +20,15 @@ GRID_STEP = 10.0
 
 @lru_cache(maxsize=4)
 def _gamut_bin_centers(step: float, samples_per_channel: int) -> torch.Tensor:
-    levels = torch.linspace(0.0, 1.0, samples_per_channel, dtype=torch.float64)
+    levels = torch.linspace(0.0, 1.0, samples_per_channel)
     r, g, b = torch.meshgrid(levels, levels, levels, indexing="ij")
     rgb = torch.stack((r, g, b)).reshape(3, -1, 1)
     ab = rgb_to_lab(rgb)[1:].reshape(2, -1).T
-    cells = torch.unique(torch.round(ab / step), dim=0)  # sorted lexicographically
-    return (cells * step).float()
+    cells = torch.round(ab / step).long()
+    offset = int(cells.abs().max()) + 1
+    keys = torch.unique((cells[:, 0] + offset) * (2 * offset + 1) + (cells[:, 1] + offset))  # sorted
+    a, b = keys // (2 * offset + 1) - offset, keys % (2 * offset + 1) - offset
+    return (torch.stack((a, b), dim=1) * step).float()
 
 
 def gamut_bin_centers(step: float = GRID_STEP, samples_per_channel: int = 128) -> torch.Tensor:

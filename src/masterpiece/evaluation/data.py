@@ -26,6 +26,7 @@ from ..errors import DataError, InvalidImageError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class EvalImage:
     """One usable evaluation image at the working size.
@@ -43,11 +44,18 @@ class EvalImage:
     original_size: tuple[int, int]
 
     @classmethod
-    def from_rgb(cls, name: str, rgb: torch.Tensor, original_size: tuple[int, int] | None = None) -> EvalImage:
+    def from_rgb(
+        cls, name: str, rgb: torch.Tensor, original_size: tuple[int, int] | None = None
+    ) -> EvalImage:
         """Build from ``(1, 3, H, W)`` float RGB in [0, 1] already at the working size."""
         rgb = rgb.float().clamp(0.0, 1.0).contiguous()
         height, width = rgb.shape[-2:]
-        return cls(name=name, rgb=rgb, lab=rgb_to_lab(rgb), original_size=original_size or (int(width), int(height)))
+        return cls(
+            name=name,
+            rgb=rgb,
+            lab=rgb_to_lab(rgb),
+            original_size=original_size or (int(width), int(height)),
+        )
 
     @property
     def lightness(self) -> torch.Tensor:
@@ -91,9 +99,13 @@ def list_candidate_files(data_dir: str | Path) -> list[Path]:
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise InvalidInputError(f"{data_dir} is not a folder; pass --data DIR with colour photographs")
+        raise InvalidInputError(
+            f"{data_dir} is not a folder; pass --data DIR with colour photographs"
+        )
     files = (p for p in data_dir.rglob("*") if p.is_file())
-    visible = [p for p in files if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)]
+    visible = [
+        p for p in files if not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
+    ]
     if not visible:
         raise DataError(f"{data_dir} holds no files; pass --data DIR with colour photographs")
     return sorted(visible, key=lambda p: p.relative_to(data_dir).as_posix())
@@ -112,11 +124,16 @@ def load_eval_image(path: Path, name: str, eval_size: int) -> EvalImage:
         raise InvalidImageError(f"{name} is grayscale (no colour to compare with)")
     original = torch.from_numpy(loaded.rgb).permute(2, 0, 1).unsqueeze(0).float()
     height, width = original.shape[-2:]
-    return EvalImage.from_rgb(name, resize_long_side(original, eval_size), (int(width), int(height)))
+    return EvalImage.from_rgb(
+        name, resize_long_side(original, eval_size), (int(width), int(height))
+    )
 
 
 def iter_eval_images(
-    data_dir: str | Path, eval_size: int, limit: int | None = None, skipped: list[SkippedFile] | None = None
+    data_dir: str | Path,
+    eval_size: int,
+    limit: int | None = None,
+    skipped: list[SkippedFile] | None = None,
 ) -> Iterator[EvalImage]:
     """Yield the usable images of ``data_dir`` in order, at most ``limit`` of them.
 

@@ -47,7 +47,9 @@ class HintPoints:
 
     def select(self, index: torch.Tensor) -> HintPoints:
         """The points at ``index`` (an int64 index or bool mask), in that order."""
-        return HintPoints(self.batch_index[index], self.top[index], self.left[index], self.size[index])
+        return HintPoints(
+            self.batch_index[index], self.top[index], self.left[index], self.size[index]
+        )
 
 
 def _uniform(count: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -76,7 +78,9 @@ def sample_hint_counts(
     if p == 1.0:
         return torch.zeros(batch, dtype=torch.int64)
     uniform = _uniform(batch, generator).clamp(min=1e-300)
-    counts = torch.floor(torch.log(uniform) / torch.log1p(torch.tensor(-p, dtype=torch.float64))).long()
+    counts = torch.floor(
+        torch.log(uniform) / torch.log1p(torch.tensor(-p, dtype=torch.float64))
+    ).long()
     return counts if max_points is None else counts.clamp(max=max_points)
 
 
@@ -115,9 +119,16 @@ def sample_hint_points(
 def _patch_means(ab: torch.Tensor, points: HintPoints) -> torch.Tensor:
     """``(N, 2)`` mean ab of each patch, from an integral image of ``(B, 2, H, W)`` ab."""
     integral = F.pad(ab.double().cumsum(-1).cumsum(-2), (1, 0, 1, 0))
-    b, top, left, size = (t.to(ab.device) for t in (points.batch_index, points.top, points.left, points.size))
+    b, top, left, size = (
+        t.to(ab.device) for t in (points.batch_index, points.top, points.left, points.size)
+    )
     bottom, right = top + size, left + size
-    sums = integral[b, :, bottom, right] - integral[b, :, top, right] - integral[b, :, bottom, left] + integral[b, :, top, left]
+    sums = (
+        integral[b, :, bottom, right]
+        - integral[b, :, top, right]
+        - integral[b, :, bottom, left]
+        + integral[b, :, top, left]
+    )
     return (sums / (size * size).unsqueeze(1)).to(ab.dtype)
 
 
@@ -138,8 +149,14 @@ def reveal_hints(ab: torch.Tensor, points: HintPoints) -> tuple[torch.Tensor, to
     if len(points) > 0:
         means = _patch_means(ab, points)
         side = int(points.size.max())
-        dy, dx = (o.flatten().to(ab.device) for o in torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"))
-        b, top, left, size = (t.to(ab.device)[:, None] for t in (points.batch_index, points.top, points.left, points.size))
+        dy, dx = (
+            o.flatten().to(ab.device)
+            for o in torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+        )
+        b, top, left, size = (
+            t.to(ab.device)[:, None]
+            for t in (points.batch_index, points.top, points.left, points.size)
+        )
         inside = (dy < size) & (dx < size)  # (N, side * side)
         pixel = ((b * height + top + dy) * width + left + dx)[inside]
         point_id = torch.arange(len(points), device=ab.device)[:, None].expand_as(inside)[inside]
@@ -173,7 +190,9 @@ def sample_hints_batch(
     if counts.numel() == 1:
         counts = counts.expand(batch)
     if counts.numel() != batch:
-        raise ValueError(f"need one hint count per image: {counts.numel()} counts for {batch} images")
+        raise ValueError(
+            f"need one hint count per image: {counts.numel()} counts for {batch} images"
+        )
     return reveal_hints(ab, sample_hint_points(counts, height, width, generator, patch_sizes))
 
 
@@ -215,8 +234,14 @@ def sample_nested_hints(
     ab = ab.reshape(1, *ab.shape[-3:])
     height, width = ab.shape[-2:]
     drawn = sample_hint_points([max(counts, default=0)], height, width, generator, patch_sizes)
-    order = torch.cat([torch.arange(n) for n in counts]) if counts else torch.zeros(0, dtype=torch.int64)
-    rows = torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(list(counts), dtype=torch.int64))
+    order = (
+        torch.cat([torch.arange(n) for n in counts])
+        if counts
+        else torch.zeros(0, dtype=torch.int64)
+    )
+    rows = torch.repeat_interleave(
+        torch.arange(len(counts)), torch.as_tensor(list(counts), dtype=torch.int64)
+    )
     chosen = drawn.select(order)
     points = HintPoints(rows, chosen.top, chosen.left, chosen.size)
     return reveal_hints(ab.expand(len(counts), -1, -1, -1), points)

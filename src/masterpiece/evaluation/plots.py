@@ -42,7 +42,9 @@ def _figure(width: float, height: float) -> Figure:
 
 def _styles(result: EvaluationResult) -> list[tuple[ModelEvaluation, dict[str, object]]]:
     """The baseline (dashed gray) and each model (colour ``C<k>``), with their line style."""
-    return [(result.baseline, dict(_GRAY_STYLE))] + [(e, {"color": f"C{k}"}) for k, e in enumerate(result.models)]
+    return [(result.baseline, dict(_GRAY_STYLE))] + [
+        (e, {"color": f"C{k}"}) for k, e in enumerate(result.models)
+    ]
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -62,7 +64,9 @@ def plot_accuracy_curves(result: EvaluationResult, path: Path) -> Path:
             curve = getattr(evaluation, curve_name) * 100.0
             label = f"{evaluation.label} (AuC {evaluation.summary[metric].mean:.1f})"
             axes.plot(np.arange(curve.size), curve, label=label, **style)
-        axes.set(title=title, xlabel="threshold on ab error (Lab units)", xlim=(0, 150), ylim=(0, 100))
+        axes.set(
+            title=title, xlabel="threshold on ab error (Lab units)", xlim=(0, 150), ylim=(0, 100)
+        )
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right", fontsize="small")
     panels[0].set_ylabel("pixels within threshold (%)")
@@ -84,10 +88,25 @@ def _colorfulness_bars(axes: Axes, result: EvaluationResult) -> None:
 def _colorfulness_scatter(axes: Axes, result: EvaluationResult) -> None:
     truth = np.array([image.colorfulness for image in result.images])
     for k, evaluation in enumerate(result.models):
-        axes.scatter(truth, evaluation.values("colorfulness"), s=14, alpha=0.7, color=f"C{k}", label=evaluation.label)
-    top = max(1.0, float(truth.max()), *(float(e.values("colorfulness").max()) for e in result.models))
+        axes.scatter(
+            truth,
+            evaluation.values("colorfulness"),
+            s=14,
+            alpha=0.7,
+            color=f"C{k}",
+            label=evaluation.label,
+        )
+    top = max(
+        1.0, float(truth.max()), *(float(e.values("colorfulness").max()) for e in result.models)
+    )
     axes.plot([0, top], [0, top], label="as colorful as the original", **_GRAY_STYLE)
-    axes.set(title="Per image", xlabel="original", ylabel="prediction", xlim=(0, top * 1.05), ylim=(0, top * 1.05))
+    axes.set(
+        title="Per image",
+        xlabel="original",
+        ylabel="prediction",
+        xlim=(0, top * 1.05),
+        ylim=(0, top * 1.05),
+    )
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
 
@@ -113,14 +132,28 @@ def plot_hint_sweep(result: EvaluationResult, path: Path) -> Path | None:
             continue
         counts = np.array(list(evaluation.hint_sweep))
         intervals = list(evaluation.hint_sweep.values())
-        axes.plot(counts, [i.mean for i in intervals], marker="o", color=f"C{k}", label=evaluation.label)
-        axes.fill_between(counts, [i.low for i in intervals], [i.high for i in intervals], color=f"C{k}", alpha=0.2)
+        axes.plot(
+            counts, [i.mean for i in intervals], marker="o", color=f"C{k}", label=evaluation.label
+        )
+        axes.fill_between(
+            counts,
+            [i.low for i in intervals],
+            [i.high for i in intervals],
+            color=f"C{k}",
+            alpha=0.2,
+        )
     axes.axhline(result.baseline.summary["psnr"].mean, label="gray (no colour)", **_GRAY_STYLE)
     paper = list(SIGGRAPH17_PAPER_PSNR.items())
-    axes.plot(*zip(*paper), linestyle=":", marker="s", color="0.2", label="SIGGRAPH17 paper (ImageNet)")
+    axes.plot(
+        *zip(*paper), linestyle=":", marker="s", color="0.2", label="SIGGRAPH17 paper (ImageNet)"
+    )
     axes.set_xscale("symlog", linthresh=1.0)
     axes.set_xticks(list(swept[0].hint_sweep), [str(n) for n in swept[0].hint_sweep])
-    axes.set(title="Hint sweep: hints revealed from the ground truth", xlabel="number of hints", ylabel="PSNR (dB)")
+    axes.set(
+        title="Hint sweep: hints revealed from the ground truth",
+        xlabel="number of hints",
+        ylabel="PSNR (dB)",
+    )
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return _save(figure, path)

@@ -14,7 +14,12 @@ _GIT_TIMEOUT_S = 10.0
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
         completed = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=_GIT_TIMEOUT_S, check=True
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError) as error:
         logger.debug("git %s failed in %s: %s", " ".join(args), cwd, error)

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..color.quantize import bin_histogram, gamut_bin_centers, nearest_bin, rebalancing_weights, smooth_prior
+from ..color.quantize import (
+    bin_histogram,
+    gamut_bin_centers,
+    nearest_bin,
+    rebalancing_weights,
+    smooth_prior,
+)
 from ..errors import InvalidInputError
 
 #: Default ``mix`` (the paper's lambda) of the evaluation weights: 0 is the plain inverse prior.
@@ -36,7 +42,9 @@ def evaluation_bins() -> torch.Tensor:
     return gamut_bin_centers()
 
 
-def prior_from_ab(ab_maps: Iterable[torch.Tensor], bins: torch.Tensor | None = None) -> torch.Tensor:
+def prior_from_ab(
+    ab_maps: Iterable[torch.Tensor], bins: torch.Tensor | None = None
+) -> torch.Tensor:
     """Smoothed colour prior of ground-truth ab maps.
 
     Args:
@@ -84,7 +92,9 @@ def check_prior(values: np.ndarray | torch.Tensor, source: str) -> torch.Tensor:
     try:
         prior = torch.as_tensor(np.asarray(values, dtype=np.float64)).flatten()
     except (ValueError, TypeError) as error:
-        raise InvalidInputError(f"the prior in {source} is not a list of numbers: {error}") from error
+        raise InvalidInputError(
+            f"the prior in {source} is not a list of numbers: {error}"
+        ) from error
     expected = evaluation_bins().shape[0]
     if prior.numel() != expected:
         raise InvalidInputError(
@@ -92,7 +102,9 @@ def check_prior(values: np.ndarray | torch.Tensor, source: str) -> torch.Tensor:
             f"(gamut_bin_centers(), step 10) need {expected}"
         )
     if not bool(torch.isfinite(prior).all()) or bool((prior < 0).any()) or float(prior.sum()) <= 0:
-        raise InvalidInputError(f"the prior in {source} must be non-negative finite numbers, not all zero")
+        raise InvalidInputError(
+            f"the prior in {source} must be non-negative finite numbers, not all zero"
+        )
     return prior / prior.sum()
 
 

@@ -65,12 +65,18 @@ def check_report_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
 
 def write_json(result: EvaluationResult, path: Path) -> Path:
     """``metrics.json``: :meth:`EvaluationResult.to_dict`, strict JSON (no NaN or infinity)."""
-    path.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     return path
 
 
 def write_csv(result: EvaluationResult, path: Path) -> Path:
-    """``metrics.csv``: one row per image and model (the baseline is the model ``gray``)."""
+    """``metrics.csv``: one row per image and model (the baseline is the model ``gray``).
+
+    ``colorfulness`` is the prediction's, ``colorfulness_true`` the original's;
+    ``psnr_hints_N`` is filled for the models that had a hint sweep.
+    """
     counts = sorted({n for e in result.models if e.hint_sweep for n in e.hint_sweep})
     header = ["image", "model", *METRICS, "colorfulness_true", *(f"psnr_hints_{n}" for n in counts)]
     with path.open("w", newline="", encoding="utf-8") as file:
@@ -80,7 +86,15 @@ def write_csv(result: EvaluationResult, path: Path) -> Path:
             for evaluation in result.evaluations:
                 scores = evaluation.scores[index]
                 hinted = [scores.hint_psnr.get(n, "") for n in counts]
-                writer.writerow([image.name, evaluation.label, *(scores.metric(m) for m in METRICS), image.colorfulness, *hinted])
+                writer.writerow(
+                    [
+                        image.name,
+                        evaluation.label,
+                        *(scores.metric(m) for m in METRICS),
+                        image.colorfulness,
+                        *hinted,
+                    ]
+                )
     return path
 
 
@@ -105,11 +119,21 @@ def _figure_html(pixels: np.ndarray, path: Path, caption: str) -> str:
 def _example_row(result: EvaluationResult, index: int, folder: Path) -> str:
     """Input, every model's prediction side by side, then the ground truth, of one image."""
     image = result.images[index]
-    figures = [_figure_html(result.baseline.thumbnails[index], folder / f"{index:04d}_input.jpg", "input (L only)")]
+    figures = [
+        _figure_html(
+            result.baseline.thumbnails[index], folder / f"{index:04d}_input.jpg", "input (L only)"
+        )
+    ]
     for k, evaluation in enumerate(result.models):
         scores = evaluation.scores[index]
-        caption = f"{evaluation.label}: {scores.psnr:.1f} dB, rebal. AuC {scores.rebalanced_auc:.1f}"
-        figures.append(_figure_html(evaluation.thumbnails[index], folder / f"{index:04d}_model{k}.jpg", caption))
+        caption = (
+            f"{evaluation.label}: {scores.psnr:.1f} dB, rebal. AuC {scores.rebalanced_auc:.1f}"
+        )
+        figures.append(
+            _figure_html(
+                evaluation.thumbnails[index], folder / f"{index:04d}_model{k}.jpg", caption
+            )
+        )
     figures.append(_figure_html(image.thumbnail, folder / f"{index:04d}_truth.jpg", "ground truth"))
     gray = result.baseline.scores[index]
     facts = (
@@ -129,23 +153,25 @@ def _examples_section(result: EvaluationResult, folder: Path, count: int) -> str
         for title, indices in (("best", best), ("worst", worst)):
             if indices:
                 rows = "".join(_example_row(result, i, folder) for i in indices)
-                parts.append(f'<h3>{html.escape(evaluation.label)}: {title}</h3><div class="examples">{rows}</div>')
+                parts.append(
+                    f'<h3>{html.escape(evaluation.label)}: {title}</h3><div class="examples">{rows}</div>'
+                )
     return "\n".join(parts)
 
 
 def _summary_table(result: EvaluationResult) -> str:
     header = "".join(f"<th>{html.escape(METRIC_TITLES[m])}</th>" for m in METRICS)
-    rows = [
-        f"<tr><th>ground truth</th><td></td><td></td><td></td>"
-        f"<td>{result.ground_truth_colorfulness.format(1)}</td></tr>"
-    ]
+    truth = "".join(f"<td>{result.ground_truth_summary().get(m, '')}</td>" for m in METRICS)
+    rows = [f"<tr><th>ground truth</th>{truth}</tr>"]
     for evaluation in result.evaluations:
         cells = "".join(f"<td>{evaluation.summary[m].format()}</td>" for m in METRICS)
         rows.append(f"<tr><th>{html.escape(evaluation.label)}</th>{cells}</tr>")
         if evaluation.gain is not None:
-            gains = "".join(f'<td class="gain">{_gain_html(m, evaluation.gain[m])}</td>' for m in METRICS)
+            gains = "".join(
+                f'<td class="gain">{_gain_html(m, evaluation.gain[m])}</td>' for m in METRICS
+            )
             rows.append(f'<tr class="gain"><th>gain over gray</th>{gains}</tr>')
-    return f'<table><tr><th></th>{header}</tr>{"".join(rows)}</table>'
+    return f"<table><tr><th></th>{header}</tr>{''.join(rows)}</table>"
 
 
 def _gain_html(metric: str, gain: Interval) -> str:
@@ -167,7 +193,7 @@ def _headline(result: EvaluationResult) -> str:
             f'<div class="big">{gain.mean:+.1f}</div><div>rebalanced AuC points over gray '
             f"(95% interval {gain.low:+.1f} to {gain.high:+.1f})</div>"
             f'<div class="small">PSNR {evaluation.summary["psnr"].mean:.2f} dB vs gray '
-            f'{result.baseline.summary["psnr"].mean:.2f} dB</div></div>'
+            f"{result.baseline.summary['psnr'].mean:.2f} dB</div></div>"
         )
     return f'<div class="cards">{"".join(cards)}</div>'
 
@@ -192,13 +218,18 @@ def _models_section(result: EvaluationResult) -> str:
         f"<td>{html.escape(str(e.weights))}</td><td><code>{html.escape(str(e.weights_sha256))}</code></td></tr>"
         for e in result.models
     )
-    return f"<table><tr><th>label</th><th>model</th><th>weights</th><th>sha256</th></tr>{rows}</table>"
+    return (
+        f"<table><tr><th>label</th><th>model</th><th>weights</th><th>sha256</th></tr>{rows}</table>"
+    )
 
 
 def _skipped_section(result: EvaluationResult) -> str:
     if not result.skipped:
         return "<p>No file was skipped.</p>"
-    items = "".join(f"<li><code>{html.escape(s.name)}</code>: {html.escape(s.reason)}</li>" for s in result.skipped)
+    items = "".join(
+        f"<li><code>{html.escape(s.name)}</code>: {html.escape(s.reason)}</li>"
+        for s in result.skipped
+    )
     return f"<p>{len(result.skipped)} files were skipped:</p><ul>{items}</ul>"
 
 
@@ -254,7 +285,10 @@ Numbers: <a href="{JSON_NAME}">{JSON_NAME}</a>, <a href="{CSV_NAME}">{CSV_NAME}<
 
 
 def write_report(
-    result: EvaluationResult, out_dir: str | Path, overwrite: bool = False, examples: int = DEFAULT_EXAMPLES
+    result: EvaluationResult,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    examples: int = DEFAULT_EXAMPLES,
 ) -> ReportPaths:
     """Write the JSON, CSV and HTML report of ``result`` into ``out_dir`` (created if needed).
 

@@ -139,10 +139,14 @@ class ModelEvaluation:
             "weights_sha256": self.weights_sha256,
             "accepts_hints": self.accepts_hints,
             "summary": {name: interval.to_dict() for name, interval in self.summary.items()},
-            "gain_over_gray": None if self.gain is None else {k: v.to_dict() for k, v in self.gain.items()},
+            "gain_over_gray": None
+            if self.gain is None
+            else {k: v.to_dict() for k, v in self.gain.items()},
             "hint_sweep": None
             if self.hint_sweep is None
-            else [{"hints": n, "psnr": interval.to_dict()} for n, interval in self.hint_sweep.items()],
+            else [
+                {"hints": n, "psnr": interval.to_dict()} for n, interval in self.hint_sweep.items()
+            ],
             "accuracy_curve": {
                 "thresholds": list(range(len(self.raw_curve))),
                 "raw": [float(v) for v in self.raw_curve],
@@ -205,6 +209,10 @@ class EvaluationResult:
     models: list[ModelEvaluation]
     provenance: Provenance
 
+    def ground_truth_summary(self) -> dict[str, str]:
+        """The metrics that apply to the originals themselves, formatted (colourfulness only)."""
+        return {"colorfulness": self.ground_truth_colorfulness.format()}
+
     @property
     def evaluations(self) -> list[ModelEvaluation]:
         """The baseline followed by the models."""
@@ -226,7 +234,6 @@ class EvaluationResult:
             "prior": {
                 "source": self.provenance.prior_source,
                 "bins": "masterpiece.color.quantize.gamut_bin_centers() (ab grid step 10)",
-                "smoothing_sigma": 5.0,
                 "mix": self.settings.rebalance_mix,
                 "values": [float(v) for v in self.provenance.prior],
             },

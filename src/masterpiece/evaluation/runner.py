@@ -53,7 +53,10 @@ class AbPredictor(Protocol):
     """Anything that predicts full-resolution ab from L (and optional hints), like ``Colorizer``."""
 
     def predict_ab(
-        self, lightness: torch.Tensor, hint_ab: torch.Tensor | None = None, hint_mask: torch.Tensor | None = None
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(B, 1, H, W)`` L in [0, 100] (+ ``(B, 2, H, W)`` hints, ``(B, 1, H, W)`` mask) -> ``(B, 2, H, W)`` ab."""
         ...
@@ -63,7 +66,10 @@ class GrayPredictor:
     """The gray baseline: ab = 0 everywhere, whatever the input."""
 
     def predict_ab(
-        self, lightness: torch.Tensor, hint_ab: torch.Tensor | None = None, hint_mask: torch.Tensor | None = None
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
 
@@ -99,17 +105,25 @@ def check_settings(settings: EvaluationSettings) -> None:
     """Raise :class:`ConfigError` for settings out of range."""
     check_temperature(settings.temperature)
     if settings.eval_size != 0 and settings.eval_size < 16:
-        raise ConfigError(f"--eval-size must be 0 (original size) or at least 16 pixels, got {settings.eval_size}")
+        raise ConfigError(
+            f"--eval-size must be 0 (original size) or at least 16 pixels, got {settings.eval_size}"
+        )
     if settings.limit is not None and settings.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {settings.limit}")
-    if any(n < 0 for n in settings.hint_counts) or len(set(settings.hint_counts)) != len(settings.hint_counts):
-        raise ConfigError(f"hint counts must be distinct non-negative integers, got {list(settings.hint_counts)}")
+    if any(n < 0 for n in settings.hint_counts) or len(set(settings.hint_counts)) != len(
+        settings.hint_counts
+    ):
+        raise ConfigError(
+            f"hint counts must be distinct non-negative integers, got {list(settings.hint_counts)}"
+        )
     if settings.resamples < 1 or not 0.0 < settings.confidence < 1.0:
         raise ConfigError("the bootstrap needs at least 1 resample and a confidence in (0, 1)")
     if not 0.0 <= settings.rebalance_mix <= 1.0:
         raise ConfigError(f"rebalance mix must be in [0, 1], got {settings.rebalance_mix}")
     if settings.thumbnail_size < 8:
-        raise ConfigError(f"thumbnail size must be at least 8 pixels, got {settings.thumbnail_size}")
+        raise ConfigError(
+            f"thumbnail size must be at least 8 pixels, got {settings.thumbnail_size}"
+        )
 
 
 def build_candidate(spec: ModelSpec, settings: EvaluationSettings) -> Candidate:
@@ -120,7 +134,9 @@ def build_candidate(spec: ModelSpec, settings: EvaluationSettings) -> Candidate:
 
     info = get_model_info(spec.name)
     model = create_model(spec.name, pretrained=spec.pretrained, weights=spec.weights)
-    colorizer = Colorizer(model, size=info.input_size, temperature=settings.temperature, device=settings.device)
+    colorizer = Colorizer(
+        model, size=info.input_size, temperature=settings.temperature, device=settings.device
+    )
     if spec.weights is not None:
         weights, sha256 = str(spec.weights), sha256_of(spec.weights)
     elif spec.pretrained and info.weights is not None:
@@ -128,7 +144,9 @@ def build_candidate(spec: ModelSpec, settings: EvaluationSettings) -> Candidate:
     else:
         weights, sha256 = "random initialization", None
     label = spec.name if spec.weights is None else f"{spec.name} ({Path(spec.weights).name})"
-    return Candidate(label, colorizer, bool(getattr(model, "accepts_hints", False)), spec.name, weights, sha256)
+    return Candidate(
+        label, colorizer, bool(getattr(model, "accepts_hints", False)), spec.name, weights, sha256
+    )
 
 
 def _unique_labels(candidates: Sequence[Candidate]) -> None:
@@ -164,10 +182,19 @@ class _Accumulator:
     sweep_counts: tuple[int, ...]
     scores: list[ImageScores] = field(default_factory=list)
     thumbnails: list[np.ndarray] = field(default_factory=list)
-    raw_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64))
-    rebalanced_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64))
+    raw_sum: torch.Tensor = field(
+        default_factory=lambda: torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64)
+    )
+    rebalanced_sum: torch.Tensor = field(
+        default_factory=lambda: torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64)
+    )
 
-    def predict(self, image: EvalImage, hint_ab: torch.Tensor | None = None, hint_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def predict(
+        self,
+        image: EvalImage,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         batch = 1 if hint_ab is None else hint_ab.shape[0]
         lightness = image.lightness.expand(batch, -1, -1, -1)
         with torch.inference_mode():
@@ -222,7 +249,9 @@ class _Accumulator:
             summary={},
             thumbnails=self.thumbnails,
         )
-        evaluation.summary = {m: _interval(evaluation.values(m), indices, settings) for m in METRICS}
+        evaluation.summary = {
+            m: _interval(evaluation.values(m), indices, settings) for m in METRICS
+        }
         if self.sweep_counts:
             evaluation.hint_sweep = {
                 n: _interval(np.array([s.hint_psnr[n] for s in self.scores]), indices, settings)
@@ -246,7 +275,7 @@ def _sweep_counts(candidate: Candidate, settings: EvaluationSettings) -> tuple[i
 def evaluate_candidates(
     images: Sequence[EvalImage],
     candidates: Sequence[Candidate],
-    settings: EvaluationSettings = EvaluationSettings(),
+    settings: EvaluationSettings | None = None,
     *,
     prior: torch.Tensor | None = None,
     prior_source: str | None = None,
@@ -259,8 +288,8 @@ def evaluate_candidates(
     Args:
         images: the evaluation images (at least one).
         candidates: the predictors to compare; labels are made unique in place.
-        settings: see :class:`EvaluationSettings` (``eval_size`` and ``limit`` are recorded
-            but the images are taken as given).
+        settings: see :class:`EvaluationSettings` (defaults when ``None``); ``eval_size`` and
+            ``limit`` are recorded but the images are taken as given.
         prior: ``(Q,)`` colour prior over the evaluation bins; from ``images`` when ``None``.
         prior_source: how the prior was obtained, for the report.
         skipped: files passed over while loading, for the report.
@@ -270,6 +299,7 @@ def evaluate_candidates(
     Returns:
         The :class:`EvaluationResult`.
     """
+    settings = settings or EvaluationSettings()
     check_settings(settings)
     if not images:
         raise ValueError("evaluate_candidates needs at least one image")
@@ -278,7 +308,9 @@ def evaluate_candidates(
         prior, prior_source = prior_from_ab(image.ab for image in images), "the evaluation images"
     baseline = Candidate(BASELINE_LABEL, GrayPredictor())
     accumulators = [_Accumulator(c, _sweep_counts(c, settings)) for c in (baseline, *candidates)]
-    with tqdm(total=len(images), unit="image", desc="evaluate", disable=None if progress else True) as bar:
+    with tqdm(
+        total=len(images), unit="image", desc="evaluate", disable=None if progress else True
+    ) as bar:
         for image in images:
             weights = pixel_weights(image.ab, prior, mix=settings.rebalance_mix)
             for accumulator in accumulators:
@@ -288,7 +320,8 @@ def evaluate_candidates(
     evaluations = [a.finish(indices, settings) for a in accumulators]
     for evaluation in evaluations[1:]:
         evaluation.gain = {
-            m: _interval(evaluation.values(m) - evaluations[0].values(m), indices, settings) for m in METRICS
+            m: _interval(evaluation.values(m) - evaluations[0].values(m), indices, settings)
+            for m in METRICS
         }
     records = [_record(image, settings.thumbnail_size) for image in images]
     commit, dirty = git_commit()
@@ -297,10 +330,14 @@ def evaluate_candidates(
         settings=settings,
         images=records,
         skipped=list(skipped),
-        ground_truth_colorfulness=_interval(np.array([r.colorfulness for r in records]), indices, settings),
+        ground_truth_colorfulness=_interval(
+            np.array([r.colorfulness for r in records]), indices, settings
+        ),
         baseline=evaluations[0],
         models=evaluations[1:],
-        provenance=Provenance(__version__, commit, dirty, prior_source or "given", prior.double().numpy()),
+        provenance=Provenance(
+            __version__, commit, dirty, prior_source or "given", prior.double().numpy()
+        ),
     )
 
 
@@ -318,7 +355,7 @@ def _record(image: EvalImage, thumbnail_size: int) -> ImageRecord:
 def evaluate(
     data_dir: str | Path,
     models: Sequence[ModelSpec | str],
-    settings: EvaluationSettings = EvaluationSettings(),
+    settings: EvaluationSettings | None = None,
     *,
     prior: torch.Tensor | None = None,
     prior_source: str | None = None,
@@ -332,7 +369,7 @@ def evaluate(
     Args:
         data_dir: folder of colour photographs (see :mod:`.data` for what is skipped).
         models: registry names or :class:`ModelSpec` (at least one).
-        settings: see :class:`EvaluationSettings`.
+        settings: see :class:`EvaluationSettings` (defaults when ``None``).
         prior: ``(Q,)`` colour prior (e.g. from :func:`.rebalance.load_prior`); computed
             from the evaluation images when ``None``.
         prior_source: where ``prior`` came from, for the report.
@@ -344,6 +381,7 @@ def evaluate(
         DataError: no usable image.
         ModelError: unknown model, missing or wrong weights.
     """
+    settings = settings or EvaluationSettings()
     check_settings(settings)
     if not models:
         raise ConfigError("name at least one model to evaluate (--model NAME)")

@@ -78,4 +78,6 @@ def bootstrap_interval(
     low, high = np.percentile(means, [tail, 100.0 - tail])
     mean = float(data.mean())
     # Round-off can put a constant sample's percentiles a hair off its mean.
-    return Interval(mean=mean, low=min(float(low), mean), high=max(float(high), mean), n=int(data.size))
+    return Interval(
+        mean=mean, low=min(float(low), mean), high=max(float(high), mean), n=int(data.size)
+    )

@@ -24,7 +24,7 @@ from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExi
 from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel
 from ..models._registry import create_model, get_model_info
 from ..models.selection import default_model_name
-from .io import LoadedImage, encode_image, read_image, write_image
+from .io import LoadedImage, encode_image, read_image, writable_format, write_image
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class Colorizer:
         rgb = self.colorize_loaded(loaded, hints)
         if isinstance(image, bytes):
             return encode_image(
-                rgb, loaded.format or "PNG", alpha=loaded.alpha, exif=loaded.exif,
+                rgb, writable_format(loaded.format), alpha=loaded.alpha, exif=loaded.exif,
                 icc_profile=loaded.icc_profile, **kwargs,
             )
         if isinstance(image, Image.Image):

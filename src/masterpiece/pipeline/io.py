@@ -80,6 +80,7 @@ __all__ = [
     "iter_image_files",
     "output_path_for",
     "read_image",
+    "writable_format",
     "write_image",
 ]
 
@@ -1010,6 +1011,16 @@ def _output_error(path: Path, err: OSError) -> OutputError:
 
 
 # --------------------------------------------------------------------------- folders
+
+
+def writable_format(name: str | None, fallback: str = "PNG") -> str:
+    """``name`` (a Pillow format name such as :attr:`LoadedImage.format`) if it can be written,
+    else ``fallback`` (GIF, MPO, ICO and unknown sources are re-encoded as PNG)."""
+    if name:
+        key = name.lower().lstrip(".")
+        if any(key == output.name.lower() or f".{key}" in output.extensions for output in _OUTPUT_FORMATS):
+            return name
+    return fallback
 
 
 def output_path_for(

@@ -24,7 +24,7 @@ from .config import TrainConfig
 from ..color.lab import rgb_to_lab_array
 from .data import ColorPhotoDataset, collect_image_paths
 from .distributed import DistributedContext, init_distributed, shutdown_distributed
-from .hints import reveal_patches, sample_hint_counts
+from .hints import simulate_hints
 from .losses import ColorizationLoss, class_prior_from_ab
 from .validation import ValidationResult, validate
 
@@ -187,8 +187,9 @@ class Trainer:
         for index, lab in enumerate(bar):
             lab = lab.to(context.device, non_blocking=True)
             lightness, true_ab = lab[:, :1], lab[:, 1:]
-            counts = sample_hint_counts(len(lab), self.generator, config.hint_probability, config.hint_geometric_p)
-            hint_ab, hint_mask = reveal_patches(true_ab, counts, self.generator, config.max_hint_patch)
+            hint_ab, hint_mask = simulate_hints(
+                true_ab, self.generator, config.hint_probability, config.hint_geometric_p, config.max_hint_patch
+            )
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(config, step, self._progress(epoch + index / len(loader), started))
             with autocast_for(config.precision, context.device):
@@ -204,7 +205,7 @@ class Trainer:
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
             rate = images * context.world_size / max(1e-9, time.monotonic() - epoch_start)
-            bar.set_postfix(loss=f"{float(losses['loss']):.3f}", img_s=f"{rate:.1f}")
+            bar.set_postfix(loss=f"{losses['loss'].item():.3f}", img_s=f"{rate:.1f}")
         batches = max(1, len(loader))
         record = {name: context.all_reduce_mean(torch.tensor(total / batches)).item() for name, total in totals.items()}
         record.update(

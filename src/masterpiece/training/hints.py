@@ -1,52 +1,33 @@
-"""Simulated user hints for training (SIGGRAPH 2017): revealed patches of the true colour."""
+"""Simulated user hints for training (SIGGRAPH 2017), on top of the evaluation's simulation."""
 
 from __future__ import annotations
 
 import torch
 
+from ..evaluation.hints import sample_hint_counts, sample_hints_batch
 
-def reveal_patches(
+
+def simulate_hints(
     true_ab: torch.Tensor,
-    counts: list[int],
     generator: torch.Generator,
+    hint_probability: float = 0.5,
+    geometric_p: float = 0.125,
     max_patch: int = 9,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reveal the mean ab of random square patches of the ground truth.
+    """Random hints for a training batch.
+
+    Each image gets no hint with probability ``1 - hint_probability`` (so the automatic mode
+    keeps being trained), otherwise ``1 + G`` hints with ``G`` geometric of parameter
+    ``geometric_p`` (mean ``1 / p``); each reveals the mean ab of a square patch of side
+    ``1..max_patch`` of the ground truth.
 
     Args:
         true_ab: ``(B, 2, H, W)`` ground-truth ab (Lab units).
-        counts: number of hint points for each image of the batch.
-        generator: source of randomness (locations and sizes).
-        max_patch: patch sides are uniform in ``1..max_patch`` pixels.
 
     Returns:
-        ``(hint_ab (B, 2, H, W), hint_mask (B, 1, H, W))``: the patch mean ab where revealed, 0
-        elsewhere, and 1 on revealed pixels.
+        ``(hint_ab (B, 2, H, W), hint_mask (B, 1, H, W))``.
     """
-    batch, _, height, width = true_ab.shape
-    hint_ab = torch.zeros_like(true_ab)
-    hint_mask = true_ab.new_zeros(batch, 1, height, width)
-    for index, count in enumerate(counts):
-        for _ in range(count):
-            side = int(torch.randint(1, max_patch + 1, (), generator=generator))
-            top = int(torch.randint(0, height - side + 1, (), generator=generator))
-            left = int(torch.randint(0, width - side + 1, (), generator=generator))
-            patch = (slice(top, top + side), slice(left, left + side))
-            hint_ab[index, :, patch[0], patch[1]] = true_ab[index, :, patch[0], patch[1]].mean(dim=(1, 2), keepdim=True)
-            hint_mask[index, :, patch[0], patch[1]] = 1.0
-    return hint_ab, hint_mask
-
-
-def sample_hint_counts(
-    batch: int, generator: torch.Generator, hint_probability: float = 0.5, geometric_p: float = 0.125
-) -> list[int]:
-    """How many hints each image gets: 0 with probability ``1 - hint_probability``, otherwise
-    geometric with success probability ``geometric_p`` (support 1, 2, ...; mean ``1 / p``)."""
-    counts = []
-    for _ in range(batch):
-        if float(torch.rand((), generator=generator)) >= hint_probability:
-            counts.append(0)
-            continue
-        uniform = float(torch.rand((), generator=generator))
-        counts.append(1 + int(torch.log1p(torch.tensor(-uniform)) / torch.log1p(torch.tensor(-geometric_p))))
-    return counts
+    batch = true_ab.shape[0]
+    hinted = torch.rand(batch, generator=generator) < hint_probability
+    counts = torch.where(hinted, 1 + sample_hint_counts(batch, generator, geometric_p), 0)
+    return sample_hints_batch(true_ab, counts, generator, tuple(range(1, max_patch + 1)))

@@ -1,0 +1,28 @@
+# Masterpiece: `make demo` and `make test` work on a fresh clone (Python 3.10+ with venv).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU build; a looser requirement would pull CUDA packages
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p out
+	MASTERPIECE_OFFLINE=1 $(VENV)/bin/masterpiece colorize examples/astronaut_bw.jpg -o out/astronaut_colorized.jpg --overwrite
+	@echo "Result: $(CURDIR)/out/astronaut_colorized.jpg"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
