@@ -129,3 +129,24 @@ def test_unknown_model_name_is_reported():
 def test_colorize_function_with_weights_file(compact_weights, gray_photo):
     out = colorize(gray_photo, "compact", weights=compact_weights)
     assert out.shape == (*gray_photo.shape, 3)
+
+
+def test_exif_is_kept_and_orientation_applied(colorizer, gray_photo, tmp_path):
+    exif = Image.Exif()
+    exif[0x013B] = "Grandpa's camera"  # Artist
+    exif[0x0112] = 6  # rotated: stored sideways, shown upright
+    source = tmp_path / "exif.jpg"
+    Image.fromarray(gray_photo).save(source, exif=exif.tobytes())
+    out = Image.open(colorizer.colorize_file(source, tmp_path / "exif_out.jpg", quality=80))
+    assert out.size == (gray_photo.shape[0], gray_photo.shape[1])  # orientation applied
+    kept = out.getexif()
+    assert kept[0x013B] == "Grandpa's camera" and kept.get(0x0112, 1) == 1
+
+
+def test_alpha_channel_is_kept(colorizer, gray_photo, tmp_path):
+    alpha = np.zeros_like(gray_photo)
+    alpha[:, 64:] = 255
+    source = tmp_path / "alpha.png"
+    Image.fromarray(np.dstack([gray_photo, alpha]), "LA").save(source)
+    out = Image.open(colorizer.colorize_file(source, tmp_path / "alpha_out.png"))
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], alpha)
