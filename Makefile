@@ -1,6 +1,8 @@
 # Masterpiece: `make demo` and `make test` work on a fresh clone (Python 3.10+ with venv).
 VENV ?= .venv
 PYTHON ?= python3
+# the web app, its browser test driver and the test tools; `pip install masterpiece` alone is the library and CLI
+EXTRAS ?= dev,app,browser
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -11,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU build; a looser requirement would pull CUDA packages
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)

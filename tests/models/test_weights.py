@@ -7,20 +7,26 @@ of files with the same layout (the published keys and shapes, random values).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import http.server
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pooch
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
+from masterpiece.cli.main import EXIT_MODEL, main
 from masterpiece.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -30,7 +36,7 @@ from masterpiece.errors import (
     WeightsError,
     WeightsNotFoundError,
 )
-from masterpiece.models import _registry
+from masterpiece.models import _registry, _weights
 from masterpiece.models._base import ColorizationModel, ColorPrediction
 from masterpiece.models._registry import ModelInfo, WeightsSpec, create_model
 from masterpiece.models._weights import (
@@ -110,20 +116,50 @@ def tiny_file(served: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def http_base(served: Path) -> Iterator[str]:
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
 
+
+def _serve(served: Path, handler: type[QuietHandler]) -> Iterator[str]:
+    """Serve the folder ``served`` on a loopback port; yields the base URL."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(served))
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(served))
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def http_base(served: Path) -> Iterator[str]:
+    yield from _serve(served, QuietHandler)
+
+
+@pytest.fixture
+def slow_http_base(served: Path) -> Iterator[str]:
+    """Like ``http_base``, but each answer waits until two requests have arrived and then
+    trickles out in small pieces, so that two downloads certainly overlap."""
+    both_asked = threading.Barrier(2, timeout=120)
+
+    class SlowHandler(QuietHandler):
+        def do_GET(self) -> None:
+            data = (served / self.path.lstrip("/")).read_bytes()
+            try:
+                both_asked.wait()
+            except threading.BrokenBarrierError:  # the other process never asked: serve anyway
+                pass
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for start in range(0, len(data), 256):
+                self.wfile.write(data[start : start + 256])
+                self.wfile.flush()
+                time.sleep(0.02)
+
+    yield from _serve(served, SlowHandler)
 
 
 @pytest.fixture(params=["file", "http"])
@@ -242,6 +278,104 @@ def test_concurrent_downloads_both_end_with_a_verified_file(
     assert _cache_files() == [tiny_file.name]  # no temporary file left behind
 
 
+# One process downloading registered weights (as `masterpiece models pull` would).
+DOWNLOADER = """
+import sys
+from masterpiece.models._registry import WeightsSpec
+from masterpiece.models._weights import download_weights
+
+filename, sha256, url = sys.argv[1:]
+spec = WeightsSpec(filename=filename, sha256=sha256, license="test", source="test", url=url)
+print(download_weights(spec, progress=False))
+"""
+
+
+def test_two_processes_downloading_at_once_both_end_with_a_verified_file(
+    tiny_file: Path, slow_http_base: str
+) -> None:
+    arguments = [tiny_file.name, _sha256(tiny_file), f"{slow_http_base}/{tiny_file.name}"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DOWNLOADER, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    answers = [process.communicate(timeout=180) for process in processes]
+    for process, (out, err) in zip(processes, answers):
+        assert process.returncode == 0, err
+        assert out.strip() == str(cache_dir() / tiny_file.name)
+    verify_sha256(cache_dir() / tiny_file.name, _sha256(tiny_file))
+    assert _cache_files() == [tiny_file.name]  # no temporary file left behind
+
+
+# --------------------------------------------------------------------------- cache faults
+
+
+def test_a_cache_path_that_is_a_file_gives_a_clear_error(
+    tiny_file: Path, isolated_cache: Path
+) -> None:
+    isolated_cache.write_bytes(b"not a folder")
+    pattern = f"cannot write to the weights cache directory {isolated_cache}.*MASTERPIECE_CACHE"
+    with pytest.raises(DownloadError, match=pattern) as caught:
+        download_weights(_spec(tiny_file, tiny_file.as_uri()), progress=False)
+    assert "\n" not in str(caught.value)
+    assert isolated_cache.read_bytes() == b"not a folder"
+
+
+def _refuse_temporary_files(*args: object, **kwargs: object) -> None:
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+
+def _fill_the_disk(response, file, *args: object) -> str:
+    file.write(response.read(100))
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _interrupt(response, file, *args: object) -> str:
+    file.write(response.read(100))
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("target", "fault", "reason"),
+    [
+        ("tempfile.mkstemp", _refuse_temporary_files, "Permission denied"),
+        ("_copy_with_progress", _fill_the_disk, "No space left on device"),
+    ],
+    ids=["unwritable cache", "disk full"],
+)
+def test_a_cache_that_cannot_be_written_gives_a_clear_error_and_keeps_nothing(
+    tiny_file: Path, url_of, monkeypatch: pytest.MonkeyPatch, target: str, fault, reason: str
+) -> None:
+    """As root chmod cannot refuse writes, so the faults are injected."""
+    spec = _spec(tiny_file, url_of(tiny_file))
+    _register_tiny(monkeypatch, spec)
+    monkeypatch.setattr(f"masterpiece.models._weights.{target}", fault)
+    pattern = f"cannot write to the weights cache directory {cache_dir()} \\({reason}\\).*MASTERPIECE_CACHE"
+    with pytest.raises(DownloadError, match=pattern):
+        create_model(TINY)
+    assert _cache_files() == []
+
+
+def test_an_interrupted_download_leaves_nothing(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_weights, "_copy_with_progress", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        download_weights(_spec(tiny_file, tiny_file.as_uri()), progress=False)
+    assert _cache_files() == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_cache_for_real(tiny_file: Path, isolated_cache: Path) -> None:
+    isolated_cache.mkdir(mode=0o500)
+    with pytest.raises(DownloadError, match="cannot write to the weights cache directory"):
+        download_weights(_spec(tiny_file, tiny_file.as_uri()), progress=False)
+
+
 # --------------------------------------------------------------------------- offline
 
 
@@ -314,6 +448,25 @@ def test_a_verified_download_of_an_unsafe_pickle_is_still_refused(
     with pytest.raises(UnsafeCheckpointError):
         create_model(TINY)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["would execute code", "truncated"])
+def test_the_cli_refuses_bad_weights_in_one_line(
+    served: Path, tmp_path: Path, compact_weights: Path, capsys, damage: str
+) -> None:
+    marker = tmp_path / "code-ran"
+    path = served / "checkpoint.pth"
+    if damage == "truncated":
+        path.write_bytes(compact_weights.read_bytes()[:1000])
+    else:
+        torch.save({"payload": CodeExecutingPayload(marker)}, path)
+    photo = tmp_path / "photo.png"
+    Image.new("L", (32, 32)).save(photo)
+    code = main(["colorize", str(photo), "--model", "compact", "--weights", str(path)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_MODEL and len(lines) == 1, lines
+    assert lines[0].startswith("masterpiece: error: ") and str(path) in lines[0]
+    assert not marker.exists() and not (tmp_path / "photo_colorized.png").exists()
 
 
 def test_unreadable_and_missing_files(tmp_path: Path) -> None:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .main import EXIT_OK, EXIT_PARTIAL_FAILURE
+from .main import EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL_FAILURE, say
+
+if TYPE_CHECKING:
+    from ..pipeline.image import Colorizer
 
 STDIO = "-"
+#: write failures that stop a batch: every later output would fail the same way
+_FATAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output format for folders and stdout, e.g. png or jpg (default: keep the input's)")
     parser.add_argument("--bit-depth", type=int, choices=(8, 16),
                         help="output bit depth for PNG/TIFF (default: the input's)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images larger than N pixels (width x height), judged before decoding; "
+                        "0 for no limit (default: $MASTERPIECE_MAX_PIXELS, else 200000000)")
     parser.set_defaults(func=run)
 
 
@@ -57,107 +68,221 @@ class Job:
 class Plan:
     jobs: list[Job] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    claimed: dict[str, Job] = field(default_factory=dict)  # output path -> the job writing it
+
+    def add(self, job: Job) -> None:
+        """Add ``job`` unless another input already has its output (reported, never overwritten)."""
+        key = os.path.normcase(os.path.abspath(job.destination))
+        other = self.claimed.get(key)
+        if other is None:
+            self.claimed[key] = job
+            self.jobs.append(job)
+        elif _real(other.source) != _real(job.source):  # the same file named twice is dropped
+            self.problems.append(
+                f"{job.source}: its output '{job.destination}' is already the output of "
+                f"'{other.source}'; skipped (colorize it on its own with -o)"
+            )
+
+
+@dataclass
+class Tally:
+    """What happened to the inputs of one run."""
+
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def _real(path: Path) -> str:
+    """The path with every symbolic link resolved; unlike ``Path.resolve`` never raises on loops."""
+    return os.path.realpath(path)
 
 
 def _with_extension(path: Path, extension: str | None) -> Path:
     return path.with_suffix("." + extension.lstrip(".")) if extension else path
 
 
-def plan_jobs(inputs: list[str], output: str | None, extension: str | None) -> Plan:
-    """Decide every input file's output path (no file is touched)."""
-    from ..errors import InvalidInputError
+def _single_destination(source: Path, out_dir: Path | None, into_folder: bool) -> Path:
+    """The output of one named input file."""
+    from ..pipeline.io import writable_extension
+
+    if out_dir is not None and into_folder:
+        return out_dir / f"{source.stem}{writable_extension(source.suffix)}"
+    if out_dir is not None:
+        return out_dir
+    return source.with_name(f"{source.stem}_colorized{writable_extension(source.suffix)}")
+
+
+def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) -> None:
+    """Add a job for every image below ``source``, mirrored into ``root``.
+
+    When ``root`` lies inside ``source`` (``-o scans/colour``), what is below it is earlier
+    output, not input: it is left out, so that a re-run does not colorize its own results.
+    """
     from ..pipeline.io import iter_image_files, output_path_for
+
+    def unreadable(path: Path, reason: str) -> None:
+        plan.problems.append(f"{path}: skipped, {reason}")
+
+    outputs = Path(_real(root))
+    files = list(iter_image_files(source, on_error=unreadable))
+    if outputs != Path(_real(source)):  # the same folder: output_path_for refuses every file
+        files = [file for file in files if not Path(_real(file.parent)).is_relative_to(outputs)]
+    if not files:
+        plan.problems.append(f"{source}: no images found in this folder")
+    for file in files:
+        plan.add(Job(file, _with_extension(output_path_for(file, source, root), extension)))
+
+
+def plan_jobs(inputs: list[str], output: str | None, extension: str | None) -> Plan:
+    """Decide every input file's output path (no file is touched).
+
+    Folders are searched with :func:`~masterpiece.pipeline.io.iter_image_files`; what cannot
+    be searched, and inputs whose output another input already has, become ``problems``.
+    """
+    from ..errors import InvalidInputError
 
     plan = Plan()
     several = len(inputs) > 1 or any(Path(item).is_dir() for item in inputs)
     out_dir = Path(output) if output else None
     if several and out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"-o {output} must be a folder when colorizing several images or a folder")
+    into_folder = out_dir is not None and (several or out_dir.is_dir() or output.endswith(("/", "\\")))
     for item in inputs:
         source = Path(item)
         if source.is_dir():
             root = out_dir / source.name if out_dir and len(inputs) > 1 else out_dir
-            root = root or source.with_name(f"{source.name}_colorized")
-            files = list(iter_image_files(source))
-            if not files:
-                plan.problems.append(f"{source}: no images found in this folder")
-            for file in files:
-                destination = _with_extension(output_path_for(file, source, root), extension)
-                plan.jobs.append(Job(file, destination))
-        elif source.exists() or source.is_symlink():
-            if out_dir is not None and (several or out_dir.is_dir() or output.endswith(("/", "\\"))):
-                destination = out_dir / source.name
-            elif out_dir is not None:
-                destination = out_dir
-            else:
-                destination = source.with_name(f"{source.stem}_colorized{source.suffix}")
-            plan.jobs.append(Job(source, _with_extension(destination, extension)))
+            _plan_folder(plan, source, root or source.with_name(f"{source.name}_colorized"), extension)
+        elif os.path.lexists(source):
+            destination = _single_destination(source, out_dir, into_folder)
+            plan.add(Job(source, _with_extension(destination, extension)))
         else:
             plan.problems.append(f"{source}: no such file or folder")
     return plan
 
 
-def _is_same_file(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and a.resolve() == b.resolve()
-    except OSError:
-        return False
+def _check_options(args: argparse.Namespace) -> None:
+    from ..errors import ConfigError
+    from ..pipeline.io import writable_format
+
+    if not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must be 1..100, got {args.quality}")
+    if args.max_pixels is not None and args.max_pixels < 0:
+        raise ConfigError(f"--max-pixels must be a number of pixels (0 for no limit), got {args.max_pixels}")
+    if args.extension and not writable_format(args.extension, ""):
+        raise ConfigError(f"--format {args.extension} cannot be written; use png, jpg, tif, webp or bmp")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
-    if not 1 <= args.quality <= 100:
-        raise ConfigError(f"--quality must be 1..100, got {args.quality}")
+    _check_options(args)
     if STDIO in args.inputs:
         if len(args.inputs) > 1:
             raise ConfigError("'-' (standard input) cannot be combined with other inputs")
         return _run_stdio(args)
     plan = plan_jobs(args.inputs, args.output, args.extension)
-    inputs = {job.source.resolve() for job in plan.jobs}
     for problem in plan.problems:
-        print(f"masterpiece: {problem}", file=sys.stderr)
+        say(f"masterpiece: {problem}")
     colorizer = _make_colorizer(args)
-    failures, skipped, written = len(plan.problems), 0, 0
+    tally = Tally(failed=len(plan.problems))
+    try:
+        stopped = _colorize_jobs(plan.jobs, colorizer, args, tally)
+    except KeyboardInterrupt:
+        say(_summary(tally, colorizer.model_name) + "; interrupted: run the same command again to "
+            "finish (the finished outputs are skipped)")
+        raise
+    if len(plan.jobs) == 1 and tally.written:
+        say(str(plan.jobs[0].destination), sys.stdout)
+    say(_summary(tally, colorizer.model_name))
+    if stopped:
+        return EXIT_OUTPUT
+    return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
+
+
+def _summary(tally: Tally, model_name: str) -> str:
+    summary = f"colorized {tally.written} image(s) with model {model_name}"
+    if tally.skipped:
+        summary += f"; skipped {tally.skipped} existing output(s) (use --overwrite to replace them)"
+    if tally.failed:
+        summary += f"; {tally.failed} failed"
+    return summary
+
+
+def _stops_the_batch(error: BaseException) -> bool:
+    """A write failure that every later write would repeat: a full disk, a refused folder."""
+    from ..errors import OutputError
+
+    return isinstance(error, OutputError) and getattr(error, "errno", None) in _FATAL_WRITE_ERRNOS
+
+
+def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespace, tally: Tally) -> bool:
+    """Colorize every job, reporting failures one line each; True if a write failure stopped it."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from ..errors import MasterpieceError
 
-    bar = tqdm(plan.jobs, unit="image", disable=len(plan.jobs) < 2, file=sys.stderr)
-    for job in bar:
-        if job.destination.resolve() in inputs or _is_same_file(job.source, job.destination):
-            print(f"masterpiece: {job.source}: output would overwrite an input; skipped", file=sys.stderr)
-            failures += 1
-            continue
-        if job.destination.exists() and not args.overwrite:
-            skipped += 1
-            continue
-        try:
-            colorizer.colorize_file(
-                job.source, job.destination, overwrite=args.overwrite, quality=args.quality, bit_depth=args.bit_depth,
-            )
-            written += 1
-            if len(plan.jobs) == 1:
-                print(job.destination)
-        except MasterpieceError as error:
-            failures += 1
-            bar.write(f"masterpiece: {job.source}: {error}", file=sys.stderr)
-    summary = f"colorized {written} image(s) with model {colorizer.model_name}"
-    if skipped:
-        summary += f"; skipped {skipped} existing output(s) (use --overwrite to replace them)"
-    if failures:
-        summary += f"; {failures} failed"
-    print(summary, file=sys.stderr)
-    return EXIT_PARTIAL_FAILURE if failures else EXIT_OK
+    inputs = {_real(job.source) for job in jobs}
+    bar = tqdm(jobs, unit="image", disable=len(jobs) < 2, file=sys.stderr)
+    with logging_redirect_tqdm(), bar:  # log lines go above the progress bar, not through it
+        for index, job in enumerate(bar):
+            try:
+                written = _colorize_job(job, colorizer, args, inputs)
+            except MasterpieceError as error:
+                tally.failed += 1
+                _report(f"masterpiece: {job.source}: {error}")
+                if _stops_the_batch(error):
+                    _report(f"masterpiece: stopping: every later output would fail the same way; "
+                            f"{len(jobs) - index - 1} image(s) were not processed")
+                    return True
+                continue
+            tally.written += written
+            tally.skipped += not written
+    return False
 
 
-def _make_colorizer(args: argparse.Namespace):
+def _colorize_job(job: Job, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str]) -> bool:
+    """Colorize one job; False when its output exists already (and no --overwrite).
+
+    Raises:
+        OutputExistsError: the output would overwrite an input.
+        MasterpieceError: the input cannot be read or the output cannot be written.
+    """
+    from ..errors import OutputExistsError
+
+    if _real(job.destination) in inputs:
+        raise OutputExistsError("the output would overwrite an input; skipped")
+    if os.path.lexists(job.destination) and not args.overwrite:
+        return False
+    colorizer.colorize_file(
+        job.source, job.destination, overwrite=args.overwrite, quality=args.quality, bit_depth=args.bit_depth,
+    )
+    return True
+
+
+def _report(message: str) -> None:
+    """One line on stderr that does not break the progress bar."""
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stderr):
+        say(message)
+
+
+def _make_colorizer(args: argparse.Namespace) -> Colorizer:
     from ..pipeline.image import Colorizer
 
     return Colorizer(
         args.model, weights=args.weights, size=args.size, temperature=args.temperature,
-        saturation=args.saturation, device=args.device,
+        saturation=args.saturation, device=args.device, **_max_pixels_option(args),
     )
+
+
+def _max_pixels_option(args: argparse.Namespace) -> dict[str, int | None]:
+    """``--max-pixels``: absent keeps the environment's limit, 0 means none."""
+    if args.max_pixels is None:
+        return {}
+    return {"max_pixels": args.max_pixels or None}
 
 
 def _run_stdio(args: argparse.Namespace) -> int:
@@ -165,7 +290,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
     from ..pipeline.io import encode_image, read_image, writable_format
 
     data = sys.stdin.buffer.read()
-    loaded = read_image(data)
+    loaded = read_image(data, **_max_pixels_option(args))
     colorizer = _make_colorizer(args)
     rgb = colorizer.colorize_loaded(loaded)
     if args.output and args.output != STDIO:
@@ -179,7 +304,21 @@ def _run_stdio(args: argparse.Namespace) -> int:
         encoded = encode_image(
             rgb, fmt, alpha=loaded.alpha, exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality
         )
-        sys.stdout.buffer.write(encoded)
-        sys.stdout.buffer.flush()
-    print(f"colorized standard input with model {colorizer.model_name}", file=sys.stderr)
+        _write_stdout(encoded)
+    say(f"colorized standard input with model {colorizer.model_name}")
     return EXIT_OK
+
+
+def _write_stdout(data: bytes) -> None:
+    """Write the encoded image to standard output; a closed pipe is an :class:`OutputError`."""
+    from ..errors import OutputError
+
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError as error:
+        # nothing more can be written there; keep the interpreter's final flush quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise OutputError("standard output was closed before the image was written") from error

@@ -5,18 +5,32 @@ Each verb lives in its own module of this package with two functions:
 ``run(args) -> int`` does the work and returns the exit code. Heavy imports (torch) happen
 inside ``run`` so that ``masterpiece --version`` and ``--help`` answer instantly.
 
-Exit codes: 0 success; 1 some inputs failed (the others were processed); 2 usage error,
-invalid input or unusable data set; 3 model or weights problem; 4 an output could not be written; 130 interrupted.
+Exit codes: 0 success; 1 some inputs failed (the others were processed), or an unexpected
+internal error; 2 usage error, invalid input or unusable data set; 3 model or weights problem;
+4 an output could not be written (a full disk or a refused folder stops a batch); 130
+interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM).
+
+Every error ends in one line on stderr, never a traceback (``--verbose`` logs the traceback of
+an unexpected one). SIGTERM is turned into the same clean interruption as Ctrl-C: the file in
+progress is abandoned (outputs are written atomically, so no partial file is left) and the
+command exits 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import TextIO
 
 from .._version import __version__
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_PARTIAL_FAILURE = 1
@@ -24,9 +38,55 @@ EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_OUTPUT = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when a termination signal (SIGTERM) arrives while a verb runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM raise :class:`Interrupted` (like Ctrl-C) while the block runs.
+
+    Only in the main thread, and only where SIGTERM has its default action (a handler or an
+    ignore set by whoever runs us is respected); the previous action is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def say(message: str, stream: TextIO | None = None) -> None:
+    """Print one line to ``stream`` (stderr by default), escaping what it cannot encode.
+
+    File names from old drives may not be valid in the terminal's encoding (undecodable bytes
+    arrive as surrogates); they are shown as backslash escapes instead of failing.
+    """
+    stream = stream or sys.stderr
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(message.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+
 
 #: verb modules, in the order ``--help`` lists them
-VERBS = ("colorize", "models", "evaluate", "train")
+VERBS = ("colorize", "models", "evaluate", "train", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,16 +131,35 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    return _run_verb(args)
+
+
+def _run_verb(args: argparse.Namespace) -> int:
+    """Run the verb; turn every error and interruption into one line and an exit code."""
     from ..errors import MasterpieceError
 
     try:
-        return int(args.func(args))
+        with _sigterm_interrupts():
+            return int(args.func(args))
     except MasterpieceError as error:
-        print(f"masterpiece: error: {error}", file=sys.stderr)
+        say(f"masterpiece: error: {error}")
         return exit_code_for(error)
+    except Interrupted:
+        say("masterpiece: terminated (SIGTERM)")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("masterpiece: interrupted", file=sys.stderr)
+        say("masterpiece: interrupted")
         return EXIT_INTERRUPTED
+    except MemoryError:
+        say("masterpiece: error: out of memory; try smaller images (--max-pixels) or a smaller --size")
+        return EXIT_PARTIAL_FAILURE
+    except Exception as error:  # a bug: one line for the user, the traceback with --verbose
+        logger.info("the traceback of the internal error:", exc_info=True)
+        say(
+            f"masterpiece: internal error: {type(error).__name__}: {error}; this is a bug, please "
+            "report it with the output of `masterpiece --verbose ...`"
+        )
+        return EXIT_PARTIAL_FAILURE
 
 
 if __name__ == "__main__":

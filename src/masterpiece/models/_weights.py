@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
@@ -59,6 +60,10 @@ _OPTIONAL_KEY_SUFFIX = "num_batches_tracked"
 #: keys under which training checkpoints keep the model weights
 _CHECKPOINT_WEIGHT_KEYS = ("model", "state_dict")
 _MAX_LISTED_KEYS = 8
+#: OS errors that mean the cache directory cannot be written (not a network problem)
+_CACHE_WRITE_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+)
 
 
 # --------------------------------------------------------------------------- locations
@@ -195,14 +200,29 @@ def _fetch(url: str, destination: Path, expected: str, progress: bool, name: str
         os.replace(temporary, destination)
 
 
+def _cache_write_error(directory: Path, error: OSError) -> DownloadError:
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    advice = "free some space there, or set" if full else "set"
+    return DownloadError(
+        f"cannot write to the weights cache directory {directory} ({error.strerror or error}); "
+        f"nothing was kept; {advice} {CACHE_ENV} to a writable directory"
+    )
+
+
+def _is_cache_write_error(error: BaseException) -> bool:
+    """A failure to write locally (as opposed to reaching or reading the server)."""
+    return (
+        isinstance(error, OSError)
+        and not isinstance(error, urllib.error.URLError)
+        and error.errno in _CACHE_WRITE_ERRNOS
+    )
+
+
 def _ensure_cache_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DownloadError(
-            f"cannot create the weights cache directory {directory} ({error.strerror}); "
-            f"set {CACHE_ENV} to a writable directory"
-        ) from error
+        raise _cache_write_error(directory, error) from error
 
 
 def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | None = None) -> Path:
@@ -241,14 +261,15 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
         raise WeightsNotFoundError(
             _missing_message(spec, name, f"downloads are disabled ({OFFLINE_ENV} is set)")
         )
-    if present:
+    if present:  # replaced atomically once the new download is verified
         logger.warning("%s does not have the published sha256; replacing it", destination)
-        destination.unlink(missing_ok=True)
     _ensure_cache_dir(destination.parent)
     logger.info("downloading %s to %s", spec.url, destination)
     try:
         _fetch(spec.url, destination, expected, progress, name)
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+        if _is_cache_write_error(error):
+            raise _cache_write_error(destination.parent, error) from error
         raise DownloadError(
             f"could not download {spec.url} ({_reason(error)}); check the connection and retry "
             f"{_pull_hint(name)}, or download the file yourself, check that its sha256 is {expected} "

@@ -9,6 +9,8 @@ colours outside the gamut, so the output's lightness is the input's.
 from __future__ import annotations
 
 import logging
+import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
@@ -24,7 +26,16 @@ from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExi
 from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel
 from ..models._registry import create_model, get_model_info
 from ..models.selection import default_model_name
-from .io import LoadedImage, encode_image, read_image, writable_format, write_image
+from .io import (
+    LoadedImage,
+    _Default,
+    _resolve_max_pixels,
+    encode_image,
+    read_image,
+    writable_extension,
+    writable_format,
+    write_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +59,43 @@ class ColorHint:
     size: int = 3
 
     def rgb(self) -> tuple[float, float, float]:
-        """The colour as floats in [0, 1]."""
+        """The colour as floats in [0, 1].
+
+        Raises:
+            InvalidHintError: the colour is not ``"#rrggbb"`` nor three numbers in 0..255.
+        """
         color = self.color
         if isinstance(color, str):
             text = color.lstrip("#")
             if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
                 raise InvalidHintError(f"hint colour {color!r} is not of the form #rrggbb")
             color = tuple(int(text[i : i + 2], 16) for i in (0, 2, 4))
-        if len(color) != 3 or any(not 0 <= float(c) <= 255 for c in color):
-            raise InvalidHintError(f"hint colour {color!r} must be three values in 0..255")
-        return tuple(float(c) / 255.0 for c in color)
+        try:
+            values = tuple(float(c) for c in color)
+        except (TypeError, ValueError, OverflowError):
+            values = ()
+        if len(values) != 3 or any(not 0.0 <= value <= 255.0 for value in values):
+            raise InvalidHintError(
+                f"hint colour {self.color!r} must be '#rrggbb' or three values in 0..255"
+            )
+        return values[0] / 255.0, values[1] / 255.0, values[2] / 255.0
+
+
+def _check_hint(hint: object, width: int, height: int) -> None:
+    """Raise :class:`InvalidHintError` unless ``hint`` is a ColorHint inside a width x height image."""
+    if not isinstance(hint, ColorHint):
+        raise InvalidHintError(f"hints must be ColorHint objects, got a {type(hint).__name__}")
+    if not all(isinstance(value, numbers.Real) for value in (hint.x, hint.y, hint.size)):
+        raise InvalidHintError(
+            f"hint position and size must be numbers, got x={hint.x!r}, y={hint.y!r}, "
+            f"size={hint.size!r}"
+        )
+    if not (0 <= hint.x < width and 0 <= hint.y < height):  # also refuses NaN
+        raise InvalidHintError(
+            f"hint at ({hint.x}, {hint.y}) lies outside the {width}x{height} image"
+        )
+    if not 1 <= hint.size < 10:
+        raise InvalidHintError(f"hint size must be 1..9 network pixels, got {hint.size}")
 
 
 def hint_maps(
@@ -78,10 +116,7 @@ def hint_maps(
     hint_ab = torch.zeros(1, 2, net_h, net_w)
     hint_mask = torch.zeros(1, 1, net_h, net_w)
     for hint in hints:
-        if not (0 <= hint.x < width and 0 <= hint.y < height):
-            raise InvalidHintError(f"hint at ({hint.x}, {hint.y}) lies outside the {width}x{height} image")
-        if not 1 <= int(hint.size) <= 9:
-            raise InvalidHintError(f"hint size must be 1..9 network pixels, got {hint.size}")
+        _check_hint(hint, width, height)
         ab = rgb_to_lab(torch.tensor(hint.rgb()).view(3, 1, 1))[1:, 0, 0]
         column = int(hint.x * net_w / width)
         row = int(hint.y * net_h / height)
@@ -117,6 +152,12 @@ class Colorizer:
         saturation: multiplies the predicted chroma (1 = as predicted, 0 = gray).
         device: ``cpu``, ``cuda`` or a ``torch.device``.
         download: allow downloading missing registered weights.
+        max_pixels: the largest image (width x height) read, judged from the file's header
+            before decoding (decompression bombs); None for no limit. By default
+            ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.io.DEFAULT_MAX_PIXELS`.
+
+    Raises:
+        ConfigError: a setting (or ``$MASTERPIECE_MAX_PIXELS``) is out of range.
     """
 
     def __init__(
@@ -129,7 +170,9 @@ class Colorizer:
         saturation: float = 1.0,
         device: str | torch.device = "cpu",
         download: bool = True,
+        max_pixels: int | None | _Default = _Default.FROM_ENV,
     ) -> None:
+        self.max_pixels = _resolve_max_pixels(max_pixels)
         if size < 32 or size % 16:
             raise ConfigError(f"size must be a multiple of 16 and at least 32, got {size}")
         if not 0.0 <= saturation <= 4.0:
@@ -215,14 +258,17 @@ class Colorizer:
         applied) and 16-bit depth (PNG/TIFF; ``bit_depth=None`` keeps the input's) are kept.
 
         Raises:
+            InvalidImageError: ``source`` cannot be read (ImageTooLargeError above ``max_pixels``).
             OutputExistsError: ``destination`` is the input, or exists and not ``overwrite``.
+            OutputError: ``destination`` cannot be written.
         """
         source, destination = Path(source), Path(destination)
-        if destination.exists() and source.exists() and destination.resolve() == source.resolve():
+        # realpath, not Path.resolve: it does not raise on a symbolic-link loop
+        if os.path.lexists(destination) and os.path.realpath(destination) == os.path.realpath(source):
             raise OutputExistsError(f"refusing to overwrite the input {source}; choose another output name")
-        if destination.exists() and not overwrite:
+        if os.path.lexists(destination) and not overwrite:
             raise OutputExistsError(f"{destination} exists; pass --overwrite (overwrite=True) to replace it")
-        loaded = read_image(source)
+        loaded = read_image(source, max_pixels=self.max_pixels)
         rgb = self.colorize_loaded(loaded, hints)
         return write_image(
             destination, rgb, alpha=loaded.alpha, bit_depth=bit_depth or loaded.bit_depth,
@@ -233,16 +279,17 @@ class Colorizer:
         """Colorize any supported kind of image and return the same kind.
 
         - ``str``/``Path``: writes ``<stem>_colorized<suffix>`` beside it (or ``output=``) and
-          returns that path.
+          returns that path; a suffix that cannot be written (``.gif``) becomes ``.png``.
         - ``bytes``: returns encoded bytes in the input's format (PNG if unknown).
         - ``PIL.Image``: returns an RGB (or RGBA) ``PIL.Image``.
         - ``np.ndarray``: returns an array of the same dtype, ``(H, W, 3)`` or ``(H, W, 4)``.
         """
         if isinstance(image, (str, Path)):
             source = Path(image)
-            output = Path(kwargs.pop("output", None) or source.with_name(f"{source.stem}_colorized{source.suffix}"))
+            default = source.with_name(f"{source.stem}_colorized{writable_extension(source.suffix)}")
+            output = Path(kwargs.pop("output", None) or default)
             return self.colorize_file(source, output, hints=hints, **kwargs)
-        loaded = read_image(image)
+        loaded = read_image(image, max_pixels=self.max_pixels)
         rgb = self.colorize_loaded(loaded, hints)
         if isinstance(image, bytes):
             return encode_image(
@@ -281,7 +328,9 @@ def _to_array_like(rgb: np.ndarray, alpha: np.ndarray | None, dtype: np.dtype) -
         pixels = rgb.astype(dtype, copy=False)
         if alpha is not None:
             alpha = (alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max)).astype(dtype)
-    return np.dstack((pixels, alpha)) if alpha is not None else pixels
+    if alpha is None:
+        return pixels
+    return np.dstack((pixels, alpha)).astype(dtype, copy=False)  # stacking drops a big-endian dtype
 
 
 _DEFAULT_COLORIZERS: dict[tuple, Colorizer] = {}
@@ -291,9 +340,9 @@ def colorize(image: ImageLike, model: str | None = None, *, hints: Sequence[Colo
     """Colorize one image with a cached :class:`Colorizer`; returns the input's kind.
 
     ``options`` are :class:`Colorizer` settings (``weights``, ``size``, ``temperature``,
-    ``saturation``, ``device``) and output settings (``output``, ``overwrite``, ``quality``).
+    ``saturation``, ``device``, ``max_pixels``) and output settings (``output``, ``overwrite``, ``quality``).
     """
-    settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device") if k in options}
+    settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device", "max_pixels") if k in options}
     key = (model, tuple(sorted((k, str(v)) for k, v in settings.items())))
     if key not in _DEFAULT_COLORIZERS:
         _DEFAULT_COLORIZERS[key] = Colorizer(model, **settings)

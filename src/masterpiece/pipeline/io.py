@@ -50,7 +50,7 @@ import struct
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from io import BytesIO
@@ -80,6 +80,7 @@ __all__ = [
     "iter_image_files",
     "output_path_for",
     "read_image",
+    "writable_extension",
     "writable_format",
     "write_image",
 ]
@@ -103,12 +104,16 @@ _UNSAFE_FORMATS: Final = frozenset({"EPS"})  # decoding runs Ghostscript
 _FORMATS_ADVICE: Final = (
     "pass a JPEG, PNG, TIFF, WebP, BMP or GIF file (or another format Pillow reads)"
 )
-_LIMIT_ADVICE: Final = f"pass a larger max_pixels (None for no limit) or set {MAX_PIXELS_ENV}"
+_LIMIT_ADVICE: Final = (
+    f"if you trust the file, raise the limit with --max-pixels N or {MAX_PIXELS_ENV} "
+    "(max_pixels= in Python; 0 or None for no limit)"
+)
 _EXIF_HEADER: Final = b"Exif\x00\x00"
 _ORIENTATION_TAG: Final = 0x0112
 _FLOAT_SLACK: Final = 1e-3  # float input this far outside [0, 1] is clipped, further is refused
 _BLOCK_PIXELS: Final = 1 << 20  # rows are processed in blocks of about this many pixels
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAX_EXIF_BYTES: Final = 65533  # one APP1 segment, less its length field
 _GRAY_MODES: Final = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _ICC_OUTPUT_MODES: Final = {"L": "RGB", "LA": "RGBA", "RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}
 # EXIF orientation -> (swap rows and columns, row step, column step); 1 is upright.
@@ -413,14 +418,19 @@ def _pillow_decoding(name: str, max_pixels: int | None) -> Iterator[None]:
 
     ``Image.MAX_IMAGE_PIXELS`` becomes ``max_pixels`` (with ``DecompressionBombWarning``
     raised as an error, everything above it fails, including frames and tiles that grow
-    while decoding) and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is False.
+    while decoding) and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is False. Pillow's warnings about
+    the file (corrupt EXIF, odd tags) are logged under its name instead of printed (at DEBUG
+    level when the read fails anyway).
     """
-    with _PILLOW_SETTINGS_LOCK, warnings.catch_warnings():
+    with _PILLOW_SETTINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
+        failed = True
         try:
             yield
+            failed = False
         except MasterpieceError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -437,6 +447,10 @@ def _pillow_decoding(name: str, max_pixels: int | None) -> Iterator[None]:
             ) from err
         finally:
             Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+            # on failure the error says it all; the warnings are details
+            level = logging.DEBUG if failed else logging.WARNING
+            for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
+                logger.log(level, "%s: %s", name, message)
 
 
 def _decode_pillow(image: Image.Image, name: str, stream: IO[bytes] | None) -> _Decoded:
@@ -640,12 +654,15 @@ def _decode_array(array: np.ndarray, max_pixels: int | None) -> _Decoded:
         raise InvalidImageError(
             f"cannot read {name}: expected a non-empty (H, W) or (H, W, 1|3|4) array"
         )
-    floating = np.issubdtype(array.dtype, np.floating)
-    if not floating and array.dtype not in (np.uint8, np.uint16):
+    native = array.dtype.newbyteorder("=")  # big-endian data is read too
+    floating = np.issubdtype(native, np.floating)
+    if not floating and native not in (np.uint8, np.uint16):
         raise InvalidImageError(
             f"cannot read {name}: expected uint8, uint16 or float values in [0, 1]"
         )
     _check_pixel_count((array.shape[1], array.shape[0]), max_pixels, name)
+    if native != array.dtype:
+        array = array.astype(native)
     if floating:
         _checked_float(array, name)
     colour = array.reshape(array.shape[:2]) if channels == 1 else array[..., :3]
@@ -818,11 +835,19 @@ def write_image(
     return target
 
 
-def _output_format(spec: str, what: str) -> _OutputFormat:
+def _find_output_format(spec: str) -> _OutputFormat | None:
+    """The output format a name ("JPEG") or an extension (".jpg", "jpg") means, if writable."""
     key = spec.lower().lstrip(".")
     for output in _OUTPUT_FORMATS:
         if key == output.name.lower() or f".{key}" in output.extensions:
             return output
+    return None
+
+
+def _output_format(spec: str, what: str) -> _OutputFormat:
+    output = _find_output_format(spec)
+    if output is not None:
+        return output
     raise InvalidInputError(
         f"cannot write {what}: {spec or 'no extension'} is not a supported image type; use one of "
         + ", ".join(_WRITABLE_EXTENSIONS)
@@ -920,7 +945,15 @@ def _encode_pillow(
     if output.name == "TIFF":
         options["compression"] = "tiff_lzw"
     if output.metadata and exif:
-        options["exif"] = exif
+        if output.name == "JPEG" and len(exif) > _JPEG_MAX_EXIF_BYTES:
+            logger.warning(
+                "the EXIF data (%d bytes) is too large for a JPEG file (at most %d); "
+                "it is not written",
+                len(exif),
+                _JPEG_MAX_EXIF_BYTES,
+            )
+        else:
+            options["exif"] = exif
     if output.metadata and icc_profile:
         options["icc_profile"] = icc_profile
     buffer = BytesIO()
@@ -1006,8 +1039,12 @@ def _remove_temporary(temporary: Path) -> None:
 
 
 def _output_error(path: Path, err: OSError) -> OutputError:
+    """An :class:`OutputError` naming ``path``; its ``errno`` is the OS error's, so callers can
+    tell a full disk or a refused folder (every later write fails too) from a one-off."""
     advice = _WRITE_ADVICE.get(err.errno or 0, "check the output path")
-    return OutputError(f"cannot write '{path}': {_os_problem(err)}; {advice}")
+    error = OutputError(f"cannot write '{path}': {_os_problem(err)}; {advice}")
+    error.errno = err.errno
+    return error
 
 
 # --------------------------------------------------------------------------- folders
@@ -1016,11 +1053,12 @@ def _output_error(path: Path, err: OSError) -> OutputError:
 def writable_format(name: str | None, fallback: str = "PNG") -> str:
     """``name`` (a Pillow format name such as :attr:`LoadedImage.format`) if it can be written,
     else ``fallback`` (GIF, MPO, ICO and unknown sources are re-encoded as PNG)."""
-    if name:
-        key = name.lower().lstrip(".")
-        if any(key == output.name.lower() or f".{key}" in output.extensions for output in _OUTPUT_FORMATS):
-            return name
-    return fallback
+    return name if name and _find_output_format(name) else fallback
+
+
+def writable_extension(extension: str) -> str:
+    """``extension`` (such as ``".JPG"``) if :func:`write_image` can write it, else ``".png"``."""
+    return extension if extension and _find_output_format(extension) else ".png"
 
 
 def output_path_for(
@@ -1050,12 +1088,11 @@ def output_path_for(
     if extension is not None:
         new_extension = extension if extension.startswith(".") else f".{extension}"
         _output_format(new_extension, f"extension {extension!r}")
-    elif relative.suffix.lower() in _WRITABLE_EXTENSIONS:
-        new_extension = relative.suffix
     else:
-        new_extension = ".png"
+        new_extension = writable_extension(relative.suffix)
     target = Path(output_root) / relative.parent / f"{relative.stem}{suffix or ''}{new_extension}"
-    if target.resolve() == Path(input_path).resolve():
+    # realpath, not Path.resolve: it does not raise on a symbolic-link loop
+    if os.path.realpath(target) == os.path.realpath(input_path):
         raise OutputExistsError(
             f"writing '{target}' would overwrite the input; choose another output folder or "
             "a suffix"
@@ -1063,13 +1100,26 @@ def output_path_for(
     return target
 
 
-def iter_image_files(folder: str | os.PathLike[str]) -> Iterator[Path]:
+def _log_skipped(path: Path, reason: str) -> None:
+    logger.warning("skipping '%s': %s", path, reason)
+
+
+def iter_image_files(
+    folder: str | os.PathLike[str], on_error: Callable[[Path, str], None] = _log_skipped
+) -> Iterator[Path]:
     """Image files below ``folder``, recursively, in sorted order.
 
-    Picks files whose extension (any case) is in :data:`SUPPORTED_EXTENSIONS`; skips hidden
-    files and folders (names starting with ".", which covers our ``.part`` temporaries).
-    Symbolic links to folders are followed, each folder visited once, so link loops end.
-    Subfolders that cannot be listed are skipped with a warning.
+    Picks entries whose extension (any case) is in :data:`SUPPORTED_EXTENSIONS`; skips hidden
+    files and folders (names starting with ".", which covers our ``.part`` temporaries) and
+    files of other types. Decisions on the odd entries of old drives:
+
+    - A folder is searched whatever its name, also one named like an image (``scans.jpg/``).
+    - Symbolic links to folders are followed, each folder visited once, so link loops end.
+    - A link to a file is yielded under the link's name. A broken link with an image
+      extension is yielded too, so that reading it reports the problem rather than the file
+      silently missing from a batch.
+    - A subfolder or entry that cannot be examined (permissions, I/O errors, a link loop) is
+      skipped and passed to ``on_error(path, reason)``; by default it is logged as a warning.
 
     Raises:
         InvalidInputError: ``folder`` is not a readable folder (raised here, not on iteration).
@@ -1081,15 +1131,17 @@ def iter_image_files(folder: str | os.PathLike[str]) -> Iterator[Path]:
         raise InvalidInputError(f"cannot read the folder '{root}': {_os_problem(err)}") from err
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidInputError(f"'{root}' is not a folder")
-    return _walk(root, {(info.st_dev, info.st_ino)})
+    return _walk(root, {(info.st_dev, info.st_ino)}, on_error)
 
 
-def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
+def _walk(
+    folder: Path, seen: set[tuple[int, int]], on_error: Callable[[Path, str], None]
+) -> Iterator[Path]:
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError as err:
-        logger.warning("skipping the folder '%s': %s", folder, _os_problem(err))
+        on_error(folder, f"the folder cannot be read: {_os_problem(err)}")
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -1097,12 +1149,14 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
         try:
             folder_info = entry.stat() if entry.is_dir() else None
         except OSError as err:
-            logger.warning("skipping '%s': %s", entry.path, _os_problem(err))
+            on_error(Path(entry.path), _os_problem(err))
             continue
         if folder_info is not None:
             key = (folder_info.st_dev, folder_info.st_ino)
             if key not in seen:
                 seen.add(key)
-                yield from _walk(Path(entry.path), seen)
-        elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS:
+                yield from _walk(Path(entry.path), seen, on_error)
+        elif os.path.splitext(entry.name)[1].lower() in SUPPORTED_EXTENSIONS and (
+            entry.is_file() or entry.is_symlink()
+        ):
             yield Path(entry.path)
