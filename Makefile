@@ -26,5 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# speed and memory against the baselines (several minutes; needs the dev extras): benchmarks/results/*.json, BENCHMARKS.md
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

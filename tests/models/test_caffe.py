@@ -25,6 +25,15 @@ from masterpiece.models.caffe import (
     import_caffe_eccv16_to_file,
     parse_caffemodel,
 )
+from masterpiece.models.caffe_writer import (
+    encode_blob,
+    encode_field,
+    encode_layer,
+    encode_net,
+    encode_varint,
+    random_eccv16,
+    write_caffe_release,
+)
 
 BN_SCALE_FACTOR = 999.98
 CONVS_PER_BLOCK = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3, 6: 3, 7: 3}
@@ -33,43 +42,7 @@ WIDTHS = {0: 1, 1: 64, 2: 128, 3: 256, 4: 512, 5: 512, 6: 512, 7: 512}
 
 # --------------------------------------------------------------------------- protobuf writer
 
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes | int) -> bytes:
-    if isinstance(payload, int):
-        return _varint(number << 3) + _varint(payload)
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _blob(array: np.ndarray, legacy_shape: bool = False) -> bytes:
-    if legacy_shape:  # num, channels, height, width = 1, 1, 1, n
-        shape = b"".join(
-            _field(number, size) for number, size in zip((1, 2, 3, 4), (1, 1, 1, array.size))
-        )
-    else:
-        shape = _field(7, _field(1, b"".join(_varint(size) for size in array.shape)))
-    return shape + _field(5, array.astype("<f4").tobytes())
-
-
-def _layer(name: str, kind: str, blobs: list[bytes]) -> bytes:
-    body = (
-        _field(1, name.encode())
-        + _field(2, kind.encode())
-        + b"".join(_field(7, blob) for blob in blobs)
-    )
-    return _field(100, body)
-
-
-def _net(layers: list[bytes]) -> bytes:
-    return _field(1, b"colorization") + b"".join(layers)
+_varint, _field, _blob, _layer, _net = encode_varint, encode_field, encode_blob, encode_layer, encode_net
 
 
 # --------------------------------------------------------------------------- the generated release
@@ -256,3 +229,14 @@ def test_legacy_v1_layers_and_unpacked_floats_parse() -> None:
     (blob,) = parse_caffemodel(data)["conv1_1"]
     assert blob.shape == (1, 2, 1, 1)
     assert blob.data.tolist() == [1.5, -2.0]
+
+
+def test_written_release_imports_back_exactly(tmp_path: Path) -> None:
+    """The writer (used by the benchmark's OpenCV DNN baseline) is the import's inverse."""
+    model = random_eccv16()
+    paths = write_caffe_release(model, tmp_path)
+    imported = import_caffe_eccv16(paths["prototxt"], paths["caffemodel"], paths["pts_in_hull"])
+    for key, value in model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            torch.testing.assert_close(imported[key], value, msg=key)
+    assert "convolution_param { num_output: 313" in paths["prototxt"].read_text()

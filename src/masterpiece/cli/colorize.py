@@ -6,6 +6,7 @@ import argparse
 import errno
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from ..pipeline.image import Colorizer
 
 STDIO = "-"
+#: ``--precision`` choices; the same as ``masterpiece.models.runtime.PRECISIONS`` (spelled out
+#: here so that ``--help`` does not import torch; a test keeps them equal)
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
 #: write failures that stop a batch: every later output would fail the same way
 _FATAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
@@ -29,6 +33,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier (default: 1)")
     parser.add_argument("--size", type=int, default=256, help="side of the image the network sees (default: 256)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES,
+                        help="network precision: auto (the fastest verified: bf16 where the CPU has it), "
+                        "fp32 (exact reproduction), bf16, or int8 (ONNX Runtime, exported once into the "
+                        "weights cache) (default: fp32)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -217,33 +225,146 @@ def _stops_the_batch(error: BaseException) -> bool:
 
 
 def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespace, tally: Tally) -> bool:
-    """Colorize every job, reporting failures one line each; True if a write failure stopped it."""
+    """Colorize every job, reporting failures one line each; True if a write failure stopped it.
+
+    Several jobs run at once (:func:`_worker_count`), each on its own thread with its share of
+    the cores, so that one image's decoding and encoding overlap another's network and colour
+    conversion; results are taken in input order, so reports and the stop on a full disk read
+    as in a plain loop. After a stop or an interruption no new job starts; jobs already running
+    finish their (atomic) write.
+    """
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from ..errors import MasterpieceError
-
     inputs = {_real(job.source) for job in jobs}
-    bar = tqdm(jobs, unit="image", disable=len(jobs) < 2, file=sys.stderr)
-    with logging_redirect_tqdm(), bar:  # log lines go above the progress bar, not through it
-        for index, job in enumerate(bar):
-            try:
-                written = _colorize_job(job, colorizer, args, inputs)
-            except MasterpieceError as error:
-                tally.failed += 1
-                _report(f"masterpiece: {job.source}: {error}")
-                if _stops_the_batch(error):
-                    _report(f"masterpiece: stopping: every later output would fail the same way; "
-                            f"{len(jobs) - index - 1} image(s) were not processed")
-                    return True
-                continue
-            tally.written += written
-            tally.skipped += not written
+    workers = _worker_count(len(jobs))
+    bar = tqdm(total=len(jobs), unit="image", disable=len(jobs) < 2, file=sys.stderr)
+    with logging_redirect_tqdm(), bar, _JobRunner(workers, colorizer, args, inputs) as runner:
+        for index, outcome in enumerate(runner.results(jobs)):
+            bar.update()
+            if _record(outcome, jobs[index], tally):
+                runner.stop()
+                _report(f"masterpiece: stopping: every later output would fail the same way; "
+                        f"{len(jobs) - index - 1} image(s) were not processed")
+                return True
     return False
 
 
-def _colorize_job(job: Job, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str]) -> bool:
+def _record(outcome: bool | BaseException, job: Job, tally: Tally) -> bool:
+    """Count one finished job; True when its failure must stop the batch."""
+    from ..errors import MasterpieceError
+
+    if isinstance(outcome, MasterpieceError):
+        tally.failed += 1
+        _report(f"masterpiece: {job.source}: {outcome}")
+        return _stops_the_batch(outcome)
+    if isinstance(outcome, BaseException):
+        raise outcome  # a bug, MemoryError: main() turns it into one line
+    tally.written += outcome
+    tally.skipped += not outcome
+    return False
+
+
+def _worker_count(job_count: int) -> int:
+    """Jobs run at once: 2 for a batch (one decodes or encodes while the other computes), else 1."""
+    override = os.environ.get("MASTERPIECE_WORKERS", "").strip()
+    if override.isdigit() and int(override) > 0:
+        return min(int(override), max(job_count, 1))
+    return 2 if job_count > 1 and (os.cpu_count() or 1) > 1 else 1
+
+
+class _Cancelled(Exception):
+    """A job's output is not written: the batch stopped while it was being colorized."""
+
+
+class _JobRunner:
+    """Runs :func:`_colorize_job` on a thread pool, at most ``workers`` jobs at once.
+
+    Each worker thread uses ``cores / workers`` torch threads; the main thread's setting is
+    restored on exit. :meth:`results` yields each job's outcome (True written, False skipped,
+    or the exception it raised) in input order. Outputs are written in input order too: a
+    job writes once the previous job has finished, and not at all after :meth:`stop`, so a
+    full disk stops the batch exactly where a plain loop would.
+    """
+
+    def __init__(self, workers: int, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str]) -> None:
+        import threading
+
+        self.workers = workers
+        self.colorizer, self.args, self.inputs = colorizer, args, inputs
+        self._stopped = threading.Event()
+        self._finished: list[threading.Event] = []
+        self._pool = None
+        self._threads_before = 0
+
+    def __enter__(self) -> _JobRunner:  # noqa: PYI034  (Self needs Python 3.11)
+        from concurrent.futures import ThreadPoolExecutor
+
+        import torch
+
+        self._threads_before = torch.get_num_threads()
+        if self.workers > 1:
+            share = max(1, self._threads_before // self.workers)
+            self._pool = ThreadPoolExecutor(self.workers, "colorize", initializer=torch.set_num_threads, initargs=(share,))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import torch
+
+        self.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)  # running jobs finish their atomic write
+        torch.set_num_threads(self._threads_before)
+
+    def stop(self) -> None:
+        """Start no more jobs."""
+        self._stopped.set()
+
+    def _run(self, job: Job, index: int) -> bool | BaseException | None:
+        def wait_for_turn() -> None:
+            if index:
+                self._finished[index - 1].wait()
+            if self._stopped.is_set():
+                raise _Cancelled
+
+        try:
+            if self._stopped.is_set():
+                return None
+            return _colorize_job(job, self.colorizer, self.args, self.inputs, wait_for_turn)
+        except _Cancelled:
+            return None
+        except Exception as error:  # noqa: BLE001  (handed to the main thread, which reports or re-raises it)
+            return error
+        finally:
+            self._finished[index].set()
+
+    def results(self, jobs: list[Job]) -> Iterator[bool | BaseException]:
+        import threading
+
+        self._finished = [threading.Event() for _ in jobs]
+        if self._pool is None:
+            for index, job in enumerate(jobs):
+                yield self._run(job, index)
+            return
+        from collections import deque
+
+        pending: deque = deque()
+        for index, job in enumerate(jobs):  # keep ``workers + 1`` submitted: one waits, the others run
+            pending.append(self._pool.submit(self._run, job, index))
+            if len(pending) > self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _colorize_job(
+    job: Job, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str],
+    before_write: Callable[[], None] | None = None,
+) -> bool:
     """Colorize one job; False when its output exists already (and no --overwrite).
+
+    ``before_write`` runs after colorizing, before the output is written (the batch runner
+    uses it to write outputs in input order).
 
     Raises:
         OutputExistsError: the output would overwrite an input.
@@ -257,6 +378,7 @@ def _colorize_job(job: Job, colorizer: Colorizer, args: argparse.Namespace, inpu
         return False
     colorizer.colorize_file(
         job.source, job.destination, overwrite=args.overwrite, quality=args.quality, bit_depth=args.bit_depth,
+        **({"before_write": before_write} if before_write else {}),
     )
     return True
 
@@ -275,6 +397,7 @@ def _make_colorizer(args: argparse.Namespace) -> Colorizer:
     return Colorizer(
         args.model, weights=args.weights, size=args.size, temperature=args.temperature,
         saturation=args.saturation, device=args.device, **_max_pixels_option(args),
+        **({"precision": args.precision} if getattr(args, "precision", None) else {}),
     )
 
 

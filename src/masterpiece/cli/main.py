@@ -11,9 +11,9 @@ internal error; 2 usage error, invalid input or unusable data set; 3 model or we
 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM).
 
 Every error ends in one line on stderr, never a traceback (``--verbose`` logs the traceback of
-an unexpected one). SIGTERM is turned into the same clean interruption as Ctrl-C: the file in
-progress is abandoned (outputs are written atomically, so no partial file is left) and the
-command exits 143.
+an unexpected one). SIGTERM is turned into the same clean interruption as Ctrl-C: no new file
+is started, a file being colorized is abandoned and one being written is finished (outputs are
+written atomically, so no partial file is left), and the command exits 143.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
     masterpiece models list
     masterpiece models pull NAME [NAME ...] | --all
     masterpiece models import-caffe --prototxt P --caffemodel C --pts-in-hull N [-o OUT] [--overwrite]
+    masterpiece models export NAME [--weights FILE] --format onnx [--int8] [--calibration DIR] -o OUT.onnx
 """
 
 from __future__ import annotations
@@ -61,10 +62,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     caffe.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
+    export = actions.add_parser(
+        "export",
+        help="export a model to ONNX (dynamic height and width; float32 or int8)",
+        description="Export a model's network to ONNX for ONNX Runtime and other runtimes. The "
+        "decoding settings (bin centres) travel in the file's metadata.",
+    )
+    export.add_argument("name", metavar="NAME", help="model to export (see `models list`)")
+    export.add_argument("--weights", type=Path, help="a local weights file instead of the registered weights")
+    export.add_argument("--format", default="onnx", choices=("onnx",), help="output format (default: onnx)")
+    export.add_argument("--int8", action="store_true", help="quantize to int8 (static, calibrated)")
+    export.add_argument("--calibration", type=Path, metavar="DIR",
+                        help="folder of photographs for the int8 calibration (default: generated images)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; returns the exit code."""
-    handlers = {"list": _list, "pull": _pull, "import-caffe": _import_caffe}
+    handlers = {"list": _list, "pull": _pull, "import-caffe": _import_caffe, "export": _export}
     handler = handlers.get(args.models_action)
     if handler is None:
         args.models_parser.print_help()
@@ -136,4 +152,19 @@ def _import_caffe(args: argparse.Namespace) -> int:
         args.prototxt, args.caffemodel, args.pts_in_hull, args.output, overwrite=args.overwrite
     )
     print(f"wrote {path}; use it with `masterpiece colorize --model eccv16 --weights {path} ...`")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..models._registry import create_model
+    from ..models._weights import refuse_overwrite
+    from ..models.export import export_onnx
+
+    refuse_overwrite(args.output, args.overwrite)  # before loading the model
+    model = create_model(args.name, weights=args.weights)
+    path = export_onnx(
+        model, args.output, name=args.name, int8=args.int8, calibration=args.calibration,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {path} ({'int8' if args.int8 else 'float32'})")
     return EXIT_OK

@@ -128,9 +128,20 @@ class CompactColorizer(ColorizationModel):
     @staticmethod
     def _pool_hints(hint_ab: torch.Tensor, hint_mask: torch.Tensor, size: torch.Size) -> torch.Tensor:
         """Hints at the decoder's resolution: mean hinted ab per cell and hinted fraction."""
-        mask = F.adaptive_avg_pool2d(hint_mask, size)
-        ab = F.adaptive_avg_pool2d(hint_ab * hint_mask, size) / mask.clamp(min=1e-6)
+        mask = _average_pool(hint_mask, size)
+        ab = _average_pool(hint_ab * hint_mask, size) / mask.clamp(min=1e-6)
         return torch.cat((ab, mask), dim=1)
+
+
+def _average_pool(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Adaptive average pooling to ``size``; a plain ``avg_pool2d`` when the sides divide evenly.
+
+    Both give the same values; the plain pooling also exports to ONNX with dynamic sides.
+    """
+    height, width = x.shape[-2:]
+    if height % size[0] == 0 and width % size[1] == 0 and height // size[0] == width // size[1]:
+        return F.avg_pool2d(x, kernel_size=int(height // size[0]))
+    return F.adaptive_avg_pool2d(x, size)
 
 
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(

@@ -4,6 +4,12 @@ The network sees a small square ``L`` image (``size`` x ``size``, 256 by default
 output keeps the input's own full-resolution ``L`` and only the predicted ``ab`` is
 upsampled, then Lab is converted back to sRGB with chroma reduced (not RGB clipped) for
 colours outside the gamut, so the output's lightness is the input's.
+
+The full-resolution steps run in bands of rows (:mod:`.bands`), so memory beyond the source
+and the result stays bounded whatever the image size. ``precision`` selects how the network
+runs (:mod:`masterpiece.models.runtime`): ``fp32`` reproduces the reference results exactly
+(and uses the exact PyTorch colour conversion); the faster precisions also convert Lab to
+sRGB with OpenCV, re-fitting out-of-gamut pixels exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
@@ -20,15 +27,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..color.lab import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from ..color.lab import rgb_to_lab
 from ..color.quantize import check_temperature
 from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
-from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel
+from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel, ColorPrediction
 from ..models._registry import create_model, get_model_info
+from ..models._weights import cache_dir
+from ..models.runtime import DEFAULT_PRECISION, autocast_for, int8_model, resolve_precision
 from ..models.selection import default_model_name
+from .bands import band_lightness as _band_lightness
+from .bands import lab_band_to_rgb, network_lightness, row_bands, upsample_ab_rows
 from .io import (
     LoadedImage,
     _Default,
+    _quantize,
     _resolve_max_pixels,
     encode_image,
     read_image,
@@ -155,6 +167,8 @@ class Colorizer:
         max_pixels: the largest image (width x height) read, judged from the file's header
             before decoding (decompression bombs); None for no limit. By default
             ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.io.DEFAULT_MAX_PIXELS`.
+        precision: ``auto``, ``fp32`` (exact reproduction), ``bf16`` or ``int8`` (ONNX
+            Runtime; exported once into the weights cache); see :mod:`masterpiece.models.runtime`.
 
     Raises:
         ConfigError: a setting (or ``$MASTERPIECE_MAX_PIXELS``) is out of range.
@@ -171,6 +185,7 @@ class Colorizer:
         device: str | torch.device = "cpu",
         download: bool = True,
         max_pixels: int | None | _Default = _Default.FROM_ENV,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         self.max_pixels = _resolve_max_pixels(max_pixels)
         if size < 32 or size % 16:
@@ -181,6 +196,7 @@ class Colorizer:
         self.saturation = float(saturation)
         self.size = int(size)
         self.device = _resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         if isinstance(model, ColorizationModel):
             self.model_name = type(model).__name__
             self.model = model
@@ -188,11 +204,41 @@ class Colorizer:
             self.model_name = model or default_model_name()
             get_model_info(self.model_name)  # unknown names fail before any loading
             self.model = create_model(self.model_name, weights=weights, download=download)
+        if self.precision == "int8":
+            self.model = int8_model(self.model, self.model_name, cache_dir() / "onnx", size=self.size)
         self.model.eval().to(self.device)
 
     @property
     def accepts_hints(self) -> bool:
         return self.model.accepts_hints
+
+    @torch.inference_mode()
+    def network_ab(
+        self,
+        network_l: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run the network at its own resolution, in the Colorizer's precision.
+
+        Args:
+            network_l: ``(B, 1, size, size)`` ``L`` in [0, 100].
+            hint_ab, hint_mask: hints at any resolution (Lab units, {0, 1}), or ``None``.
+
+        Returns:
+            ``(B, 2, h, w)`` float32 ab in Lab units on the CPU (no saturation applied);
+            decoding always runs in float32.
+        """
+        network_l = network_l.to(self.device)
+        if hint_ab is not None and hint_mask is not None:
+            hint_ab, hint_mask = _resize_hints(hint_ab.to(self.device), hint_mask.to(self.device), network_l.shape[-2:])
+        with autocast_for(self.precision, self.device):
+            prediction = self.model.predict(network_l, hint_ab, hint_mask)
+        prediction = ColorPrediction(
+            logits=None if prediction.logits is None else prediction.logits.float(),
+            ab=None if prediction.ab is None else prediction.ab.float(),
+        )
+        return self.model.decode(prediction, self.temperature).float().cpu()
 
     @torch.inference_mode()
     def predict_ab(
@@ -213,12 +259,9 @@ class Colorizer:
         """
         height, width = lightness.shape[-2:]
         network_l = F.interpolate(
-            lightness.to(self.device), size=(self.size, self.size), mode="bilinear",
-            align_corners=False, antialias=True,
+            lightness, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True,
         )
-        if hint_ab is not None and hint_mask is not None:
-            hint_ab, hint_mask = _resize_hints(hint_ab.to(self.device), hint_mask.to(self.device), (self.size, self.size))
-        ab = self.model(network_l, hint_ab, hint_mask, temperature=self.temperature).float()
+        ab = self.network_ab(network_l, hint_ab, hint_mask).to(lightness.device)
         ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
         return ab * self.saturation
 
@@ -227,20 +270,63 @@ class Colorizer:
 
         Only the input's lightness is used (colour casts of toned prints are discarded).
         """
-        image = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        lightness = rgb_to_lightness(image)
+        return self.colorize_pixels(np.asarray(rgb, dtype=np.float32), hints)
+
+    @torch.inference_mode()
+    def colorize_pixels(
+        self,
+        pixels: np.ndarray,
+        hints: Sequence[ColorHint] = (),
+        *,
+        equalise: bool = False,
+        dtype: type = np.float32,
+    ) -> np.ndarray:
+        """Colorize decoded pixels in bands of rows (bounded memory for any size).
+
+        Args:
+            pixels: ``(H, W)`` gray or ``(H, W, 3)`` sRGB; uint8, uint16 or float32 in [0, 1].
+            hints: colour hints in pixel coordinates.
+            equalise: use the mean of the RGB channels (an RGB file whose channels are equal).
+            dtype: the result's type: float32 in [0, 1], or uint8 / uint16 (rounded as
+                :func:`~masterpiece.pipeline.io.write_image` rounds).
+
+        Returns:
+            ``(H, W, 3)`` sRGB of ``dtype``.
+        """
+        height, width = pixels.shape[:2]
         hint_ab = hint_mask = None
         if hints:
             if not self.accepts_hints:
                 raise InvalidHintError(f"model {self.model_name!r} does not accept colour hints; use compact or siggraph17")
-            hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), (self.size, self.size))
-        ab = self.predict_ab(lightness, hint_ab, hint_mask).cpu()
-        colour = lab_to_rgb(torch.cat((lightness, ab), dim=1))
-        return colour[0].permute(1, 2, 0).numpy()
+            hint_ab, hint_mask = hint_maps(hints, (width, height), (self.size, self.size))
+        ab_small = self.network_ab(network_lightness(pixels, self.size, equalise), hint_ab, hint_mask)
+        out = np.empty((height, width, 3), dtype)
+        bands = list(row_bands(height, width))
+        fast = self.precision != "fp32"
+        if len(bands) == 1:  # the whole image at once: exactly the reference computation
+            ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
+            self._store(out, bands[0], _band_lightness(pixels, equalise), ab * self.saturation, fast)
+            return out
+        ab_wide = F.interpolate(ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False)
+        for rows in bands:
+            ab = upsample_ab_rows(ab_wide, rows, height) * self.saturation
+            self._store(out, rows, _band_lightness(pixels[rows], equalise), ab, fast)
+        return out
 
-    def colorize_loaded(self, loaded: LoadedImage, hints: Sequence[ColorHint] = ()) -> np.ndarray:
-        """Colorize a :class:`LoadedImage`; returns ``(H, W, 3)`` float32 RGB in [0, 1]."""
-        return self.colorize_rgb(loaded.rgb, hints)
+    @staticmethod
+    def _store(out: np.ndarray, rows: slice, lightness: torch.Tensor, ab: torch.Tensor, fast: bool) -> None:
+        rgb = lab_band_to_rgb(lightness, ab, fast)
+        if out.dtype == np.float32:
+            out[rows] = rgb
+        else:
+            _quantize(rgb, out[rows])
+
+    def colorize_loaded(
+        self, loaded: LoadedImage, hints: Sequence[ColorHint] = (), dtype: type = np.float32
+    ) -> np.ndarray:
+        """Colorize a :class:`LoadedImage`; returns ``(H, W, 3)`` RGB of ``dtype`` (float32 in [0, 1],
+        uint8 or uint16), computed from the decoded pixels without a float copy of the image."""
+        return self.colorize_pixels(loaded.pixels, hints, equalise=loaded.is_grayscale, dtype=dtype)
 
     def colorize_file(
         self,
@@ -251,11 +337,14 @@ class Colorizer:
         overwrite: bool = False,
         quality: int = 95,
         bit_depth: int | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> Path:
         """Read ``source``, colorize it and write ``destination`` atomically.
 
         The output format follows ``destination``'s extension. Alpha, EXIF (orientation
         applied) and 16-bit depth (PNG/TIFF; ``bit_depth=None`` keeps the input's) are kept.
+        ``before_write``, if given, is called between colorizing and writing (a batch runner
+        orders writes with it; what it raises propagates and nothing is written).
 
         Raises:
             InvalidImageError: ``source`` cannot be read (ImageTooLargeError above ``max_pixels``).
@@ -269,10 +358,15 @@ class Colorizer:
         if os.path.lexists(destination) and not overwrite:
             raise OutputExistsError(f"{destination} exists; pass --overwrite (overwrite=True) to replace it")
         loaded = read_image(source, max_pixels=self.max_pixels)
-        rgb = self.colorize_loaded(loaded, hints)
+        depth = bit_depth or loaded.bit_depth
+        rgb = self.colorize_loaded(loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8)
+        alpha, exif, icc_profile = loaded.alpha, loaded.exif, loaded.icc_profile
+        del loaded  # the source pixels are freed before encoding (big scans)
+        if before_write is not None:
+            before_write()
         return write_image(
-            destination, rgb, alpha=loaded.alpha, bit_depth=bit_depth or loaded.bit_depth,
-            exif=loaded.exif, icc_profile=loaded.icc_profile, quality=quality, overwrite=overwrite,
+            destination, rgb, alpha=alpha, bit_depth=depth,
+            exif=exif, icc_profile=icc_profile, quality=quality, overwrite=overwrite,
         )
 
     def colorize(self, image: ImageLike, hints: Sequence[ColorHint] = (), **kwargs):
@@ -340,9 +434,9 @@ def colorize(image: ImageLike, model: str | None = None, *, hints: Sequence[Colo
     """Colorize one image with a cached :class:`Colorizer`; returns the input's kind.
 
     ``options`` are :class:`Colorizer` settings (``weights``, ``size``, ``temperature``,
-    ``saturation``, ``device``, ``max_pixels``) and output settings (``output``, ``overwrite``, ``quality``).
+    ``saturation``, ``device``, ``max_pixels``, ``precision``) and output settings (``output``, ``overwrite``, ``quality``).
     """
-    settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device", "max_pixels") if k in options}
+    settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device", "max_pixels", "precision") if k in options}
     key = (model, tuple(sorted((k, str(v)) for k, v in settings.items())))
     if key not in _DEFAULT_COLORIZERS:
         _DEFAULT_COLORIZERS[key] = Colorizer(model, **settings)

@@ -32,8 +32,10 @@ Decisions:
   ``DecompressionBombWarning`` made an error, so anything above the limit fails, also frames
   or tiles that grow later) and ``ImageFile.LOAD_TRUNCATED_IMAGES`` is held False. Both are
   process-wide, so they are set under a lock: reads decode one at a time.
-- Memory. Pixels are converted once, from the decoded 8- or 16-bit array straight into the
-  float32 result; there are no float64 copies and no whole-image temporaries.
+- Memory. :class:`LoadedImage` keeps the decoded 8- or 16-bit pixels (a NumPy array passed
+  in is copied, never aliased); the float32 ``rgb`` is made on first use, in one pass, with no
+  float64 copies and no whole-image temporaries. The colorizer never asks for it: it converts
+  band by band, so a 100-megapixel gray scan costs 100 MB here, not 1.2 GB.
 """
 
 from __future__ import annotations
@@ -184,8 +186,11 @@ class LoadedImage:
     """An image read by :func:`read_image`.
 
     Attributes:
-        rgb: ``(H, W, 3)`` float32 in [0, 1], sRGB, upright (EXIF orientation applied); for a
-            grayscale image the three channels are equal.
+        pixels: the decoded pixels, upright (EXIF orientation applied, possibly as a view):
+            ``(H, W)`` gray or ``(H, W, 3)`` sRGB, uint8, uint16 or float in [0, 1]. The
+            colorizer reads these directly, so a big scan is never held in float.
+        rgb: ``(H, W, 3)`` float32 in [0, 1], sRGB (computed from ``pixels`` on first use and
+            kept); for a grayscale image the three channels are equal.
         alpha: ``(H, W)`` uint8 or uint16 (as deep as the source), or None when opaque.
         bit_depth: 8 or 16, the precision of the source per channel (float sources count as 16).
         is_grayscale: the source mode is grayscale, or its channels are equal within 1/255,
@@ -199,7 +204,7 @@ class LoadedImage:
         n_frames: frames or pages in the source; only the first is read.
     """
 
-    rgb: np.ndarray = field(repr=False)
+    pixels: np.ndarray = field(repr=False)
     alpha: np.ndarray | None = field(repr=False)
     bit_depth: int
     is_grayscale: bool
@@ -209,10 +214,18 @@ class LoadedImage:
     source_name: str | None = None
     n_frames: int = 1
 
+    @functools.cached_property
+    def rgb(self) -> np.ndarray:
+        """``(H, W, 3)`` float32 sRGB in [0, 1]; gray sources have three equal channels."""
+        rgb = _to_float_rgb(self.pixels)
+        if self.is_grayscale and self.pixels.ndim == 3:
+            _equalise_channels(rgb)
+        return rgb
+
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)`` in pixels."""
-        return self.rgb.shape[1], self.rgb.shape[0]
+        return self.pixels.shape[1], self.pixels.shape[0]
 
 
 class _Pixels(NamedTuple):
@@ -665,7 +678,7 @@ def _decode_array(array: np.ndarray, max_pixels: int | None) -> _Decoded:
         array = array.astype(native)
     if floating:
         _checked_float(array, name)
-    colour = array.reshape(array.shape[:2]) if channels == 1 else array[..., :3]
+    colour = np.array(array.reshape(array.shape[:2]) if channels == 1 else array[..., :3])  # a copy
     alpha = array[..., 3] if channels == 4 else None
     if alpha is not None and floating:
         alpha = _quantize(alpha, np.empty(alpha.shape, np.uint16))
@@ -686,7 +699,7 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _finish(decoded: _Decoded, source_name: str | None) -> LoadedImage:
-    """Orient the pixels and convert them to float32 RGB in one pass."""
+    """Orient the pixels (a view) and wrap them; float32 RGB is made on first use of ``rgb``."""
     pixels = decoded.pixels
     colour = _orient(pixels.colour, decoded.orientation)
     alpha = (
@@ -695,11 +708,8 @@ def _finish(decoded: _Decoded, source_name: str | None) -> LoadedImage:
         else np.array(_orient(pixels.alpha, decoded.orientation), order="C")
     )
     is_grayscale = pixels.gray_mode or colour.ndim == 2 or _channels_equal(colour)
-    rgb = _to_float_rgb(colour)
-    if is_grayscale and colour.ndim == 3:
-        _equalise_channels(rgb)
     return LoadedImage(
-        rgb=rgb,
+        pixels=colour,
         alpha=alpha,
         bit_depth=pixels.bit_depth,
         is_grayscale=is_grayscale,
@@ -923,6 +933,8 @@ def _quantized_pixels(
     rgb: np.ndarray, alpha: np.ndarray | None, dtype: type, *, bgr: bool = False
 ) -> np.ndarray:
     """``(H, W, 3 | 4)`` integer pixels: RGB (or BGR for OpenCV), then alpha if any."""
+    if alpha is None and not bgr and rgb.dtype == dtype and rgb.flags.c_contiguous:
+        return rgb  # already what the encoder takes: no copy of a big image
     height, width = rgb.shape[:2]
     pixels = np.empty((height, width, 3 if alpha is None else 4), dtype)
     _quantize(rgb[..., ::-1] if bgr else rgb, pixels[..., :3])

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ..models._base import ColorizationModel, ColorPrediction
 from ..models._registry import create_model
+from ..models.runtime import cpu_supports_bf16
 from .checkpoints import export_weights, load_training_state, save_training_state
 from .config import TrainConfig
 from ..color.lab import rgb_to_lab_array
@@ -59,14 +60,6 @@ def autocast_for(precision: str, device: torch.device):
     if precision == "auto" and not cpu_supports_bf16():
         return nullcontext()
     return torch.autocast("cpu", dtype=torch.bfloat16)
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); emulation is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def learning_rate_at(config: TrainConfig, step: int, progress: float) -> float:

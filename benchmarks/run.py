@@ -1,0 +1,540 @@
+"""Masterpiece's speed and memory benchmarks (issue 6), with the baselines measured in the same run.
+
+    python benchmarks/run.py            # the full run (several minutes on 2 cores); make bench
+    python benchmarks/run.py --quick    # a smoke run on tiny inputs (seconds)
+
+What it measures (medians of ``--repeats`` runs after warm-up; ratios against baselines
+measured in the same run, see :mod:`baselines`):
+
+- ``network``: the ECCV16 network at 256x256, batch 1: float32 eager PyTorch (the baseline),
+  bfloat16 autocast, ONNX Runtime float32 and int8, OpenCV DNN (the seed's runtime); the
+  best is also compared with the floor measured on the project's machine (REFERENCE.md 6).
+- ``accuracy``: mean ab distance (Lab units) of each precision from float32, on the
+  ``../shared/data/val`` photos with the bundled model's real weights (skipped when absent)
+  and with the benchmark's random ECCV16.
+- ``agreement``: Masterpiece (float32, T = 1) against the official pipeline, and Masterpiece's
+  network against the seed's OpenCV DNN (T = 0.38, 224x224): mean ab distance, should be < 1.
+- ``photo_12mp``: read, colorize and write a 12-megapixel JPEG, official pipeline vs Masterpiece.
+- ``folder``: 200 photographs of mixed sizes, a plain sequential ``colorize_file`` loop vs
+  ``masterpiece colorize FOLDER`` (model loading included in both).
+- ``scan_100mp``: peak resident memory (VmHWM) of ``masterpiece colorize`` on a 100-megapixel
+  8-bit grayscale TIFF, in a child process.
+- ``cold_start``: wall time of the ``masterpiece colorize small.png`` command.
+
+The ECCV16 weights are random, in the published layout (:func:`random_eccv16`), saved to a
+temporary ``.pth``; the OpenCV baseline gets them as the Caffe release. Photos come from
+``../shared/data/bw`` and ``val`` when present, else they are generated. Results go to
+``benchmarks/results/<UTC time>.json`` (commit, versions, CPU flags) and ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines import OfficialPipeline, SeedPipeline, official_forward
+
+from masterpiece.models.caffe_writer import random_eccv16
+from masterpiece.models.export import export_onnx
+from masterpiece.models.runtime import OnnxColorizer, cpu_supports_bf16
+from masterpiece.pipeline.image import Colorizer
+
+logger = logging.getLogger("benchmarks")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+#: ECCV16 at 256x256 with ONNX Runtime int8, REFERENCE.md section 6 (this project's machine)
+FLOOR_SECONDS = 0.13
+TARGETS = {"network": 3.0, "photo_12mp": 6.0, "folder": 1.5, "scan_100mp_mb": 1536, "cold_start_s": 3.0,
+           "accuracy_ab": 1.5, "agreement_ab": 1.0, "floor_margin": 1.25}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and repeats; ``--quick`` shrinks everything to a smoke run of a few seconds."""
+
+    quick: bool
+    repeats: int
+    warmup: int
+    precision: str
+    network_size: int  # side of the network input (256 in the real run)
+    photo_side: tuple[int, int]  # the "12-megapixel" photo
+    folder_count: int
+    folder_megapixels: tuple[float, float]
+    scan_side: int
+    accuracy_photos: int
+    calibration_count: int
+    fast_precisions: tuple[str, ...]  # compared with fp32 for accuracy
+
+    @classmethod
+    def make(cls, quick: bool, precision: str, repeats: int | None) -> Settings:
+        if quick:
+            return cls(True, repeats or 1, 1, precision, 64, (64, 64), 4, (0.003, 0.006), 256, 1, 2, ("bf16",))
+        return cls(False, repeats or 5, 2, precision, 256, (4000, 3000), 200, (0.2, 4.0), 10_000, 20, 16,
+                   ("bf16", "int8"))
+
+
+def timed(function: Callable[[], object], settings: Settings, repeats: int | None = None) -> dict:
+    """Median wall time of ``function`` after warm-up: ``{"median_s", "runs_s"}``."""
+    for _ in range(settings.warmup):
+        function()
+    runs = []
+    for _ in range(repeats or settings.repeats):
+        start = time.perf_counter()
+        function()
+        runs.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(runs), "runs_s": runs}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def photo_sources() -> list[Path]:
+    """Real photographs from the shared data (bw first), or none."""
+    found = []
+    for split in ("bw", "val"):
+        folder = SHARED_DATA / split
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return found
+
+
+def gray_photo(index: int, size: tuple[int, int]) -> Image.Image:
+    """A grayscale photograph of ``size`` (width, height): a real one resized, else generated."""
+    sources = photo_sources()
+    if sources:
+        with Image.open(sources[index % len(sources)]) as image:
+            return image.convert("L").resize(size, Image.BILINEAR)
+    rng = np.random.default_rng(index)
+    rows, columns = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32)
+    pattern = 128 + 60 * np.sin(columns / rng.uniform(20, 200)) + 60 * np.cos(rows / rng.uniform(20, 200))
+    return Image.fromarray(np.clip(pattern, 0, 255).astype(np.uint8), "L")
+
+
+@dataclass
+class Workspace:
+    root: Path
+    weights: Path
+    model: torch.nn.Module
+    size: int  # the network input side
+
+    @classmethod
+    def create(cls, root: Path, settings: Settings) -> Workspace:
+        model = random_eccv16()
+        weights = root / "eccv16-random.pth"
+        torch.save(model.state_dict(), weights)
+        return cls(root, weights, model, settings.network_size)
+
+    def colorizer(self, precision: str, **options: object) -> Colorizer:
+        return Colorizer("eccv16", weights=self.weights, precision=precision, download=False, size=self.size, **options)
+
+    def warm_int8(self, name: str, model: torch.nn.Module, settings: Settings) -> None:
+        """Export ``model`` to int8 once, calibrated on the training photos, where Colorizer finds it."""
+        from masterpiece.models._weights import cache_dir
+        from masterpiece.models.runtime import int8_model
+
+        int8_model(model, name, cache_dir() / "onnx", calibration=_calibration_folder(), count=settings.calibration_count,
+                   size=self.size)
+
+    def model_args(self, precision: str) -> list[str]:
+        return ["--model", "eccv16", "--weights", str(self.weights), "--precision", precision, "--size", str(self.size)]
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def bench_network(ws: Workspace, settings: Settings) -> dict:
+    side = settings.network_size
+    lightness = torch.from_numpy(np.asarray(gray_photo(0, (side, side)), np.float32) * (100 / 255))[None, None]
+    model = ws.model
+
+    def eager(precision: str) -> Callable[[], object]:
+        def run() -> object:
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+                return model.predict(lightness)
+        return run
+
+    float_onnx = OnnxColorizer(export_onnx(model, ws.root / "eccv16-fp32.onnx", size=64, overwrite=True))
+    int8_onnx = OnnxColorizer(export_onnx(model, ws.root / "eccv16-int8.onnx", int8=True, overwrite=True,
+                                          calibration=_calibration_folder(), calibration_count=settings.calibration_count,
+                                          size=side))
+    seed = SeedPipeline(model, ws.root, size=side)
+    rows = {
+        "pytorch_fp32_eager": timed(eager("fp32"), settings),
+        "pytorch_bf16_autocast": timed(eager("bf16"), settings),
+        "onnxruntime_fp32": timed(lambda: float_onnx.predict(lightness), settings),
+        "onnxruntime_int8": timed(lambda: int8_onnx.predict(lightness), settings),
+        "opencv_dnn": timed(lambda: seed.network_ab(lightness[0, 0].numpy()), settings),
+    }
+    baseline = rows["pytorch_fp32_eager"]["median_s"]
+    for row in rows.values():
+        row["speedup"] = baseline / row["median_s"]
+    best = min(rows, key=lambda name: rows[name]["median_s"])
+    return {"size": side, "rows": rows, "best": best, "speedup": rows[best]["speedup"], "target_speedup": TARGETS["network"],
+            "floor_s": FLOOR_SECONDS, "best_over_floor": rows[best]["median_s"] / FLOOR_SECONDS,
+            "opencv_importer": seed.importer, "cpu_bf16": cpu_supports_bf16()}
+
+
+def _calibration_folder() -> Path | None:
+    train = SHARED_DATA / "train"
+    return train if train.is_dir() else None
+
+
+def _ab_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean Euclidean ab distance (Lab units) between two float RGB images in [0, 1]."""
+    import cv2
+
+    lab = [cv2.cvtColor(np.ascontiguousarray(x, np.float32), cv2.COLOR_RGB2Lab) for x in (first, second)]
+    return float(np.linalg.norm(lab[0][..., 1:] - lab[1][..., 1:], axis=-1).mean())
+
+
+def _precision_distances(make: Callable[[str], Colorizer], photos: list[np.ndarray], settings: Settings) -> dict:
+    """Per precision: mean ab distance from fp32 of the network output (at its resolution) and of
+    the final image (which also has the fast colour conversion of the non-fp32 paths)."""
+    from masterpiece.pipeline.bands import network_lightness
+
+    exact = make("fp32")
+    inputs = [network_lightness(photo, exact.size) for photo in photos]
+    references = [(exact.network_ab(x), exact.colorize_rgb(photo)) for x, photo in zip(inputs, photos)]
+    result = {}
+    for precision in settings.fast_precisions:
+        colorizer = make(precision)
+        network = [float((colorizer.network_ab(x) - ab).norm(dim=1).mean()) for x, (ab, _) in zip(inputs, references)]
+        images = [_ab_distance(colorizer.colorize_rgb(p), rgb) for p, (_, rgb) in zip(photos, references)]
+        result[precision] = {"network_mean_ab": float(np.mean(network)), "mean_ab": float(np.mean(images)),
+                             "max_image_mean_ab": float(np.max(images))}
+    return result
+
+
+def bench_accuracy(ws: Workspace, settings: Settings) -> dict:
+    from masterpiece.errors import WeightsError
+    from masterpiece.models import create_model
+    from masterpiece.pipeline.io import read_image
+
+    val = SHARED_DATA / "val"
+    paths = sorted(val.iterdir())[: settings.accuracy_photos] if val.is_dir() else []
+    photos = [read_image(p).rgb for p in paths] or [np.asarray(gray_photo(0, (256, 192)).convert("RGB"), np.float32) / 255]
+    result: dict = {"photos": len(photos), "source": str(val) if paths else "generated"}
+    try:
+        if "int8" in settings.fast_precisions:
+            ws.warm_int8("compact", create_model("compact", download=False), settings)
+        result["bundled"] = _precision_distances(
+            lambda p: Colorizer("compact", precision=p, download=False), photos, settings)
+    except WeightsError as error:
+        result["bundled"] = {"skipped": f"bundled weights absent: {error}"}
+    if "int8" in settings.fast_precisions:
+        ws.warm_int8("eccv16", ws.model, settings)
+    result["eccv16_random"] = _precision_distances(ws.colorizer, photos, settings)
+    return result
+
+
+def bench_agreement(ws: Workspace, settings: Settings) -> dict:
+    side = settings.network_size
+    photos = [np.asarray(gray_photo(i, (side * 5 // 4, side)).convert("RGB")) for i in range(3)]
+    official = OfficialPipeline(ws.model, size=side)
+    ours = ws.colorizer("fp32", temperature=1.0)
+    references = [official.colorize_array(p) for p in photos]
+    against_official = [_ab_distance(ours.colorize_rgb(p.astype(np.float32) / 255), r) for p, r in zip(photos, references)]
+    same_input = [_ab_distance(_ours_on(ours, official.network_input(p), p), r) for p, r in zip(photos, references)]
+    seed_side = side if settings.quick else 224  # the seed's input size
+    seed = SeedPipeline(ws.model, ws.root, size=seed_side)
+    lightness = np.asarray(gray_photo(0, (seed_side, seed_side)), np.float32) * (100 / 255)
+    with torch.inference_mode():
+        network = ws.model(torch.from_numpy(lightness)[None, None], temperature=0.38)[0].permute(1, 2, 0).numpy()
+    against_seed = float(np.linalg.norm(seed.network_ab(lightness) - network, axis=-1).mean())
+    with torch.inference_mode():
+        head = official_forward(ws.model, torch.from_numpy(lightness)[None, None])
+        decoded = torch.nn.functional.interpolate(ws.model(torch.from_numpy(lightness)[None, None], temperature=1.0),
+                                                  scale_factor=4, mode="bilinear", align_corners=False)
+    return {"official_t1_mean_ab": float(np.mean(against_official)),
+            "official_same_network_input_t1_mean_ab": float(np.mean(same_input)),
+            "official_head_vs_decode_t1_mean_ab": float((head - decoded).norm(dim=1).mean()),
+            "seed_network_t038_mean_ab": against_seed, "seed_importer": seed.importer,
+            "target_ab": TARGETS["agreement_ab"]}
+
+
+def _ours_on(colorizer: Colorizer, network_l: torch.Tensor, rgb: np.ndarray) -> np.ndarray:
+    """Masterpiece's output for ``rgb`` (uint8) when its network sees ``network_l``: isolates
+    the decoding, upsampling and colour conversion from the choice of resize."""
+    from masterpiece.pipeline.bands import band_lightness, lab_band_to_rgb
+
+    ab = colorizer.network_ab(network_l)
+    ab = torch.nn.functional.interpolate(ab, size=rgb.shape[:2], mode="bilinear", align_corners=False)
+    return lab_band_to_rgb(band_lightness(rgb), ab * colorizer.saturation, fast=colorizer.precision != "fp32")
+
+
+def bench_photo(ws: Workspace, settings: Settings) -> dict:
+    source = ws.root / "photo.jpg"
+    gray_photo(0, settings.photo_side).convert("RGB").save(source, quality=95)
+    official = OfficialPipeline(ws.model, size=ws.size)
+    rows = {"official": timed(lambda: official.colorize_file(source, ws.root / "official.jpg"), settings,
+                              repeats=min(settings.repeats, 3))}
+    if "int8" in settings.fast_precisions:
+        ws.warm_int8("eccv16", ws.model, settings)
+    for precision in dict.fromkeys((settings.precision, *settings.fast_precisions[1:])):
+        colorizer = ws.colorizer(precision)
+        rows[f"masterpiece_{precision}"] = timed(
+            lambda colorizer=colorizer: colorizer.colorize_file(source, ws.root / "ours.jpg", overwrite=True), settings)
+    baseline = rows["official"]["median_s"]
+    for row in rows.values():
+        row["speedup"] = baseline / row["median_s"]
+    return {"megapixels": settings.photo_side[0] * settings.photo_side[1] / 1e6, "rows": rows,
+            "phases_s": _photo_phases(ws.colorizer(settings.precision), source, ws.root / "phases.jpg"),
+            "target_speedup": TARGETS["photo_12mp"]}
+
+
+def _photo_phases(colorizer: Colorizer, source: Path, destination: Path) -> dict:
+    """One run of Masterpiece's end-to-end path, phase by phase (where the time goes)."""
+    from masterpiece.pipeline.io import read_image, write_image
+
+    phases, start = {}, time.perf_counter()
+    loaded = read_image(source)
+    phases["read"], start = time.perf_counter() - start, time.perf_counter()
+    rgb = colorizer.colorize_loaded(loaded, dtype=np.uint8)
+    phases["colorize"], start = time.perf_counter() - start, time.perf_counter()
+    write_image(destination, rgb, overwrite=True)
+    phases["write"] = time.perf_counter() - start
+    return phases
+
+
+def _make_folder(root: Path, settings: Settings) -> Path:
+    folder = root / "folder"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(settings.folder_count):
+        megapixels = rng.uniform(*settings.folder_megapixels)
+        aspect = rng.uniform(0.6, 1.6)
+        width = max(16, int((megapixels * 1e6 * aspect) ** 0.5))
+        height = max(16, int(megapixels * 1e6 / width))
+        gray_photo(index, (width, height)).save(folder / f"photo{index:03d}.jpg", quality=90)
+    return folder
+
+
+def bench_folder(ws: Workspace, settings: Settings) -> dict:
+    from masterpiece.cli.main import main
+
+    folder = _make_folder(ws.root, settings)
+    files = sorted(folder.iterdir())
+
+    def sequential() -> None:
+        out = ws.root / "sequential"
+        shutil.rmtree(out, ignore_errors=True)
+        colorizer = ws.colorizer(settings.precision)
+        for file in files:
+            colorizer.colorize_file(file, out / file.name)
+
+    def command() -> None:
+        out = ws.root / "command"
+        shutil.rmtree(out, ignore_errors=True)
+        code = main(["colorize", str(folder), "-o", str(out), *ws.model_args(settings.precision)])
+        if code != 0:
+            raise RuntimeError(f"masterpiece colorize exited {code}")
+
+    # one run each, no warm-up: the runs are long, and both include loading the model
+    once = dataclasses.replace(settings, repeats=1, warmup=0)
+    rows = {"sequential_loop": timed(sequential, once), "masterpiece_colorize": timed(command, once)}
+    for row in rows.values():
+        row["images_per_s"] = len(files) / row["median_s"]
+    speedup = rows["sequential_loop"]["median_s"] / rows["masterpiece_colorize"]["median_s"]
+    return {"images": len(files), "rows": rows, "speedup": speedup, "target_speedup": TARGETS["folder"]}
+
+
+_PEAK_CHILD = """
+import json, resource, sys
+from masterpiece.cli.main import main
+code = main(sys.argv[1:])
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+print(json.dumps({"code": code, "vmhwm_mb": int(status["VmHWM"].split()[0]) / 1024,
+                  "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_scan(ws: Workspace, settings: Settings) -> dict:
+    scan = ws.root / "scan.tif"
+    gray_photo(1, (settings.scan_side, settings.scan_side)).save(scan)
+    command = [sys.executable, "-c", _PEAK_CHILD, "colorize", str(scan), "-o", str(ws.root / "scan_out.jpg"),
+               "--overwrite", "--max-pixels", "0", *ws.model_args(settings.precision)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"the scan child failed ({done.returncode}): {done.stderr[-2000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"megapixels": settings.scan_side**2 / 1e6, "seconds": seconds, **measured,
+            "target_mb": TARGETS["scan_100mp_mb"]}
+
+
+def bench_cold_start(ws: Workspace, settings: Settings) -> dict:
+    from masterpiece.models.selection import available_models
+
+    small = ws.root / "small.png"
+    gray_photo(2, (256, 256)).save(small)
+    executable = Path(sys.executable).with_name("masterpiece")
+    program = [str(executable)] if executable.exists() else [sys.executable, "-m", "masterpiece.cli"]
+    bundled = "compact" in available_models()
+    model = [] if bundled else ws.model_args(settings.precision)
+    command = [*program, "colorize", str(small), "-o", str(ws.root / "small_out.png"), "--overwrite", *model]
+
+    def run() -> None:
+        subprocess.run(command, check=True, capture_output=True)
+
+    return {"model": "default (bundled)" if bundled else "eccv16 (random weights)",
+            **timed(run, settings, repeats=max(3, settings.repeats) if not settings.quick else 1),
+            "target_s": TARGETS["cold_start_s"]}
+
+
+SECTIONS: dict[str, Callable[[Workspace, Settings], dict]] = {
+    "network": bench_network, "accuracy": bench_accuracy, "agreement": bench_agreement,
+    "photo_12mp": bench_photo, "folder": bench_folder, "scan_100mp": bench_scan, "cold_start": bench_cold_start,
+}
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def environment() -> dict:
+    import cv2
+    import onnxruntime
+    import skimage
+
+    import masterpiece
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    flags = set(fields.get("flags\t\t", fields.get("flags", "")).split())
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+    return {
+        "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+        "cpu": fields.get("model name\t", "").strip() or platform.processor(), "cpus": os.cpu_count(),
+        "cpu_flags": sorted(flag for flag in wanted if flag in flags), "torch_threads": torch.get_num_threads(),
+        "versions": {"python": platform.python_version(), "masterpiece": masterpiece.__version__,
+                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
+                     "numpy": np.__version__, "scikit-image": skimage.__version__, "pillow": Image.__version__},
+    }
+
+
+def _cell(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def markdown(results: dict) -> str:
+    env, sections = results["environment"], results["sections"]
+    lines = [
+        "# Benchmarks", "",
+        (f"Run {results['started']} on {env['cpu']} ({env['cpus']} CPUs; {', '.join(env['cpu_flags'])}), "
+         f"commit {env['commit'][:10]}{' (dirty)' if env['dirty'] else ''}, precision `{results['settings']['precision']}`"
+         f"{', QUICK smoke run: not the real sizes' if results['settings']['quick'] else ''}. "
+         "Produced by `make bench` (benchmarks/run.py); medians, baselines from the same run."), "",
+        "| measurement | baseline | Masterpiece | ratio | target |", "|---|---|---|---|---|",
+    ]
+    def row(label: str, baseline: str, ours: str, ratio: str, target: str) -> None:
+        lines.append(f"| {label} | {baseline} | {ours} | {ratio} | {target} |")
+
+    network = sections.get("network", {})
+    if "rows" in network:
+        rows, side = network["rows"], network["size"]
+        eager = f"{_cell(rows['pytorch_fp32_eager']['median_s'])} s"
+        for name, timing in rows.items():
+            if name != "pytorch_fp32_eager":
+                row(f"network {side}x{side}: {name}", eager, f"{_cell(timing['median_s'])} s",
+                    f"{timing['speedup']:.2f}x", ">= 3x")
+        row(f"network: best ({network['best']}) vs the floor {FLOOR_SECONDS} s", "",
+            f"{_cell(rows[network['best']]['median_s'])} s", f"{network['best_over_floor']:.2f} of floor", "<= 1.25")
+    photo = sections.get("photo_12mp", {})
+    for name, timing in photo.get("rows", {}).items():
+        if name != "official":
+            row(f"{photo['megapixels']:.1f} MP JPEG end to end: {name}", f"{_cell(photo['rows']['official']['median_s'])} s",
+                f"{_cell(timing['median_s'])} s", f"{timing['speedup']:.2f}x", ">= 6x")
+    folder = sections.get("folder", {})
+    if "rows" in folder:
+        rows = folder["rows"]
+        row(f"folder of {folder['images']} photos", f"{rows['sequential_loop']['images_per_s']:.2f} img/s",
+            f"{rows['masterpiece_colorize']['images_per_s']:.2f} img/s", f"{folder['speedup']:.2f}x", ">= 1.5x")
+    scan = sections.get("scan_100mp", {})
+    if "vmhwm_mb" in scan:
+        row(f"{scan['megapixels']:.0f} MP gray scan: peak memory", "",
+            f"{scan['vmhwm_mb']:.0f} MB ({scan['seconds']:.1f} s)", "", "<= 1536 MB")
+    cold = sections.get("cold_start", {})
+    if "median_s" in cold:
+        row(f"cold start `masterpiece colorize small.png` ({cold['model']})", "", f"{_cell(cold['median_s'])} s", "", "< 3 s")
+    accuracy = sections.get("accuracy", {})
+    for model in ("bundled", "eccv16_random"):
+        for precision, distance in accuracy.get(model, {}).items():
+            if isinstance(distance, dict):
+                row(f"mean ab distance from fp32: {model} {precision} ({accuracy['photos']} photos)", "",
+                    f"network {distance['network_mean_ab']:.3f}, image {distance['mean_ab']:.3f}", "", "< 1.5")
+    agreement = sections.get("agreement", {})
+    if "official_t1_mean_ab" in agreement:
+        row("agreement with the official pipeline (T = 1), mean ab: whole pipeline; same network input", "",
+            f"{agreement['official_t1_mean_ab']:.3f}; {agreement['official_same_network_input_t1_mean_ab']:.3f}",
+            "", "< 1")
+        row("agreement with the seed's network (OpenCV DNN, T = 0.38), mean ab", "",
+            f"{agreement['seed_network_t038_mean_ab']:.4f}", "", "< 1")
+    failed = {name: section["error"].splitlines()[-1] for name, section in sections.items() if "error" in section}
+    if failed:
+        lines += ["", "Failed sections: " + "; ".join(f"{k}: {v}" for k, v in failed.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny inputs, one repeat: a smoke run")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                        help="Masterpiece's precision for the end-to-end measurements (default: auto)")
+    parser.add_argument("--repeats", type=int, help="timed repeats (default: 5, quick: 1)")
+    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="run only these sections")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results", help="JSON folder")
+    parser.add_argument("--markdown", type=Path, help="table file (default: BENCHMARKS.md; quick runs: beside the JSON)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    settings = Settings.make(args.quick, args.precision, args.repeats)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+    results = {"started": started, "settings": asdict(settings), "environment": environment(), "sections": {}}
+    with tempfile.TemporaryDirectory(prefix="masterpiece-bench-") as temporary:
+        os.environ["MASTERPIECE_CACHE"] = str(Path(temporary) / "cache")  # int8 exports land here, not in the user's cache
+        workspace = Workspace.create(Path(temporary), settings)
+        for name in args.only or SECTIONS:
+            logger.info("running %s", name)
+            start = time.perf_counter()
+            try:
+                results["sections"][name] = SECTIONS[name](workspace, settings)
+            except Exception:  # one failed section must not lose the others: recorded in the JSON
+                results["sections"][name] = {"error": traceback.format_exc()}
+                logger.exception("section %s failed", name)
+            results["sections"][name]["section_s"] = time.perf_counter() - start
+    args.results.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if settings.quick else ""
+    json_path = args.results / f"{started}{suffix}.json"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    markdown_path = args.markdown or (args.results / f"{started}{suffix}.md" if settings.quick else REPO / "BENCHMARKS.md")
+    markdown_path.write_text(markdown(results))
+    print(f"wrote {json_path} and {markdown_path}")
+    return 1 if any("error" in section for section in results["sections"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

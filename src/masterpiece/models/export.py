@@ -1,0 +1,283 @@
+"""Export a registered model to ONNX (float32, or int8 by static quantization).
+
+The exported graph is the model's :meth:`~masterpiece.models.ColorizationModel.predict`:
+
+- inputs ``lightness`` ``(B, 1, H, W)`` float32 ``L`` in [0, 100], and for hint models also
+  ``hint_ab`` ``(B, 2, H, W)`` (Lab units) and ``hint_mask`` ``(B, 1, H, W)`` in {0, 1};
+  ``B``, ``H`` and ``W`` are dynamic (``H`` and ``W`` multiples of 16);
+- outputs ``logits`` ``(B, Q, H/4, W/4)`` and/or ``ab`` ``(B, 2, H/4, W/4)``, whichever the
+  model produces.
+
+Decoding (the annealed mean at any temperature) is not in the graph: the bin centres and the
+model's settings travel in the file's metadata (:data:`METADATA_PREFIX` keys), and
+:class:`~masterpiece.models.runtime.OnnxColorizer` decodes as the PyTorch model does.
+
+int8: ``onnxruntime.quantization.quantize_static`` in QDQ format, per-channel int8 weights and
+uint8 activations (the VNNI path), calibrated on ``L`` images from a folder of photographs
+or, without one, on generated images. The last convolution (the bin logits) stays in
+float32 by default: the annealed mean divides the logits by T = 0.38, which amplifies their
+rounding errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, ModelError, OutputError
+from ._base import ColorizationModel
+from ._weights import _temporary_sibling, refuse_overwrite
+
+logger = logging.getLogger(__name__)
+
+#: metadata keys written into the exported file start with this
+METADATA_PREFIX = "masterpiece."
+INPUT_NAMES = ("lightness", "hint_ab", "hint_mask")
+OUTPUT_NAMES = ("logits", "ab")
+#: ONNX opset of the exported graphs
+OPSET = 17
+_INSTALL_HINT = "install the ONNX extras: pip install 'masterpiece[onnx]' (onnx and onnxruntime)"
+
+
+def require_onnx() -> None:
+    """Raise :class:`ConfigError` with an install hint unless onnx and onnxruntime import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(f"ONNX export and int8 inference need onnx and onnxruntime; {_INSTALL_HINT}") from error
+
+
+class _PredictGraph(nn.Module):
+    """``predict`` as a module returning a tuple of tensors (what ONNX export can trace).
+
+    Build it in eval mode: the exporter restores the wrapper's mode afterwards, recursively,
+    so a wrapper left in training mode would switch the wrapped model to training.
+    """
+
+    def __init__(self, model: ColorizationModel, outputs: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.outputs = outputs
+
+    def forward(self, lightness: torch.Tensor, *hints: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        prediction = self.model.predict(lightness, *hints) if hints else self.model.predict(lightness)
+        return tuple(getattr(prediction, name) for name in self.outputs)
+
+
+def example_inputs(model: ColorizationModel, size: int = 256, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """Inputs of ``model``'s graph: ``L`` (and zero hints for hint models) at ``size`` x ``size``."""
+    lightness = torch.linspace(0.0, 100.0, size * size).reshape(1, 1, size, size).repeat(batch, 1, 1, 1)
+    if not model.accepts_hints:
+        return (lightness,)
+    return lightness, torch.zeros(batch, 2, size, size), torch.zeros(batch, 1, size, size)
+
+
+def _present_outputs(model: ColorizationModel, inputs: tuple[torch.Tensor, ...]) -> tuple[str, ...]:
+    with torch.inference_mode():
+        prediction = model.predict(*inputs)
+    return tuple(name for name in OUTPUT_NAMES if getattr(prediction, name) is not None)
+
+
+def model_metadata(model: ColorizationModel, name: str, precision: str) -> dict[str, str]:
+    """What :class:`~masterpiece.models.runtime.OnnxColorizer` needs to decode: all strings."""
+    centers = model.bin_centers
+    return {
+        f"{METADATA_PREFIX}model": name,
+        f"{METADATA_PREFIX}precision": precision,
+        f"{METADATA_PREFIX}accepts_hints": json.dumps(bool(model.accepts_hints)),
+        f"{METADATA_PREFIX}decoder": model.decoder,
+        f"{METADATA_PREFIX}bin_centers": json.dumps(
+            None if centers is None else centers.detach().cpu().float().tolist()
+        ),
+    }
+
+
+def export_onnx(
+    model: ColorizationModel,
+    output: str | Path,
+    *,
+    name: str | None = None,
+    int8: bool = False,
+    calibration: str | Path | None = None,
+    calibration_count: int = 16,
+    size: int = 256,
+    overwrite: bool = False,
+) -> Path:
+    """Export ``model`` to an ONNX file with dynamic batch, height and width (atomically).
+
+    Args:
+        model: any :class:`ColorizationModel` (its weights as loaded).
+        output: the ``.onnx`` file to write.
+        name: the registered name stored in the metadata (default: the class name).
+        int8: quantize to int8 (static, calibrated) instead of float32.
+        calibration: a folder of photographs for the int8 calibration; ``None`` generates images.
+        calibration_count: how many calibration images to use.
+        size: side of the calibration and tracing images (multiple of 16).
+
+    Raises:
+        OutputExistsError: ``output`` exists and ``overwrite`` is false (checked first).
+        ConfigError: onnx/onnxruntime are not installed, or ``size`` is not a multiple of 16.
+        ModelError: the export failed.
+        OutputError: ``output`` cannot be written.
+    """
+    output = Path(output)
+    refuse_overwrite(output, overwrite)
+    require_onnx()
+    if size < 32 or size % 16:
+        raise ConfigError(f"export size must be a multiple of 16 and at least 32, got {size}")
+    model = model.eval().cpu()
+    inputs = example_inputs(model, size)
+    metadata = model_metadata(model, name or type(model).__name__, "int8" if int8 else "fp32")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with _temporary_sibling(output) as float_file, _temporary_sibling(output) as final_file:
+            _export_float(model, inputs, float_file)
+            if int8:
+                images = calibration_images(calibration, calibration_count, size)
+                quantize_int8(float_file, final_file, model, images)
+            else:
+                os.replace(float_file, final_file)
+            _write_metadata(final_file, metadata)
+            os.replace(final_file, output)
+    except OSError as error:
+        raise OutputError(f"cannot write {output} ({error.strerror or error}); check the folder") from error
+    logger.info("exported %s (%s) to %s", metadata[f"{METADATA_PREFIX}model"], "int8" if int8 else "fp32", output)
+    return output
+
+
+def _export_float(model: ColorizationModel, inputs: tuple[torch.Tensor, ...], path: Path) -> None:
+    """Trace ``predict`` into a float32 ONNX graph with dynamic ``B``, ``H`` and ``W``."""
+    outputs = _present_outputs(model, inputs)
+    input_names = list(INPUT_NAMES[: len(inputs)])
+    spatial = {0: "batch", 2: "height", 3: "width"}
+    dynamic = {name: spatial for name in (*input_names, *outputs)}
+    try:
+        torch.onnx.export(
+            _PredictGraph(model, outputs).eval(), inputs, str(path), input_names=input_names,
+            output_names=list(outputs), dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )
+    except (RuntimeError, ValueError, TypeError, torch.onnx.errors.OnnxExporterError) as error:
+        raise ModelError(f"ONNX export of {type(model).__name__} failed: {error}") from error
+
+
+def _write_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    graph = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(graph, str(path))
+
+
+# --------------------------------------------------------------------------- int8
+
+
+def calibration_images(folder: str | Path | None, count: int, size: int) -> list[np.ndarray]:
+    """``count`` ``(1, 1, size, size)`` float32 ``L`` images for calibration.
+
+    From ``folder`` (photographs read with :func:`~masterpiece.pipeline.io.read_image`, resized
+    as the pipeline resizes them) or, when it is ``None``, generated: smooth gradients, discs
+    and noise covering the whole ``L`` range.
+
+    Raises:
+        ConfigError: ``folder`` holds no readable image.
+    """
+    if folder is None:
+        return [_generated_lightness(np.random.default_rng(index), size) for index in range(count)]
+    from ..color.lab import rgb_to_lightness
+    from ..errors import InvalidImageError
+    from ..pipeline.io import iter_image_files, read_image
+
+    images: list[np.ndarray] = []
+    for path in sorted(iter_image_files(Path(folder))):
+        try:
+            rgb = read_image(path).rgb
+        except InvalidImageError as error:
+            logger.warning("calibration: %s is skipped (%s)", path, error)
+            continue
+        lightness = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+        resized = F.interpolate(lightness, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        images.append(resized.numpy())
+        if len(images) == count:
+            break
+    if not images:
+        raise ConfigError(f"no readable image in the calibration folder {folder}; pass a folder of photographs")
+    return images
+
+
+def _generated_lightness(rng: np.random.Generator, size: int) -> np.ndarray:
+    rows, columns = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    angle = rng.uniform(0, 2 * np.pi)
+    image = 50 + 45 * np.sin(3 * (rows * np.cos(angle) + columns * np.sin(angle)) + rng.uniform(0, 6))
+    for _ in range(int(rng.integers(2, 6))):
+        centre, radius = rng.uniform(0, 1, 2), rng.uniform(0.05, 0.3)
+        image[(rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 < radius**2] = rng.uniform(0, 100)
+    image += rng.normal(0, 3, image.shape).astype(np.float32)
+    return np.clip(image, 0, 100).astype(np.float32)[None, None]
+
+
+class _CalibrationReader:
+    """The ``CalibrationDataReader`` protocol of onnxruntime over a list of ``L`` images."""
+
+    def __init__(self, images: Sequence[np.ndarray], accepts_hints: bool) -> None:
+        self._feeds: Iterator[dict[str, np.ndarray]] = iter([self._feed(image, accepts_hints) for image in images])
+
+    @staticmethod
+    def _feed(image: np.ndarray, accepts_hints: bool) -> dict[str, np.ndarray]:
+        feed = {"lightness": image.astype(np.float32)}
+        if accepts_hints:
+            batch, _, height, width = image.shape
+            feed["hint_ab"] = np.zeros((batch, 2, height, width), np.float32)
+            feed["hint_mask"] = np.zeros((batch, 1, height, width), np.float32)
+        return feed
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def _nodes_feeding(graph_path: Path, outputs: Sequence[str]) -> list[str]:
+    """Names of the nodes that produce ``outputs`` directly (kept in float32)."""
+    import onnx
+
+    graph = onnx.load(str(graph_path)).graph
+    return [node.name for node in graph.node if set(node.output) & set(outputs) and node.name]
+
+
+def quantize_int8(
+    float_path: Path,
+    output: Path,
+    model: ColorizationModel,
+    images: Sequence[np.ndarray],
+    keep_heads_float: bool = True,
+) -> None:
+    """Static int8 quantization of a float32 export (QDQ, per-channel weights, uint8 activations).
+
+    Args:
+        float_path: the float32 ONNX file.
+        output: where the int8 file goes (overwritten).
+        model: the exported model (for its inputs).
+        images: calibration ``L`` images, each ``(1, 1, S, S)`` float32.
+        keep_heads_float: leave the nodes producing the outputs in float32.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    excluded = _nodes_feeding(float_path, OUTPUT_NAMES) if keep_heads_float else []
+    with _temporary_sibling(output) as prepared:
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(output), _CalibrationReader(images, model.accepts_hints),
+            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=excluded,
+        )

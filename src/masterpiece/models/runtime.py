@@ -1,0 +1,177 @@
+"""How a network runs: numeric precision, and models executed by ONNX Runtime.
+
+Precisions (``--precision``):
+
+- ``fp32``: float32 eager PyTorch; reproduces the reference results exactly.
+- ``bf16``: PyTorch ``bfloat16`` autocast for the network (decoding stays float32); about
+  2x faster on CPUs with native bfloat16 (AVX-512 BF16, AMX), slower elsewhere.
+- ``int8``: the network exported to ONNX and statically quantized
+  (:mod:`masterpiece.models.export`), run by ONNX Runtime; the fastest on CPUs with VNNI.
+- ``auto``: the fastest variant whose accuracy was verified: ``bf16`` where the CPU computes
+  it natively, else ``fp32`` (``int8`` only when asked for).
+
+:class:`OnnxColorizer` is a :class:`~masterpiece.models.ColorizationModel` backed by an
+exported file, so a :class:`~masterpiece.pipeline.image.Colorizer` runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, WeightsError
+from ._base import ColorizationModel, ColorPrediction
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: the precision a Colorizer and ``--precision`` use unless told otherwise; ``auto`` once the
+#: accuracy of bfloat16 with the real weights is measured (benchmarks/run.py reports it)
+DEFAULT_PRECISION = "fp32"
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); emulation is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The concrete precision (``fp32``, ``bf16`` or ``int8``) that ``precision`` means on ``device``.
+
+    Raises:
+        ConfigError: an unknown precision, or ``int8`` on a GPU.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8" and device.type != "cpu":
+        raise ConfigError("precision int8 runs on the CPU (ONNX Runtime); use --device cpu or --precision bf16")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def autocast_for(precision: str, device: torch.device) -> AbstractContextManager[object]:
+    """The autocast context for a resolved ``precision`` (a no-op for fp32 and int8)."""
+    if precision != "bf16":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class OnnxColorizer(ColorizationModel):
+    """A model exported by :func:`~masterpiece.models.export.export_onnx`, run by ONNX Runtime.
+
+    ``predict`` and ``decode`` keep the contract of the PyTorch models (``L`` in [0, 100] in,
+    :class:`ColorPrediction` out); it always runs on the CPU and has no trainable parameters.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: ONNX Runtime intra-op threads (default: ``torch.get_num_threads()``).
+
+    Raises:
+        WeightsError: the file is not a Masterpiece ONNX export or cannot be loaded.
+        ConfigError: onnxruntime is not installed.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        from .export import METADATA_PREFIX, require_onnx
+
+        require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise WeightsError(f"ONNX file {self.path} not found; export one with `masterpiece models export`")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors; translated once here
+            raise WeightsError(f"{self.path} cannot be loaded by ONNX Runtime ({error}); re-export it") from error
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if f"{METADATA_PREFIX}model" not in meta:
+            raise WeightsError(f"{self.path} is not a Masterpiece export (no {METADATA_PREFIX}* metadata); "
+                               "export it with `masterpiece models export`")
+        self.model_name = meta[f"{METADATA_PREFIX}model"]
+        self.precision = meta.get(f"{METADATA_PREFIX}precision", "fp32")
+        self.accepts_hints = bool(json.loads(meta.get(f"{METADATA_PREFIX}accepts_hints", "false")))
+        self.decoder = meta.get(f"{METADATA_PREFIX}decoder", "classification")
+        centers = json.loads(meta.get(f"{METADATA_PREFIX}bin_centers", "null"))
+        self.register_buffer("ab_bin_centers", None if centers is None else torch.tensor(centers, dtype=torch.float32))
+        self._inputs = [node.name for node in self.session.get_inputs()]
+        self._outputs = [node.name for node in self.session.get_outputs()]
+
+    @property
+    def bin_centers(self) -> torch.Tensor | None:
+        return self.ab_bin_centers
+
+    def predict(
+        self,
+        lightness: torch.Tensor,
+        hint_ab: torch.Tensor | None = None,
+        hint_mask: torch.Tensor | None = None,
+    ) -> ColorPrediction:
+        """``(B, 1, H, W)`` L in [0, 100] (+ hints) -> the exported outputs as float32 CPU tensors."""
+        feed = {"lightness": _numpy(lightness)}
+        if "hint_ab" in self._inputs:
+            batch, _, height, width = lightness.shape
+            no_hints = hint_ab is None or hint_mask is None
+            feed["hint_ab"] = np.zeros((batch, 2, height, width), np.float32) if no_hints else _numpy(hint_ab)
+            feed["hint_mask"] = np.zeros((batch, 1, height, width), np.float32) if no_hints else _numpy(hint_mask)
+        results = dict(zip(self._outputs, self.session.run(self._outputs, feed)))
+        return ColorPrediction(
+            logits=_tensor(results.get("logits")), ab=_tensor(results.get("ab"))
+        )
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(tensor.detach().cpu().float().numpy())
+
+
+def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
+    return None if array is None else torch.from_numpy(array)
+
+
+def state_fingerprint(model: torch.nn.Module) -> str:
+    """A short sha256 of ``model``'s state dict (names and values): a cache key for exports."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def int8_model(
+    model: ColorizationModel, name: str, cache: Path, calibration: str | Path | None = None, count: int = 16,
+    size: int = 256,
+) -> OnnxColorizer:
+    """``model`` quantized to int8 and loaded in ONNX Runtime; exported once into ``cache``.
+
+    The file is ``cache/<name>-<state fingerprint>-int8.onnx``: a change of weights makes a
+    new export. A failed or interrupted export leaves no file (the export is atomic).
+    ``calibration`` (a folder of photographs, else generated images), ``count`` and ``size``
+    (the calibration images' side: the Colorizer's network size) matter only when the file is made.
+    """
+    from .export import export_onnx
+
+    if isinstance(model, OnnxColorizer):
+        return model
+    path = cache / f"{name}-{state_fingerprint(model)}-int8.onnx"
+    if not path.is_file():
+        logger.warning("exporting %s to int8 ONNX once (about a minute); cached in %s", name, path)
+        export_onnx(model, path, name=name, int8=True, calibration=calibration, calibration_count=count, size=size, overwrite=True)
+    return OnnxColorizer(path, threads=int(os.environ.get("MASTERPIECE_ORT_THREADS", "0")) or None)

@@ -1,0 +1,147 @@
+"""Full-resolution work in horizontal bands, so that big images fit in bounded memory.
+
+The network sees a small ``L`` image; what scales with the photograph is computing its
+full-resolution ``L``, upsampling the predicted ``ab`` and converting Lab back to sRGB. Here
+each of these runs on bands of rows of about :data:`BAND_PIXELS` pixels, so no whole-image
+float temporary exists: a 100-megapixel scan needs its 8-bit source, the 8-bit result and a
+few tens of megabytes per band.
+
+Pixels come as the decoder produced them (:attr:`~masterpiece.pipeline.io.LoadedImage.pixels`):
+``(H, W)`` gray or ``(H, W, 3)`` RGB, uint8, uint16 or float32 in [0, 1]. Gray 8- and 16-bit
+values (and RGB pixels whose channels are equal, by the sum of their channels) go through a
+lookup table of their ``L``, built with the RGB path's float32 arithmetic (equal within 1e-4).
+
+Accuracy: an image that fits in one band is processed exactly as a whole image would be. With
+several bands the antialiased downscale to the network size is done separably (width per
+band, then height) and the ``ab`` upsampling row by row with PyTorch's bilinear formula: both
+are the same linear maps, equal up to float32 rounding (below 1e-4 Lab units).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..color.lab import lab_to_rgb, rgb_to_lightness
+
+#: rows are processed in bands of about this many pixels (a band of 2 MP needs about 100 MB)
+BAND_PIXELS = 2_000_000
+
+
+def row_bands(height: int, width: int, band_pixels: int | None = None) -> Iterator[slice]:
+    """Slices of rows covering ``height`` rows, each about ``band_pixels`` pixels (default
+    :data:`BAND_PIXELS`, read at each call) and at least one row."""
+    step = max(1, (band_pixels or BAND_PIXELS) // max(width, 1))
+    for start in range(0, height, step):
+        yield slice(start, min(start + step, height))
+
+
+def _scale(dtype: np.dtype) -> np.float32:
+    return np.float32(1.0 / (255.0 if dtype == np.uint8 else 65535.0 if dtype == np.uint16 else 1.0))
+
+
+def _float_rgb(pixels: np.ndarray) -> np.ndarray:
+    """``(h, W, 3)`` or ``(h, W)`` pixels -> ``(h, W, 3)`` float32 in [0, 1] (as ``read_image`` converts)."""
+    source = pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+    rgb = np.empty((*pixels.shape[:2], 3), np.float32)
+    np.multiply(source, _scale(pixels.dtype), out=rgb, casting="same_kind")
+    if np.issubdtype(pixels.dtype, np.floating):
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb
+
+
+@functools.lru_cache(maxsize=4)
+def _lightness_table(dtype_name: str, channels: int) -> np.ndarray:
+    """``L`` of every gray level ``i / (channels * max)`` of an integer dtype, float32.
+
+    Indexed by a gray value (``channels = 1``) or by the sum of the three channels of a
+    pixel whose channels are equal (``channels = 3``: the mean, as :func:`read_image` equalises).
+    """
+    top = np.iinfo(np.dtype(dtype_name)).max * channels
+    levels = np.arange(top + 1, dtype=np.float32) * np.float32(1.0 / top)
+    rgb = torch.from_numpy(np.repeat(levels[np.newaxis, :, np.newaxis], 3, axis=2)).permute(2, 0, 1)
+    return rgb_to_lightness(rgb)[0, 0].numpy()
+
+
+def band_lightness(pixels: np.ndarray, equalise: bool = False) -> torch.Tensor:
+    """CIE ``L`` of a band: ``(h, W)`` or ``(h, W, 3)`` pixels -> ``(1, 1, h, W)`` float32 in [0, 100].
+
+    Args:
+        pixels: uint8, uint16 or float32 in [0, 1].
+        equalise: replace RGB by the mean of its channels first (an RGB file that is gray).
+    """
+    if pixels.dtype in (np.uint8, np.uint16) and (pixels.ndim == 2 or equalise):
+        index = pixels if pixels.ndim == 2 else pixels.sum(axis=-1, dtype=np.uint32)
+        table = _lightness_table(pixels.dtype.name, 1 if pixels.ndim == 2 else pixels.shape[-1])
+        return torch.from_numpy(table[index])[None, None]
+    rgb = _float_rgb(pixels)
+    if equalise and pixels.ndim == 3:
+        rgb[...] = rgb.mean(axis=-1, keepdims=True)
+    return rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+
+
+def _antialiased(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def network_lightness(
+    pixels: np.ndarray, size: int, equalise: bool = False, band_pixels: int | None = None
+) -> torch.Tensor:
+    """The ``(1, 1, size, size)`` ``L`` the network sees: antialiased bilinear resize of the full ``L``."""
+    height, width = pixels.shape[:2]
+    bands = list(row_bands(height, width, band_pixels))
+    if len(bands) == 1:
+        return _antialiased(band_lightness(pixels, equalise), (size, size))
+    narrow = torch.cat([_antialiased(band_lightness(pixels[rows], equalise), (rows.stop - rows.start, size))
+                        for rows in bands], dim=2)
+    return _antialiased(narrow, (size, size))
+
+
+def upsample_ab_rows(ab_wide: torch.Tensor, rows: slice, height: int) -> torch.Tensor:
+    """Rows ``rows`` of the bilinear (``align_corners=False``) upsampling of ab to ``height`` rows.
+
+    Args:
+        ab_wide: ``(B, 2, h, W)`` ab already at the full width ``W``.
+        rows: the output rows wanted, within ``range(height)``.
+
+    Returns:
+        ``(B, 2, rows, W)``, what ``F.interpolate(ab, size=(height, W))[:, :, rows]`` gives.
+    """
+    source_height = ab_wide.shape[-2]
+    if source_height == height:
+        return ab_wide[:, :, rows]
+    scale = source_height / height
+    position = ((torch.arange(rows.start, rows.stop, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0.0)
+    lower = position.floor().long().clamp(max=source_height - 1)
+    upper = (lower + 1).clamp(max=source_height - 1)
+    weight = (position - lower.float()).view(1, 1, -1, 1)
+    return ab_wide[:, :, lower] * (1.0 - weight) + ab_wide[:, :, upper] * weight
+
+
+def lab_to_rgb_fast(lab: np.ndarray) -> np.ndarray:
+    """``(h, W, 3)`` float32 Lab -> sRGB float32 in [0, 1] with OpenCV, gamut fitting kept.
+
+    OpenCV converts the bulk (about 10x faster than the exact PyTorch path) but clips
+    out-of-gamut colours channel by channel, which shifts their lightness; every pixel it
+    clipped (a channel at 0 or 1) is converted again by :func:`lab_to_rgb`, which reduces
+    chroma at constant ``L``. Differences from :func:`lab_to_rgb` elsewhere: below 0.5 Lab units.
+    """
+    rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
+    clipped = ((rgb <= 0.0) | (rgb >= 1.0)).any(axis=-1)
+    if clipped.any():
+        exact = torch.from_numpy(np.ascontiguousarray(lab[clipped].T))[None, :, :, None]  # (1, 3, N, 1)
+        rgb[clipped] = lab_to_rgb(exact)[0, :, :, 0].T.numpy()
+    return rgb
+
+
+def lab_band_to_rgb(lightness: torch.Tensor, ab: torch.Tensor, fast: bool) -> np.ndarray:
+    """``(1, 1, h, W)`` L and ``(1, 2, h, W)`` ab -> ``(h, W, 3)`` float32 sRGB in [0, 1]."""
+    if fast:
+        lab = torch.cat((lightness, ab), dim=1)[0].permute(1, 2, 0).numpy()
+        return lab_to_rgb_fast(lab)
+    return lab_to_rgb(torch.cat((lightness, ab), dim=1))[0].permute(1, 2, 0).numpy()

@@ -1,0 +1,98 @@
+"""ONNX export (float32 and int8) and the ONNX Runtime model, on random weights at small sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from masterpiece.cli.main import EXIT_OK, EXIT_OUTPUT, main
+from masterpiece.errors import OutputExistsError, WeightsError
+from masterpiece.models import create_model, list_models
+from masterpiece.models.export import calibration_images, export_onnx
+from masterpiece.models.runtime import OnnxColorizer
+
+pytestmark = pytest.mark.filterwarnings("ignore::Warning")  # tracer and quantizer chatter
+
+
+def _seeded(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, pretrained=False)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_float_export_matches_pytorch_at_other_sizes(name: str, tmp_path: Path) -> None:
+    model = _seeded(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", name=name, size=64)
+    assert not model.training  # the exporter must not leave the model in training mode
+    runtime = OnnxColorizer(path)
+    assert runtime.model_name == name and runtime.accepts_hints == model.accepts_hints
+    for height, width in ((64, 64), (96, 128)):  # dynamic height and width
+        lightness = torch.rand(1, 1, height, width, generator=torch.Generator().manual_seed(1)) * 100
+        with torch.no_grad():
+            expected, actual = model.predict(lightness), runtime.predict(lightness)
+            for field in ("logits", "ab"):
+                if getattr(expected, field) is None:
+                    assert getattr(actual, field) is None
+                else:
+                    torch.testing.assert_close(getattr(actual, field), getattr(expected, field), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(runtime(lightness, temperature=0.38), model(lightness, temperature=0.38), atol=1e-3, rtol=1e-3)
+
+
+def test_hint_inputs_are_used(tmp_path: Path) -> None:
+    model = _seeded("compact")
+    runtime = OnnxColorizer(export_onnx(model, tmp_path / "c.onnx", size=64))
+    lightness = torch.full((1, 1, 64, 64), 50.0)
+    hint_ab, hint_mask = torch.zeros(1, 2, 64, 64), torch.zeros(1, 1, 64, 64)
+    hint_ab[:, 0, 20:30, 20:30], hint_mask[:, :, 20:30, 20:30] = 60.0, 1.0
+    with torch.no_grad():
+        expected = model.predict(lightness, hint_ab, hint_mask).ab
+        actual = runtime.predict(lightness, hint_ab, hint_mask).ab
+    torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_int8_export_is_smaller_and_close(tmp_path: Path) -> None:
+    model = _seeded("compact")
+    float_path = export_onnx(model, tmp_path / "f.onnx", size=64)
+    int8_path = export_onnx(model, tmp_path / "q.onnx", size=64, int8=True, calibration_count=3)
+    assert int8_path.stat().st_size < float_path.stat().st_size / 2
+    runtime = OnnxColorizer(int8_path)
+    assert runtime.precision == "int8"
+    lightness = torch.from_numpy(calibration_images(None, 1, 64)[0])
+    with torch.no_grad():
+        difference = (runtime(lightness, temperature=1.0) - model(lightness, temperature=1.0)).abs().mean()
+    assert difference < 2.0  # Lab units
+
+
+def test_calibration_from_a_folder(tmp_path: Path, gray_photo: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(gray_photo).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    images = calibration_images(tmp_path, 5, 32)
+    assert len(images) == 1 and images[0].shape == (1, 1, 32, 32) and images[0].dtype == np.float32
+    assert 0.0 <= images[0].min() and images[0].max() <= 100.001
+
+
+def test_existing_output_is_refused_and_a_foreign_file_is_named(tmp_path: Path) -> None:
+    target = tmp_path / "exists.onnx"
+    target.write_bytes(b"x")
+    with pytest.raises(OutputExistsError):
+        export_onnx(_seeded("compact"), target, size=64)
+    assert target.read_bytes() == b"x"
+    with pytest.raises(WeightsError, match="cannot be loaded"):
+        OnnxColorizer(target)
+    with pytest.raises(WeightsError, match="not found"):
+        OnnxColorizer(tmp_path / "missing.onnx")
+
+
+def test_cli_export(tmp_path: Path, compact_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "models" / "compact.onnx"
+    command = ["models", "export", "compact", "--weights", str(compact_weights), "--format", "onnx", "-o", str(out)]
+    assert main(command) == EXIT_OK
+    assert "wrote" in capsys.readouterr().out and OnnxColorizer(out).model_name == "compact"
+    assert main(command) == EXIT_OUTPUT
+    assert "--overwrite" in capsys.readouterr().err
+    assert [p.name for p in out.parent.iterdir()] == ["compact.onnx"]  # no temporary left

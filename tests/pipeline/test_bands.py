@@ -1,0 +1,99 @@
+"""Full-resolution work in bands of rows: the same numbers as the whole image at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from masterpiece.color.lab import lab_to_rgb, rgb_to_lightness
+from masterpiece.pipeline import bands
+from masterpiece.pipeline.bands import (
+    band_lightness,
+    lab_to_rgb_fast,
+    network_lightness,
+    row_bands,
+    upsample_ab_rows,
+)
+from masterpiece.pipeline.image import Colorizer
+from masterpiece.pipeline.io import read_image
+
+
+def test_row_bands_cover_every_row_once() -> None:
+    covered = [row for rows in row_bands(103, 10, band_pixels=200) for row in range(rows.start, rows.stop)]
+    assert covered == list(range(103))
+    assert list(row_bands(5, 10_000, band_pixels=10)) == [slice(i, i + 1) for i in range(5)]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_lookup_table_equals_the_rgb_path(dtype: type) -> None:
+    values = np.random.default_rng(0).integers(0, np.iinfo(dtype).max + 1, (7, 9)).astype(dtype)
+    rgb = np.repeat(values[..., None], 3, axis=2).astype(np.float32) * np.float32(1 / np.iinfo(dtype).max)
+    expected = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+    # equal up to float32 rounding (the RGB path's einsum sums in its own order)
+    torch.testing.assert_close(band_lightness(values), expected, atol=1e-4, rtol=0)
+    equalised = band_lightness(np.repeat(values[..., None], 3, axis=2), equalise=True)
+    torch.testing.assert_close(equalised, expected, atol=1e-4, rtol=0)
+
+
+def test_network_lightness_in_bands_equals_whole(gray_photo: np.ndarray) -> None:
+    whole = network_lightness(gray_photo, 32)
+    banded = network_lightness(gray_photo, 32, band_pixels=128 * 7)
+    torch.testing.assert_close(banded, whole, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("height", [37, 96, 256])
+def test_ab_rows_equal_interpolate(height: int) -> None:
+    ab = torch.randn(1, 2, 16, 16, generator=torch.Generator().manual_seed(0)) * 50
+    expected = F.interpolate(ab, size=(height, 40), mode="bilinear", align_corners=False)
+    wide = F.interpolate(ab, size=(16, 40), mode="bilinear", align_corners=False)
+    for rows in row_bands(height, 40, band_pixels=40 * 11):
+        torch.testing.assert_close(upsample_ab_rows(wide, rows, height), expected[:, :, rows], atol=1e-4, rtol=1e-5)
+
+
+def test_fast_lab_to_rgb_fits_the_gamut_like_the_exact_path() -> None:
+    rng = np.random.default_rng(0)
+    lab = np.stack([rng.uniform(0, 100, (64, 64)), rng.uniform(-110, 110, (64, 64)),
+                    rng.uniform(-110, 110, (64, 64))], axis=-1).astype(np.float32)
+    exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    fast = lab_to_rgb_fast(lab)
+    assert np.abs(fast - exact).max() < 0.01  # out-of-gamut pixels are re-fitted exactly
+    assert fast.min() >= 0.0 and fast.max() <= 1.0
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_colorizer_in_bands_equals_whole(
+    compact_weights: Path, gray_photo: np.ndarray, monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    colorizer = Colorizer("compact", weights=compact_weights, size=64, precision=precision)
+    whole = colorizer.colorize_pixels(gray_photo)
+    monkeypatch.setattr(bands, "BAND_PIXELS", 128 * 10)  # ten rows per band
+    banded = colorizer.colorize_pixels(gray_photo)
+    assert np.abs(banded - whole).max() < 2e-3
+
+
+def test_loaded_images_keep_their_pixels_and_colorize_to_integers(
+    compact_weights: Path, gray_photo: np.ndarray, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    Image.fromarray(gray_photo).save(tmp_path / "gray.png")
+    loaded = read_image(tmp_path / "gray.png")
+    assert loaded.pixels.dtype == np.uint8 and loaded.pixels.shape == gray_photo.shape
+    assert "rgb" not in vars(loaded)  # float32 is made only when asked for
+    colorizer = Colorizer("compact", weights=compact_weights, size=64, precision="fp32")
+    as_float = colorizer.colorize_loaded(loaded)
+    as_bytes = colorizer.colorize_loaded(loaded, dtype=np.uint8)
+    assert "rgb" not in vars(loaded)
+    assert as_bytes.dtype == np.uint8
+    assert np.array_equal(as_bytes, np.rint(np.clip(as_float, 0, 1) * 255).astype(np.uint8))
+
+
+def test_arrays_passed_in_are_copied_not_aliased(gray_photo: np.ndarray) -> None:
+    source = gray_photo.copy()
+    loaded = read_image(source)
+    source[...] = 0
+    assert np.array_equal(loaded.pixels, gray_photo) and loaded.rgb.max() > 0
