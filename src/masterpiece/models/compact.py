@@ -146,8 +146,9 @@ def _average_pool(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
 
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
     filename="masterpiece_compact_v1.safetensors",
-    sha256="0" * 64,  # replaced when the trained weights are bundled
-    license="CC BY-NC 4.0 (trained on ImageNet-derived data: non-commercial research terms)",
+    sha256="ad6b02084f131004a03e97dda6e50877579e835abf06818c9b8d590d54bdfc89",
+    size_bytes=10_459_864,
+    license="non-commercial research (inherits the ImageNet terms of its training data; MODEL_CARD.md)",
     source="Masterpiece, trained on the project's training set (see MODEL_CARD.md)",
     bundled=True,
 )
