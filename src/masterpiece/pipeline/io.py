@@ -84,6 +84,7 @@ __all__ = [
     "read_image",
     "writable_extension",
     "writable_format",
+    "write_bytes_atomically",
     "write_image",
 ]
 
@@ -841,7 +842,7 @@ def write_image(
         raise OutputExistsError(
             f"'{target}' already exists; pass overwrite=True (--overwrite) or choose another name"
         )
-    _write_atomically(target, _encode(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
+    write_bytes_atomically(target, _encode(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
     return target
 
 
@@ -1013,8 +1014,13 @@ def _png_with_metadata(png: bytes, exif: bytes | None, icc_profile: bytes | None
     return png[:end_of_header] + chunks + png[end_of_header:]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it to ``path``."""
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it to ``path``.
+
+    The file appears complete or not at all; an existing ``path`` is replaced (callers decide
+    about overwriting). Raises :class:`OutputError` naming the file and what to do.
+    """
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

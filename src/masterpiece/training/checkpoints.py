@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from ..errors import UnsafeCheckpointError
-
-
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-
-
-def _replace_atomically(write, path: Path) -> None:
-    """Run ``write(temporary_path)`` then rename onto ``path``; never leaves a partial file."""
-    handle, temporary = _atomic_target(path)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+from ..pipeline.io import write_bytes_atomically
 
 
 def save_training_state(path: Path, state: dict[str, Any]) -> None:
     """Write a resumable checkpoint (model, optimizer, schedule, progress) atomically."""
-    _replace_atomically(lambda temporary: torch.save(state, temporary), path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomically(path, buffer.getvalue())
 
 
 def load_training_state(path: Path) -> dict[str, Any]:
@@ -48,7 +33,7 @@ def load_training_state(path: Path) -> dict[str, Any]:
 
 
 def export_weights(path: Path, model: torch.nn.Module, dtype: torch.dtype = torch.float16) -> None:
-    """Save the model's weights as safetensors; floating tensors are stored as ``dtype``.
+    """Save the model's weights as safetensors, atomically; floating tensors are stored as ``dtype``.
 
     Batch-norm statistics and bin centres are kept in float32 (they need the range).
     """
@@ -59,4 +44,4 @@ def export_weights(path: Path, model: torch.nn.Module, dtype: torch.dtype = torc
         if tensor.is_floating_point() and not keep_precision:
             tensor = tensor.to(dtype)
         tensors[name] = tensor.contiguous()
-    _replace_atomically(lambda temporary: save_file(tensors, temporary, metadata={"format": "pt"}), path)
+    write_bytes_atomically(path, safetensors_bytes(tensors, metadata={"format": "pt"}))
