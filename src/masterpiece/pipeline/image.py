@@ -39,9 +39,9 @@ from .bands import band_lightness as _band_lightness
 from .bands import lab_band_to_rgb, network_lightness, row_bands, upsample_ab_rows
 from .io import (
     LoadedImage,
-    _Default,
+    MaxPixelsDefault,
     _quantize,
-    _resolve_max_pixels,
+    resolve_max_pixels,
     encode_image,
     read_image,
     writable_extension,
@@ -184,10 +184,10 @@ class Colorizer:
         saturation: float = 1.0,
         device: str | torch.device = "cpu",
         download: bool = True,
-        max_pixels: int | None | _Default = _Default.FROM_ENV,
+        max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,
         precision: str = DEFAULT_PRECISION,
     ) -> None:
-        self.max_pixels = _resolve_max_pixels(max_pixels)
+        self.max_pixels = resolve_max_pixels(max_pixels)
         if size < 32 or size % 16:
             raise ConfigError(f"size must be a multiple of 16 and at least 32, got {size}")
         if not 0.0 <= saturation <= 4.0:

@@ -152,7 +152,9 @@ _DECODE_ERRORS: Final = (
 )  # fmt: skip
 
 
-class _Default(Enum):
+class MaxPixelsDefault(Enum):
+    """Sentinel for "take the pixel limit from ``$MASTERPIECE_MAX_PIXELS`` or the default"."""
+
     FROM_ENV = "from the environment"
 
 
@@ -253,7 +255,7 @@ class _Decoded(NamedTuple):
 def read_image(
     source: ImageSource,
     *,
-    max_pixels: int | None | _Default = _Default.FROM_ENV,
+    max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,
     max_bytes: int | None = None,
 ) -> LoadedImage:
     """Read an image into float32 sRGB, whatever its format, mode, depth or orientation.
@@ -277,7 +279,7 @@ def read_image(
         InvalidImageError: anything else that stops the image being read.
         ConfigError: ``max_pixels``, ``max_bytes`` or ``$MASTERPIECE_MAX_PIXELS`` is invalid.
     """
-    limit = _resolve_max_pixels(max_pixels)
+    limit = resolve_max_pixels(max_pixels)
     if max_bytes is not None and max_bytes < 1:
         raise ConfigError(f"max_bytes must be a positive number of bytes or None, got {max_bytes}")
     if isinstance(source, np.ndarray):
@@ -298,9 +300,9 @@ def read_image(
     return _finish(decoded, source_name=name)
 
 
-def _resolve_max_pixels(value: int | None | _Default) -> int | None:
+def resolve_max_pixels(value: int | None | MaxPixelsDefault) -> int | None:
     """The pixel limit to use: ``value``, or the environment's, or the default."""
-    if value is _Default.FROM_ENV:
+    if value is MaxPixelsDefault.FROM_ENV:
         raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
         if not raw:
             return DEFAULT_MAX_PIXELS
