@@ -8,9 +8,10 @@ licence) is a typed :class:`WeightsSpec` attached at registration.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ..errors import UnknownModelError
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -41,9 +41,9 @@ from .io import (
     LoadedImage,
     MaxPixelsDefault,
     _quantize,
-    resolve_max_pixels,
     encode_image,
     read_image,
+    resolve_max_pixels,
     writable_extension,
     writable_format,
     write_image,

@@ -74,7 +74,7 @@ class TrainConfig:
     val_size: int = 256
     checkpoint_every: int = 5
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Check ranges; raises :class:`ConfigError` naming the setting and what is allowed."""
         if not self.train_data:
             raise ConfigError("no training data given: pass one or more folders of colour photographs")
@@ -105,7 +105,7 @@ class TrainConfig:
         path.write_text(self.to_json() + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
+    def load(cls, path: Path) -> TrainConfig:
         """Read a config file; unknown keys are an error (a typo must not pass silently)."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))

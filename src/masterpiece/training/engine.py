@@ -6,10 +6,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import torch
@@ -17,12 +17,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
+from ..color.lab import rgb_to_lab_array
 from ..models._base import ColorizationModel, ColorPrediction
 from ..models._registry import create_model
 from ..models.runtime import cpu_supports_bf16
 from .checkpoints import export_weights, load_training_state, save_training_state
 from .config import TrainConfig
-from ..color.lab import rgb_to_lab_array
 from .data import ColorPhotoDataset, collect_image_paths
 from .distributed import DistributedContext, init_distributed, shutdown_distributed
 from .hints import simulate_hints

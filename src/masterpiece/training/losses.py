@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color.quantize import BinLookup, bin_histogram, downsample_ab, rebalancing_weights, smooth_prior
+from ..color.quantize import (
+    BinLookup,
+    bin_histogram,
+    downsample_ab,
+    rebalancing_weights,
+    smooth_prior,
+)
 from ..models._base import AB_SCALE, ColorPrediction
 
 
