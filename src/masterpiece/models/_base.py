@@ -28,6 +28,20 @@ def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
     return (lightness - L_CENTER) / L_SCALE
 
 
+def hints_or_zeros(
+    lightness: torch.Tensor, hint_ab: torch.Tensor | None, hint_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The given hint maps, or empty ones (automatic mode) shaped like ``lightness``.
+
+    Returns:
+        ``(hint_ab (B, 2, H, W), hint_mask (B, 1, H, W))``.
+    """
+    if hint_ab is not None and hint_mask is not None:
+        return hint_ab, hint_mask
+    batch, _, height, width = lightness.shape
+    return lightness.new_zeros(batch, 2, height, width), lightness.new_zeros(batch, 1, height, width)
+
+
 @dataclass
 class ColorPrediction:
     """Raw network outputs before decoding.

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..color.quantize import gamut_bin_centers
-from ._base import AB_SCALE, ColorizationModel, ColorPrediction, normalize_l
+from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
 from ._registry import WeightsSpec, register_model
 
 
@@ -110,9 +110,7 @@ class CompactColorizer(ColorizationModel):
 
         ``H`` and ``W`` should be multiples of 16 (the pipeline resizes to such sizes).
         """
-        if hint_ab is None or hint_mask is None:
-            hint_ab = lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
-            hint_mask = lightness.new_zeros(lightness.shape[0], 1, *lightness.shape[-2:])
+        hint_ab, hint_mask = hints_or_zeros(lightness, hint_ab, hint_mask)
         hint_ab = hint_ab * hint_mask / AB_SCALE
         x = torch.cat((normalize_l(lightness), hint_ab, hint_mask - 0.5), dim=1)
         f1 = self.stage1(x)

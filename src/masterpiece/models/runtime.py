@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, WeightsError
-from ._base import ColorizationModel, ColorPrediction
+from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +126,8 @@ class OnnxColorizer(ColorizationModel):
         """``(B, 1, H, W)`` L in [0, 100] (+ hints) -> the exported outputs as float32 CPU tensors."""
         feed = {"lightness": _numpy(lightness)}
         if "hint_ab" in self._inputs:
-            batch, _, height, width = lightness.shape
-            no_hints = hint_ab is None or hint_mask is None
-            feed["hint_ab"] = np.zeros((batch, 2, height, width), np.float32) if no_hints else _numpy(hint_ab)
-            feed["hint_mask"] = np.zeros((batch, 1, height, width), np.float32) if no_hints else _numpy(hint_mask)
+            hint_ab, hint_mask = hints_or_zeros(lightness, hint_ab, hint_mask)
+            feed["hint_ab"], feed["hint_mask"] = _numpy(hint_ab), _numpy(hint_mask)
         results = dict(zip(self._outputs, self.session.run(self._outputs, feed)))
         return ColorPrediction(
             logits=_tensor(results.get("logits")), ab=_tensor(results.get("ab"))

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
-from ._base import AB_SCALE, ColorizationModel, ColorPrediction, normalize_l
+from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
 from ._registry import WeightsSpec, register_model
 from .eccv16 import conv_block, upsample_x2
 
@@ -108,9 +108,7 @@ class SIGGRAPH17Colorizer(ColorizationModel):
             ``ab`` ``(B, 2, H, W)`` in [-110, 110] and class ``logits`` ``(B, 529, H/4, W/4)``.
         """
         _check_size(lightness)
-        if hint_ab is None or hint_mask is None:
-            hint_ab = lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
-            hint_mask = lightness.new_zeros(lightness.shape[0], 1, *lightness.shape[-2:])
+        hint_ab, hint_mask = hints_or_zeros(lightness, hint_ab, hint_mask)
         x = torch.cat((normalize_l(lightness), hint_ab / AB_SCALE, hint_mask - MASK_CENTER), dim=1)
         conv1 = self.model1(x)
         conv2 = self.model2(conv1[:, :, ::2, ::2])
