@@ -1,8 +1,8 @@
 # Masterpiece: `make demo` and `make test` work on a fresh clone (Python 3.10+ with venv).
 VENV ?= .venv
 PYTHON ?= python3
-# the web app, its browser test driver and the test tools; `pip install masterpiece` alone is the library and CLI
-EXTRAS ?= dev,app,browser
+# the web app, its browser test driver, video, the service, Ray and the test tools; `pip install masterpiece` alone is the library and CLI
+EXTRAS ?= dev,app,browser,video,serve,ray
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
