@@ -20,6 +20,9 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path_factory.mktemp("weights-cache")
     monkeypatch.setenv("MASTERPIECE_CACHE", str(cache))
+    # the default precision (auto) exports an int8 copy of each model on first use: seconds per
+    # test with a fresh cache; tests run float32 unless they ask (tests/pipeline/test_precision.py)
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "fp32")
     return cache
 
 

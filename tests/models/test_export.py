@@ -66,6 +66,35 @@ def test_int8_export_is_smaller_and_close(tmp_path: Path) -> None:
     assert difference < 2.0  # Lab units
 
 
+@pytest.mark.parametrize("name", list_models())
+def test_int8_keeps_the_full_resolution_layers_and_heads_in_float(name: str, tmp_path: Path) -> None:
+    import onnx
+
+    model = _seeded(name)
+    path = export_onnx(model, tmp_path / "q.onnx", name=name, size=64, int8=True, calibration_count=2)
+    graph = onnx.load(str(path)).graph
+    produced_by = {output: node for node in graph.node for output in node.output}
+
+    def quantized(node: onnx.NodeProto) -> bool:  # its weight comes out of a DequantizeLinear
+        source = produced_by.get(node.input[1])
+        return source is not None and source.op_type == "DequantizeLinear"
+
+    convolutions = [node for node in graph.node if node.op_type == "Conv"]
+    float_modules = [n for n in convolutions if any(n.name.startswith(f"/{m}/") for m in model.int8_float_modules)]
+    heads = [n for n in convolutions if set(n.output) & {"logits", "ab"}]
+    assert float_modules and not any(quantized(n) for n in float_modules + heads)
+    assert sum(quantized(n) for n in convolutions) >= len(convolutions) - len(float_modules) - len(heads) - 2
+
+
+def test_calibration_feeds_hints_to_hint_models() -> None:
+    from masterpiece.models.export import _CalibrationReader
+
+    reader = _CalibrationReader(calibration_images(None, 4, 32), accepts_hints=True)
+    feeds = list(iter(reader.get_next, None))
+    assert [float(feed["hint_mask"].sum()) > 0 for feed in feeds] == [False, True, False, True]
+    assert all(set(feed) == {"lightness"} for feed in _CalibrationReader(calibration_images(None, 2, 32), False)._feeds)
+
+
 def test_calibration_from_a_folder(tmp_path: Path, gray_photo: np.ndarray) -> None:
     from PIL import Image
 

@@ -9,11 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from masterpiece.color.lab import lab_to_rgb, rgb_to_lightness
+from masterpiece.color.lab import rgb_to_lightness
 from masterpiece.pipeline import bands
 from masterpiece.pipeline.bands import (
     band_lightness,
-    lab_to_rgb_fast,
     network_lightness,
     row_bands,
     upsample_ab_rows,
@@ -54,14 +53,16 @@ def test_ab_rows_equal_interpolate(height: int) -> None:
         torch.testing.assert_close(upsample_ab_rows(wide, rows, height), expected[:, :, rows], atol=1e-4, rtol=1e-5)
 
 
-def test_fast_lab_to_rgb_fits_the_gamut_like_the_exact_path() -> None:
-    rng = np.random.default_rng(0)
-    lab = np.stack([rng.uniform(0, 100, (64, 64)), rng.uniform(-110, 110, (64, 64)),
-                    rng.uniform(-110, 110, (64, 64))], axis=-1).astype(np.float32)
-    exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
-    fast = lab_to_rgb_fast(lab)
-    assert np.abs(fast - exact).max() < 0.01  # out-of-gamut pixels are re-fitted exactly
-    assert fast.min() >= 0.0 and fast.max() <= 1.0
+def test_bands_on_several_threads_equal_one_thread(
+    compact_weights: Path, gray_photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    colorizer = Colorizer("compact", weights=compact_weights, size=64, precision="bf16")
+    monkeypatch.setattr(bands, "BAND_PIXELS", 128 * 7)  # 14 bands
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    one = colorizer.colorize_pixels(gray_photo, dtype=np.uint8)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    several = colorizer.colorize_pixels(gray_photo, dtype=np.uint8)
+    np.testing.assert_array_equal(several, one)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

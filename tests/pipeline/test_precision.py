@@ -60,11 +60,38 @@ def test_int8_is_exported_once_into_the_cache(compact_weights: Path, isolated_ca
 
 def test_auto_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
+    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: True)
+    assert resolve_precision("auto", cpu) == "int8"  # VNNI and onnxruntime: int8
+    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: False)
     monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: True)
-    assert resolve_precision("auto", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) == "bf16"  # without onnxruntime: native bfloat16
+    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: False)
+    assert resolve_precision("auto", cpu) == "bf16"  # without VNNI int8 is not faster
     monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("int8", cpu) == "int8"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert runtime.cpu_supports_int8()
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx2", "fma"})
+    assert not runtime.cpu_supports_int8()
+
+
+def test_the_default_precision_is_auto_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, compact_weights: Path
+) -> None:
+    monkeypatch.delenv("MASTERPIECE_PRECISION")
+    assert runtime.default_precision() == "auto"
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "BF16")
+    assert runtime.default_precision() == "bf16"
+    assert Colorizer("compact", weights=compact_weights, size=64).precision == "bf16"
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "fast")
+    with pytest.raises(ConfigError, match="MASTERPIECE_PRECISION must be one of"):
+        Colorizer("compact", weights=compact_weights, size=64)
 
 
 def test_bad_precisions_are_config_errors() -> None:

@@ -77,6 +77,7 @@ class CompactColorizer(ColorizationModel):
 
     accepts_hints = True
     decoder = "classification"
+    int8_float_modules = ("stage1",)
 
     def __init__(self, num_bins: int | None = None, width: int = 32) -> None:
         super().__init__()

@@ -80,6 +80,7 @@ class ECCV16Colorizer(ColorizationModel):
 
     accepts_hints = False
     decoder = "classification"
+    int8_float_modules = ("model1",)
 
     def __init__(self) -> None:
         super().__init__()

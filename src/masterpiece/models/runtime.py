@@ -7,8 +7,14 @@ Precisions (``--precision``):
   2x faster on CPUs with native bfloat16 (AVX-512 BF16, AMX), slower elsewhere.
 - ``int8``: the network exported to ONNX and statically quantized
   (:mod:`masterpiece.models.export`), run by ONNX Runtime; the fastest on CPUs with VNNI.
-- ``auto``: the fastest variant whose accuracy was verified: ``bf16`` where the CPU computes
-  it natively, else ``fp32`` (``int8`` only when asked for).
+- ``auto`` (the default): the fastest variant whose accuracy was verified on the bundled
+  model's real weights (``make bench``: int8 0.33 ab from fp32 on average, bf16 0.48; the
+  target is < 1.5): ``int8`` on CPUs with VNNI when onnxruntime is installed (the first use
+  of a model exports it, seconds to a minute, then it is cached), else ``bf16`` where the CPU
+  computes it natively, else ``fp32``. On a GPU: ``bf16`` where supported.
+
+``$MASTERPIECE_PRECISION`` sets the default for a whole environment (``fp32`` to reproduce
+published results exactly everywhere).
 
 :class:`OnnxColorizer` is a :class:`~masterpiece.models.ColorizationModel` backed by an
 exported file, so a :class:`~masterpiece.pipeline.image.Colorizer` runs on it unchanged.
@@ -31,9 +37,44 @@ from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-#: the precision a Colorizer and ``--precision`` use unless told otherwise; ``auto`` once the
-#: accuracy of bfloat16 with the real weights is measured (benchmarks/run.py reports it)
-DEFAULT_PRECISION = "fp32"
+#: the precision a Colorizer and ``--precision`` use unless told otherwise (or ``$MASTERPIECE_PRECISION``)
+DEFAULT_PRECISION = "auto"
+PRECISION_ENV = "MASTERPIECE_PRECISION"
+
+
+def default_precision() -> str:
+    """``$MASTERPIECE_PRECISION`` if set, else :data:`DEFAULT_PRECISION`.
+
+    Raises:
+        ConfigError: the variable names no precision.
+    """
+    value = os.environ.get(PRECISION_ENV, "").strip().lower() or DEFAULT_PRECISION
+    if value not in PRECISIONS:
+        raise ConfigError(f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_supports_int8() -> bool:
+    """Whether this CPU has the VNNI int8 dot products ONNX Runtime's int8 kernels are fast with
+    (AVX-512 VNNI, AVX-VNNI or AMX; Linux ``/proc/cpuinfo``, else assumed absent)."""
+    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
 
 def cpu_supports_bf16() -> bool:
@@ -58,6 +99,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and cpu_supports_int8() and onnxruntime_available():
+        return "int8"
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
@@ -96,6 +139,10 @@ class OnnxColorizer(ColorizationModel):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no busy-waiting between runs: the idle threads would take the cores from the
+        # full-resolution colour work (and from other images in a folder) that follows each run
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own untyped errors; translated once here
@@ -170,6 +217,6 @@ def int8_model(
         return model
     path = cache / f"{name}-{state_fingerprint(model)}-int8.onnx"
     if not path.is_file():
-        logger.warning("exporting %s to int8 ONNX once (about a minute); cached in %s", name, path)
+        logger.warning("exporting %s to int8 ONNX once (seconds to a minute); cached in %s", name, path)
         export_onnx(model, path, name=name, int8=True, calibration=calibration, calibration_count=count, size=size, overwrite=True)
     return OnnxColorizer(path, threads=int(os.environ.get("MASTERPIECE_ORT_THREADS", "0")) or None)

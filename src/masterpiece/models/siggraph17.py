@@ -60,6 +60,7 @@ class SIGGRAPH17Colorizer(ColorizationModel):
 
     accepts_hints = True
     decoder = "regression"
+    int8_float_modules = ("model1", "model1short10", "model10up", "model10")
 
     def __init__(self) -> None:
         super().__init__()

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..color.fast import lab_to_rgb_fast
 from ..color.lab import lab_to_rgb, rgb_to_lightness
 
 #: rows are processed in bands of about this many pixels (a band of 2 MP needs about 100 MB)
@@ -75,6 +76,8 @@ def band_lightness(pixels: np.ndarray, equalise: bool = False) -> torch.Tensor:
         pixels: uint8, uint16 or float32 in [0, 1].
         equalise: replace RGB by the mean of its channels first (an RGB file that is gray).
     """
+    if pixels.dtype == np.uint8 and pixels.ndim == 2:  # OpenCV's table lookup: 2x NumPy's, multithreaded
+        return torch.from_numpy(cv2.LUT(np.ascontiguousarray(pixels), _lightness_table("uint8", 1)))[None, None]
     if pixels.dtype in (np.uint8, np.uint16) and (pixels.ndim == 2 or equalise):
         index = pixels if pixels.ndim == 2 else pixels.sum(axis=-1, dtype=np.uint32)
         table = _lightness_table(pixels.dtype.name, 1 if pixels.ndim == 2 else pixels.shape[-1])
@@ -123,25 +126,12 @@ def upsample_ab_rows(ab_wide: torch.Tensor, rows: slice, height: int) -> torch.T
     return ab_wide[:, :, lower] * (1.0 - weight) + ab_wide[:, :, upper] * weight
 
 
-def lab_to_rgb_fast(lab: np.ndarray) -> np.ndarray:
-    """``(h, W, 3)`` float32 Lab -> sRGB float32 in [0, 1] with OpenCV, gamut fitting kept.
-
-    OpenCV converts the bulk (about 10x faster than the exact PyTorch path) but clips
-    out-of-gamut colours channel by channel, which shifts their lightness; every pixel it
-    clipped (a channel at 0 or 1) is converted again by :func:`lab_to_rgb`, which reduces
-    chroma at constant ``L``. Differences from :func:`lab_to_rgb` elsewhere: below 0.5 Lab units.
-    """
-    rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
-    clipped = ((rgb <= 0.0) | (rgb >= 1.0)).any(axis=-1)
-    if clipped.any():
-        exact = torch.from_numpy(np.ascontiguousarray(lab[clipped].T))[None, :, :, None]  # (1, 3, N, 1)
-        rgb[clipped] = lab_to_rgb(exact)[0, :, :, 0].T.numpy()
-    return rgb
-
-
 def lab_band_to_rgb(lightness: torch.Tensor, ab: torch.Tensor, fast: bool) -> np.ndarray:
-    """``(1, 1, h, W)`` L and ``(1, 2, h, W)`` ab -> ``(h, W, 3)`` float32 sRGB in [0, 1]."""
+    """``(1, 1, h, W)`` L and ``(1, 2, h, W)`` ab -> ``(h, W, 3)`` float32 sRGB in [0, 1].
+
+    ``fast`` converts with OpenCV and a gamut table (:mod:`masterpiece.color.fast`, within
+    1 delta E of the exact path), else the exact PyTorch conversion.
+    """
     if fast:
-        lab = torch.cat((lightness, ab), dim=1)[0].permute(1, 2, 0).numpy()
-        return lab_to_rgb_fast(lab)
+        return lab_to_rgb_fast(lightness[0, 0].numpy(), ab[0, 0].numpy(), ab[0, 1].numpy())
     return lab_to_rgb(torch.cat((lightness, ab), dim=1))[0].permute(1, 2, 0).numpy()

@@ -18,9 +18,9 @@ import logging
 import numbers
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExi
 from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel, ColorPrediction
 from ..models._registry import create_model, get_model_info
 from ..models._weights import cache_dir
-from ..models.runtime import DEFAULT_PRECISION, autocast_for, int8_model, resolve_precision
+from ..models.runtime import autocast_for, default_precision, int8_model, resolve_precision
 from ..models.selection import default_model_name
 from .bands import band_lightness as _band_lightness
 from .bands import lab_band_to_rgb, network_lightness, row_bands, upsample_ab_rows
@@ -51,7 +51,7 @@ from .io import (
 
 logger = logging.getLogger(__name__)
 
-ImageLike = Union[str, Path, bytes, Image.Image, np.ndarray]
+ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,7 @@ class Colorizer:
             ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.io.DEFAULT_MAX_PIXELS`.
         precision: ``auto``, ``fp32`` (exact reproduction), ``bf16`` or ``int8`` (ONNX
             Runtime; exported once into the weights cache); see :mod:`masterpiece.models.runtime`.
+            ``None``: ``$MASTERPIECE_PRECISION``, else ``auto``.
 
     Raises:
         ConfigError: a setting (or ``$MASTERPIECE_MAX_PIXELS``) is out of range.
@@ -185,7 +186,7 @@ class Colorizer:
         device: str | torch.device = "cpu",
         download: bool = True,
         max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,
-        precision: str = DEFAULT_PRECISION,
+        precision: str | None = None,
     ) -> None:
         self.max_pixels = resolve_max_pixels(max_pixels)
         if size < 32 or size % 16:
@@ -196,7 +197,7 @@ class Colorizer:
         self.saturation = float(saturation)
         self.size = int(size)
         self.device = _resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision or default_precision(), self.device)
         if isinstance(model, ColorizationModel):
             self.model_name = type(model).__name__
             self.model = model
@@ -308,9 +309,20 @@ class Colorizer:
             self._store(out, bands[0], _band_lightness(pixels, equalise), ab * self.saturation, fast)
             return out
         ab_wide = F.interpolate(ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False)
-        for rows in bands:
+
+        def colorize_band(rows: slice) -> None:
             ab = upsample_ab_rows(ab_wide, rows, height) * self.saturation
             self._store(out, rows, _band_lightness(pixels[rows], equalise), ab, fast)
+
+        # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores
+        # (each band writes its own rows of ``out``); the exact path is PyTorch, already parallel
+        workers = min(len(bands), torch.get_num_threads()) if fast else 1
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="masterpiece-band") as pool:
+                list(pool.map(colorize_band, bands))  # re-raises a band's error here
+        else:
+            for rows in bands:
+                colorize_band(rows)
         return out
 
     @staticmethod

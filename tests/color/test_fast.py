@@ -1,0 +1,57 @@
+"""The fast Lab -> sRGB path against the exact one."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from masterpiece.color.fast import fit_chroma_with_table, lab_to_rgb_fast, max_chroma_table
+from masterpiece.color.lab import lab_to_linear_rgb, lab_to_rgb, max_chroma_in_gamut
+
+
+def _random_lab(size: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.uniform(0, 100, (size, size)), rng.uniform(-110, 110, (size, size)),
+                     rng.uniform(-110, 110, (size, size))], axis=-1).astype(np.float32)
+
+
+def test_max_chroma_is_the_edge_of_the_gamut() -> None:
+    lightness = torch.tensor([20.0, 50.0, 80.0], dtype=torch.float64)
+    hue = torch.tensor([0.5, 2.0, 4.0], dtype=torch.float64)
+    chroma = max_chroma_in_gamut(lightness, hue)
+    for scale, inside in ((0.999, True), (1.01, False)):
+        lab = torch.stack((lightness, scale * chroma * torch.cos(hue), scale * chroma * torch.sin(hue)), dim=-1)
+        linear = lab_to_linear_rgb(lab.T[None, :, :, None])
+        assert bool(((linear >= -1e-4) & (linear <= 1 + 1e-4)).all(dim=1).all()) is inside
+    table = max_chroma_table()
+    assert np.all(table[0] < 2) and np.all(table[-1] < 2)  # black and white have no chroma
+    np.testing.assert_array_equal(table[:, 0], table[:, -1])  # the hue wraps around
+
+
+def test_fast_conversion_is_within_one_delta_e_of_the_exact_one() -> None:
+    lab = _random_lab(256)  # most of these colours are outside the sRGB gamut
+    exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+    assert fast.dtype == np.float32 and fast.shape == lab.shape
+    assert fast.min() >= 0.0 and fast.max() <= 1.0
+    delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
+    assert delta_e.max() < 1.0 and delta_e.mean() < 0.1
+    # lightness kept: chroma is reduced, channels are not clipped
+    assert np.abs(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab)[..., 0] - lab[..., 0]).max() < 0.5
+
+
+def test_colours_inside_the_gamut_are_not_changed() -> None:
+    lab = np.array([[50.0, 10.0, -10.0], [70.0, -20.0, 30.0], [30.0, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(fit_chroma_with_table(lab), lab, rtol=0, atol=1e-4)
+    pure = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]], np.float32)  # black and white stay put
+    rgb = lab_to_rgb_fast(pure[:, 0:1], pure[:, 1:2], pure[:, 2:3])
+    np.testing.assert_allclose(rgb[:, 0], [[0, 0, 0], [1, 1, 1]], atol=1e-3)
+
+
+def test_abrupt_gamut_edges_are_fitted_exactly() -> None:
+    # a saturated yellow near white: the gamut edge has a narrow spike there
+    lab = np.array([[96.59954, -23.937044, 95.928406]], np.float32)
+    exact = fit_chroma_with_table(lab)
+    reference = lab_to_rgb(torch.from_numpy(lab.T.copy())[None, :, :, None])[0, :, 0, 0].numpy()
+    np.testing.assert_allclose(cv2.cvtColor(exact[:, None, :], cv2.COLOR_Lab2RGB)[0, 0], reference, atol=0.01)
