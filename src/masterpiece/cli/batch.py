@@ -1,0 +1,220 @@
+"""``masterpiece batch IN... -o OUT [--ray [ADDRESS]]``: colorize an archive, locally or on Ray.
+
+The inputs and the output layout are those of ``masterpiece colorize`` (folders are mirrored,
+files named on the command line or in ``--files-from`` go into OUT by name), and so are the
+skipping of existing outputs, ``--overwrite``, the per-file error lines and the exit codes.
+Without ``--ray`` it is ``colorize`` itself. With ``--ray`` the files go through Ray Data
+(:mod:`masterpiece.distributed`): a local Ray instance, or the cluster at ADDRESS (``auto``
+for the one ``ray start`` joined this machine to, ``ray://HOST:10001`` for a remote one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .colorize import (
+    STDIO,
+    Job,
+    Tally,
+    _check_options,
+    _make_colorizer,
+    _real,
+    _record,
+    _report,
+    _summary,
+    add_model_options,
+    plan_jobs,
+)
+from .colorize import run as run_locally
+from .main import EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL_FAILURE, say
+
+if TYPE_CHECKING:
+    from ..distributed import FileResult
+
+LOCAL = "local"  # the same as masterpiece.distributed.ray_batch.LOCAL (that module imports torch)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="colorize an archive (folders, lists of files), locally or on a Ray cluster",
+        description="Colorize many photographs into one output folder, with the layout, "
+        "skipping and error reports of `colorize`. With --ray the work is spread over a Ray "
+        "cluster (one model per worker); needs the ray extra: pip install 'masterpiece[ray]'.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="IN", help="image files and folders")
+    parser.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
+    parser.add_argument(
+        "--files-from",
+        type=Path,
+        metavar="FILE",
+        help="also colorize the files listed in FILE, one path a line",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        metavar="ADDRESS",
+        help="run on Ray: alone, a local instance; auto, the cluster this machine belongs to; "
+        "ray://HOST:10001, a remote cluster (put --ray after the inputs, or write --ray=ADDRESS)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Ray actors, each with its own model (default: as many as the CPUs allow)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, metavar="N", help="files per Ray batch (default: 8)"
+    )
+    parser.add_argument(
+        "--num-cpus",
+        type=int,
+        metavar="N",
+        help="CPUs of the local Ray instance (default: all of this machine's)",
+    )
+    add_model_options(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)"
+    )
+    parser.add_argument(
+        "--format",
+        dest="extension",
+        help="output format, e.g. png or jpg (default: keep the input's)",
+    )
+    parser.add_argument(
+        "--bit-depth", type=int, choices=(8, 16), help="output bit depth for PNG/TIFF"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="refuse images larger than N pixels, judged before decoding; 0 for no limit",
+    )
+    parser.set_defaults(func=run)
+
+
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    """The inputs named on the command line, then those listed in ``--files-from``."""
+    from ..errors import ConfigError, InvalidInputError
+
+    inputs = list(args.inputs)
+    if args.files_from is not None:
+        try:
+            text = args.files_from.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as error:
+            raise InvalidInputError(f"--files-from {args.files_from}: {error.strerror}") from None
+        inputs += [line.strip() for line in text.splitlines() if line.strip()]
+    if not inputs:
+        raise ConfigError("no inputs: name files or folders, or pass --files-from FILE")
+    if STDIO in inputs:
+        raise ConfigError("batch does not read standard input; use `masterpiece colorize -`")
+    return inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    args.inputs = _read_inputs(args)
+    args.output = os.path.join(args.output, "")  # always a folder, even for one file
+    if args.ray is None:
+        return run_locally(args)
+    return _run_on_ray(args)
+
+
+def _check_ray_options(args: argparse.Namespace) -> None:
+    """What can be checked before Ray starts (it takes seconds): options, the model name."""
+    from ..color.quantize import check_temperature
+    from ..distributed import check_ray_address
+    from ..errors import ConfigError
+    from ..models import default_model_name, get_model_info
+
+    _check_options(args)
+    check_ray_address(args.ray)
+    for name in ("workers", "batch_size", "num_cpus"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    check_temperature(args.temperature)
+    # every worker must run the same model, whatever each node has in its cache
+    args.model = args.model or default_model_name()
+    get_model_info(args.model)
+
+
+def _ray_jobs(args: argparse.Namespace, tally: Tally) -> list[Job]:
+    """Plan the jobs as ``colorize`` does; report problems and outputs that are inputs."""
+    plan = plan_jobs(args.inputs, args.output, args.extension)
+    for problem in plan.problems:
+        say(f"masterpiece: {problem}")
+    tally.failed += len(plan.problems)
+    inputs = {_real(job.source) for job in plan.jobs}
+    jobs = []
+    for job in plan.jobs:
+        if _real(job.destination) in inputs:
+            tally.failed += 1
+            say(f"masterpiece: {job.source}: the output would overwrite an input; skipped")
+        else:
+            jobs.append(job)
+    return jobs
+
+
+def _run_on_ray(args: argparse.Namespace) -> int:
+    from ..distributed import colorize_files_on_ray, ray_session
+    from ..models.runtime import default_precision
+
+    _check_ray_options(args)
+    # settled here, not by each worker's environment: every node runs the same precision
+    args.precision = args.precision or default_precision()
+    tally = Tally()
+    jobs = _ray_jobs(args, tally)
+    stopped = False
+    address = None if args.ray == LOCAL else args.ray
+    try:
+        with ray_session(address, args.num_cpus):
+            _quiet_ray_data()
+            results = colorize_files_on_ray(
+                [(job.source, job.destination) for job in jobs],
+                functools.partial(_make_colorizer, args),
+                overwrite=args.overwrite,
+                quality=args.quality,
+                bit_depth=args.bit_depth,
+                workers=args.workers,
+                batch_size=args.batch_size,
+                gpus_per_worker=1 if str(args.device).startswith("cuda") else 0,
+            )
+            with contextlib.closing(results):
+                stopped = _record_results(jobs, results, tally)
+    except KeyboardInterrupt:
+        say(_summary(tally, args.model) + "; interrupted: run the same command again to finish")
+        raise
+    say(_summary(tally, args.model))
+    if stopped:
+        return EXIT_OUTPUT
+    return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
+
+
+def _record_results(jobs: list[Job], results: Iterator[FileResult], tally: Tally) -> bool:
+    """Count and report each result as ``colorize`` does; True if a write failure stopped it."""
+    from ..distributed.ray_batch import WRITTEN
+
+    for index, (job, result) in enumerate(zip(jobs, results)):
+        if _record(result.error() or result.status == WRITTEN, job, tally):
+            _report(
+                "masterpiece: stopping: every later output would fail the same way; "
+                f"{len(jobs) - index - 1} image(s) were not processed"
+            )
+            return True
+    return False
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's log lines only for warnings (its progress bars stay)."""
+    import ray.data  # configures its logger when first imported
+
+    logging.getLogger(ray.data.__name__).setLevel(logging.WARNING)

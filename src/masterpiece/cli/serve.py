@@ -1,0 +1,122 @@
+"""``masterpiece serve [--host H] [--port N] [--max-concurrent N] ...``: the HTTP service.
+
+Runs :mod:`masterpiece.service` with uvicorn. Every limit defaults to its environment variable
+(``MASTERPIECE_SERVE_*``), else to the service's default; the options here take precedence.
+The API key is only read from ``MASTERPIECE_API_KEY`` (a command line is visible to every user
+of the machine). Ctrl+C stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from .main import EXIT_OK
+
+DEFAULT_PORT = 8000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP service: POST /v1/colorize, GET /v1/models, /docs",
+        description="Serve colorization over HTTP (FastAPI and uvicorn; the API is documented "
+        "at /docs). Needs the serve extra: pip install 'masterpiece[serve]'. Limits default to "
+        "MASTERPIECE_SERVE_* variables; the API key is read from MASTERPIECE_API_KEY.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--model", help="model for requests that name none (default: the best present)"
+    )
+    parser.add_argument("--weights", type=Path, help="a weights file for --model")
+    parser.add_argument("--device", help="cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--max-concurrent", type=int, metavar="N", help="colorizations at once (default: 2)"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, metavar="N", help="requests that may wait (default: 16)"
+    )
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a request waits for a slot before 503 (default: 5)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="S",
+        help="seconds one colorization may take before 504 (default: 60)",
+    )
+    parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        metavar="N",
+        help="largest upload in bytes (default: 52428800, 50 MiB)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="largest image, width x height; 0 for no limit (default: 50000000)",
+    )
+    parser.add_argument(
+        "--preload", action="store_true", help="load the default model before accepting requests"
+    )
+    parser.set_defaults(func=run)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The service settings: the options given, else the environment, else the defaults.
+
+    Raises:
+        ConfigError: a value is out of range (or the serve extra is missing).
+    """
+    from ..errors import ConfigError, InvalidInputError
+
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise ConfigError("the service needs FastAPI and uvicorn: pip install 'masterpiece[serve]'")
+    from ..service import ServiceSettings
+
+    if args.weights is not None and not args.weights.is_file():
+        raise InvalidInputError(f"--weights {args.weights}: no such file")
+    if args.model:
+        from ..models import get_model_info
+
+        get_model_info(args.model)  # an unknown name fails here, with the known ones
+    return ServiceSettings.from_env(
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        max_concurrent=args.max_concurrent,
+        max_queue=args.max_queue,
+        queue_timeout_s=args.queue_timeout,
+        request_timeout_s=args.request_timeout,
+        max_upload_bytes=args.max_upload_bytes,
+        max_pixels=args.max_pixels,
+        preload=args.preload or None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 1..65535, got {args.port}")
+    settings = settings_from_args(args)
+    import uvicorn
+
+    from ..service import create_app
+
+    shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"Masterpiece service: http://{shown_host}:{args.port}/docs (Ctrl+C to stop)", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return EXIT_OK

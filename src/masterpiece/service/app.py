@@ -1,0 +1,345 @@
+"""The FastAPI application: ``POST /v1/colorize``, ``GET /v1/models``, ``GET /healthz``.
+
+``create_app(settings)`` builds it; ``uvicorn --factory masterpiece.service.app:create_app``
+serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
+``MASTERPIECE_API_KEY``). The OpenAPI documentation is at ``/docs`` and ``/openapi.json``.
+
+Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below; tracebacks
+are logged on the server and never sent.
+
+====================================================  ======  ============================
+what went wrong                                        status  code
+====================================================  ======  ============================
+missing or wrong API key                               401     unauthorized
+request body above the upload limit                    413     request_too_large
+image above the pixel or byte limit (bombs included)   413     image_too_large
+not a readable image (empty, corrupt, unsupported)     415     invalid_image
+bad form fields, hints, format, unknown model          422     invalid_request, invalid_hints,
+                                                               unknown_model
+``Accept`` allows no image type the service writes     406     not_acceptable
+every colorization slot busy, queue full or too long   503     busy (with ``Retry-After``)
+model weights missing or unusable on the server        503     model_unavailable
+colorization longer than the request time limit        504     timeout
+anything unexpected                                    500     internal_error
+====================================================  ======  ============================
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._version import __version__
+from ..errors import (
+    ConfigError,
+    ImageTooLargeError,
+    InvalidHintError,
+    InvalidImageError,
+    InvalidInputError,
+    MasterpieceError,
+    ModelError,
+    UnknownModelError,
+)
+from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models
+from ..models._weights import weights_available
+from .colorizers import ColorizerCache, ColorizerLoader, colorize_upload, with_options
+from .limits import BodySizeLimit, ColorizationSlots, ColorizationTimeoutError, ServiceBusyError
+from .schemas import (
+    ErrorBody,
+    HealthOut,
+    ModelOut,
+    ModelsOut,
+    NotAcceptableError,
+    choose_output_format,
+    describe_errors,
+    parse_hints,
+)
+from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+#: room for the form fields (model, hints, ...) on top of the image in a request body
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+_ERRORS = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "missing or wrong API key"),
+        (406, "the Accept header allows no image type the service writes"),
+        (413, "the request or the image is above the limits"),
+        (415, "the upload is not a readable image"),
+        (422, "invalid form fields, hints or model name"),
+        (503, "busy (retry after Retry-After seconds) or model weights unavailable"),
+        (504, "the colorization took longer than the request time limit"),
+    )
+}
+
+
+def create_app(
+    settings: ServiceSettings | None = None, *, colorizer_loader: ColorizerLoader | None = None
+) -> FastAPI:
+    """The service application.
+
+    Args:
+        settings: limits and options; by default from the environment
+            (:meth:`ServiceSettings.from_env`).
+        colorizer_loader: builds the colorizer of a model name (by default the real one, with
+            weights never downloaded); tests wrap it.
+    """
+    settings = settings or ServiceSettings.from_env()
+    cache = ColorizerCache(settings, colorizer_loader)
+    slots = ColorizationSlots(
+        settings.max_concurrent,
+        settings.max_queue,
+        settings.queue_timeout_s,
+        settings.request_timeout_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            await run_in_threadpool(cache.get, None)
+        yield
+        slots.close()
+
+    app = FastAPI(
+        title="Masterpiece",
+        version=__version__,
+        summary="Colorize black-and-white photographs (Zhang et al. models, with colour hints).",
+        description=_description(settings),
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.colorizers, app.state.slots = settings, cache, slots
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    _add_error_handlers(app, settings)
+    require_key = [Depends(_api_key_check(settings.api_key))]
+
+    @app.get("/healthz", response_model=HealthOut, tags=["service"])
+    async def healthz() -> HealthOut:
+        """Liveness and load: colorizations running and waiting, and the limits."""
+        return HealthOut(
+            status="ok",
+            version=__version__,
+            running=slots.running,
+            waiting=slots.waiting,
+            limits=settings.limits(),
+        )
+
+    @app.get(
+        "/v1/models",
+        response_model=ModelsOut,
+        dependencies=require_key,
+        tags=["models"],
+        responses={401: _ERRORS[401]},
+    )
+    async def models() -> ModelsOut:
+        """Every registered model, whether its weights are on the server and whether it is loaded."""
+        return await run_in_threadpool(_models_listing, cache)
+
+    @app.post(
+        "/v1/colorize",
+        dependencies=require_key,
+        tags=["colorize"],
+        response_class=Response,
+        responses={200: _IMAGE_RESPONSE, **_ERRORS},
+    )
+    async def colorize(
+        request: Request,
+        file: Annotated[
+            UploadFile, File(description="the photograph (JPEG, PNG, TIFF, WebP, ...)")
+        ],
+        model: Annotated[str | None, Form(description="a model of /v1/models")] = None,
+        temperature: Annotated[
+            float, Form(gt=0, le=10, description="annealed mean")
+        ] = DEFAULT_TEMPERATURE,
+        saturation: Annotated[float, Form(ge=0, le=4, description="chroma multiplier")] = 1.0,
+        hints: Annotated[
+            str | None,
+            Form(description='JSON: [{"x": 10, "y": 20, "color": "#3a6ea5", "size": 3}]'),
+        ] = None,
+        format: Annotated[
+            str | None, Form(description="png, jpeg or webp (default: Accept, else png)")
+        ] = None,
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+    ) -> Response:
+        """Colorize one photograph; the answer is the image (PNG unless asked otherwise)."""
+        output = choose_output_format(format, request.headers.get("accept"))
+        parsed_hints = parse_hints(hints)
+        if model:
+            get_model_info(model)
+        data = await file.read()
+
+        def work() -> tuple[bytes, str]:
+            colorizer = with_options(cache.get(model), temperature, saturation)
+            return colorize_upload(
+                colorizer, data, parsed_hints, output, quality, settings
+            ), colorizer.model_name
+
+        body, model_name = await slots.run(work)
+        filename = f"{_stem(file.filename)}_colorized{output.extension}"
+        return Response(
+            body,
+            media_type=output.media_type,
+            headers={
+                "Content-Disposition": _content_disposition(filename),
+                "X-Masterpiece-Model": model_name,
+            },
+        )
+
+    return app
+
+
+_IMAGE_RESPONSE = {
+    "description": "the colorized image",
+    "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+}
+
+
+def _models_listing(cache: ColorizerCache) -> ModelsOut:
+    loaded = cache.loaded()
+    listing = []
+    for name in list_models():
+        info = get_model_info(name)
+        listing.append(
+            ModelOut(
+                name=name,
+                description=info.description,
+                accepts_hints=info.accepts_hints,
+                weights_available=weights_available(info)
+                or name == cache.settings.model
+                and cache.settings.weights is not None,
+                loaded=name in loaded,
+            )
+        )
+    try:
+        default = cache.default_name()
+    except ModelError:
+        default = None
+    return ModelsOut(default=default, models=listing)
+
+
+def _api_key_check(api_key: str | None):
+    """A dependency refusing requests without the key (none when no key is configured)."""
+
+    async def check(request: Request) -> None:
+        if not api_key:
+            return
+        given = request.headers.get("x-api-key", "")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if not given and scheme.lower() == "bearer":
+            given = token.strip()
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise StarletteHTTPException(
+                401,
+                "a valid API key is required in the X-API-Key header (or Authorization: Bearer)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def _stem(filename: str | None) -> str:
+    """The upload's name without folders and extension, or ``image``."""
+    name = re.split(r"[\\/]", filename or "")[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    stem = "".join(c for c in stem if c.isprintable() and c not in '"').strip()
+    return stem[:100] or "image"
+
+
+def _content_disposition(filename: str) -> str:
+    """``inline`` with an ASCII ``filename`` and, for other names, an RFC 5987 ``filename*``."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    if ascii_name == filename:
+        return f'inline; filename="{filename}"'
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def status_for(error: MasterpieceError) -> tuple[int, str]:
+    """The HTTP status and error code of a library error (see the module docstring)."""
+    if isinstance(error, ImageTooLargeError):
+        return 413, "image_too_large"
+    if isinstance(error, InvalidImageError):
+        return 415, "invalid_image"
+    if isinstance(error, NotAcceptableError):
+        return 406, "not_acceptable"
+    if isinstance(error, InvalidHintError):
+        return 422, "invalid_hints"
+    if isinstance(error, UnknownModelError):
+        return 422, "unknown_model"
+    if isinstance(error, (InvalidInputError, ConfigError)):
+        return 422, "invalid_request"
+    if isinstance(error, ModelError):
+        return 503, "model_unavailable"
+    return 500, "internal_error"
+
+
+_STATUS_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+
+def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
+    @app.exception_handler(MasterpieceError)
+    async def library_error(request: Request, error: MasterpieceError) -> JSONResponse:
+        status, code = status_for(error)
+        if status >= 500:
+            logger.error("%s %s: %s", request.method, request.url.path, error)
+        return _error(status, code, str(error))
+
+    @app.exception_handler(ServiceBusyError)
+    async def busy(request: Request, error: ServiceBusyError) -> JSONResponse:
+        return _error(503, "busy", str(error), {"Retry-After": str(settings.retry_after_s)})
+
+    @app.exception_handler(ColorizationTimeoutError)
+    async def timeout(request: Request, error: ColorizationTimeoutError) -> JSONResponse:
+        return _error(504, "timeout", str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid_request", describe_errors(list(error.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(error.status_code, "http_error")
+        return _error(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        logger.error("internal error in %s %s", request.method, request.url.path, exc_info=error)
+        return _error(500, "internal_error", "internal error; the server log has the details")
+
+
+def _description(settings: ServiceSettings) -> str:
+    limit = f"{settings.max_pixels:,}" if settings.max_pixels else "none"
+    key = (
+        "required (`X-API-Key` or `Authorization: Bearer`)" if settings.api_key else "not required"
+    )
+    return f"""Colorize black-and-white photographs over HTTP. Send a photograph to
+`POST /v1/colorize` as a multipart upload (`file`), get the colorized image back.
+
+| limit | value | beyond it |
+|---|---|---|
+| request body (upload and fields) | {settings.max_upload_bytes:,} bytes | 413 |
+| image size (width x height, from the header) | {limit} pixels | 413 |
+| colorizations at once | {settings.max_concurrent} | queued |
+| requests waiting | {settings.max_queue}, each for up to {settings.queue_timeout_s:g} s | 503 + Retry-After |
+| time per colorization | {settings.request_timeout_s:g} s | 504 |
+| API key | {key} | 401 |
+
+Errors are JSON: `{{"error": CODE, "message": TEXT}}`.
+"""

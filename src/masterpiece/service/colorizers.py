@@ -1,0 +1,129 @@
+"""Models loaded once per server and the colorization one request runs on a worker thread."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..color.quantize import check_temperature
+from ..models import default_model_name, get_model_info
+from ..pipeline.image import ColorHint, Colorizer
+from ..pipeline.io import encode_image, read_image
+from .schemas import OutputFormat
+from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+ColorizerLoader = Callable[[str], Colorizer]
+
+
+class ColorizerCache:
+    """One :class:`Colorizer` per model name, loaded on first use.
+
+    Loading happens under a lock per name, so concurrent first requests load a model once and
+    requests for other models are not held up. A model that fails to load is not cached (the
+    next request tries again, e.g. after ``masterpiece models pull``).
+
+    Args:
+        settings: the device, the default model and its weights file, the pixel limit.
+        loader: builds the colorizer of a model name; by default :meth:`load`. Tests pass one
+            that wraps the real colorizer.
+    """
+
+    def __init__(self, settings: ServiceSettings, loader: ColorizerLoader | None = None) -> None:
+        self.settings = settings
+        self._loader = loader or self.load
+        self._colorizers: dict[str, Colorizer] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def default_name(self) -> str:
+        """The model a request without ``model`` gets."""
+        return self.settings.model or default_model_name()
+
+    def loaded(self) -> set[str]:
+        return set(self._colorizers)
+
+    def get(self, name: str | None) -> Colorizer:
+        """The colorizer of ``name`` (None: the default model), loading it if needed.
+
+        Raises:
+            UnknownModelError: no such model.
+            WeightsError: its weights are missing (they are never downloaded here) or bad.
+        """
+        name = name or self.default_name()
+        colorizer = self._colorizers.get(name)
+        if colorizer is not None:
+            return colorizer
+        get_model_info(name)  # an unknown name is refused before a lock is made for it
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._colorizers:
+                logger.info("loading model %s", name)
+                self._colorizers[name] = self._loader(name)
+            return self._colorizers[name]
+
+    def load(self, name: str) -> Colorizer:
+        """A colorizer of ``name`` on the configured device; weights are never downloaded."""
+        settings = self.settings
+        weights = settings.weights if name == settings.model else None
+        return Colorizer(
+            name,
+            weights=weights,
+            device=settings.device,
+            download=False,
+            max_pixels=settings.max_pixels,
+        )
+
+
+def with_options(colorizer: Colorizer, temperature: float, saturation: float) -> Colorizer:
+    """A view of ``colorizer`` with another temperature and saturation, sharing its model.
+
+    Requests run concurrently on one loaded model, so the cached colorizer is never changed.
+
+    Raises:
+        ConfigError: the temperature is outside (0, 10].
+    """
+    if temperature == colorizer.temperature and saturation == colorizer.saturation:
+        return colorizer
+    variant = copy.copy(colorizer)
+    variant.temperature = check_temperature(temperature)
+    variant.saturation = float(saturation)
+    return variant
+
+
+def colorize_upload(
+    colorizer: Colorizer,
+    data: bytes,
+    hints: Sequence[ColorHint],
+    output: OutputFormat,
+    quality: int,
+    settings: ServiceSettings,
+) -> bytes:
+    """Decode an uploaded image, colorize it and encode the result (runs on a worker thread).
+
+    A 16-bit input gives a 16-bit PNG; alpha, EXIF (orientation applied) and the ICC profile
+    are kept where the output type can store them.
+
+    Raises:
+        ImageTooLargeError: above the pixel or byte limit.
+        InvalidImageError: not a readable image.
+        InvalidHintError: a hint lies outside the image, or the model takes no hints.
+    """
+    loaded = read_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    depth = 16 if loaded.bit_depth == 16 and output.name == "PNG" else 8
+    rgb = colorizer.colorize_loaded(loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8)
+    return encode_image(
+        rgb,
+        output.name,
+        alpha=loaded.alpha,
+        bit_depth=depth,
+        exif=loaded.exif,
+        icc_profile=loaded.icc_profile,
+        quality=quality,
+    )

@@ -1,0 +1,170 @@
+"""What the service accepts and answers: hints, output formats, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ..errors import InvalidHintError, InvalidInputError
+from ..pipeline.image import ColorHint
+
+#: at most this many hints per request
+MAX_HINTS = 1000
+
+RGB = Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
+HexColor = Annotated[str, Field(pattern=r"^#?[0-9a-fA-F]{6}$")]
+
+
+class HintIn(BaseModel):
+    """One colour hint: a point of the image and the colour it should have."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    x: float = Field(ge=0, description="column in the uploaded image, in pixels from the left")
+    y: float = Field(ge=0, description="row in the uploaded image, in pixels from the top")
+    color: HexColor | RGB = Field(
+        validation_alias=AliasChoices("color", "rgb"),
+        description='"#rrggbb" or [r, g, b] in 0..255 (also accepted as "rgb")',
+    )
+    size: int = Field(3, ge=1, le=9, description="side of the hinted square, network pixels")
+
+    def to_hint(self) -> ColorHint:
+        color = self.color
+        if isinstance(color, str):
+            return ColorHint(
+                self.x, self.y, color if color.startswith("#") else f"#{color}", self.size
+            )
+        return ColorHint(self.x, self.y, (color[0], color[1], color[2]), self.size)
+
+
+_HINTS = TypeAdapter(list[HintIn])
+
+
+def parse_hints(text: str | None) -> list[ColorHint]:
+    """The hints of the ``hints`` form field: a JSON list of :class:`HintIn` objects.
+
+    Raises:
+        InvalidHintError: not JSON, not a list of hints, or more than :data:`MAX_HINTS`.
+    """
+    if text is None or not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise InvalidHintError(f"hints must be a JSON list: {error}") from None
+    if isinstance(data, list) and len(data) > MAX_HINTS:
+        raise InvalidHintError(f"at most {MAX_HINTS} hints, got {len(data)}")
+    try:
+        hints = _HINTS.validate_python(data)
+    except ValidationError as error:
+        raise InvalidHintError(f"invalid hints: {describe_errors(error.errors())}") from None
+    return [hint.to_hint() for hint in hints]
+
+
+def describe_errors(errors: list[dict]) -> str:
+    """Pydantic's errors as one line: ``hints.0.x: Input should be ...; ...``."""
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", ""))
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """An image type the service answers in."""
+
+    name: str  # encode_image's name
+    media_type: str
+    extension: str
+
+
+OUTPUT_FORMATS = (
+    OutputFormat("PNG", "image/png", ".png"),
+    OutputFormat("JPEG", "image/jpeg", ".jpg"),
+    OutputFormat("WEBP", "image/webp", ".webp"),
+)
+_BY_NAME = {"png": 0, "jpeg": 1, "jpg": 1, "webp": 2}
+
+
+class NotAcceptableError(InvalidInputError):
+    """The Accept header names no image type the service writes (406)."""
+
+
+def choose_output_format(requested: str | None, accept: str | None) -> OutputFormat:
+    """The output type: the ``format`` field, else the best type ``Accept`` allows, else PNG.
+
+    Raises:
+        InvalidInputError: ``requested`` is not png, jpeg (jpg) or webp.
+        NotAcceptableError: ``Accept`` allows none of them.
+    """
+    if requested:
+        index = _BY_NAME.get(requested.strip().lower().lstrip("."))
+        if index is None:
+            raise InvalidInputError(f"format {requested!r} is not supported; use png, jpeg or webp")
+        return OUTPUT_FORMATS[index]
+    if not accept or not accept.strip():
+        return OUTPUT_FORMATS[0]
+    ranked = sorted(_accepted(accept), key=lambda item: -item[1])
+    for media_range, quality in ranked:
+        if quality <= 0:
+            continue
+        if media_range in ("*/*", "image/*"):
+            return OUTPUT_FORMATS[0]
+        for output in OUTPUT_FORMATS:
+            if media_range == output.media_type:
+                return output
+    raise NotAcceptableError(
+        f"cannot answer in any type of 'Accept: {accept}'; accept image/png, image/jpeg or "
+        "image/webp, or send the format field"
+    )
+
+
+def _accepted(accept: str) -> list[tuple[str, float]]:
+    """``(media range, q)`` pairs of an Accept header, in the order given."""
+    ranges = []
+    for item in accept.split(","):
+        media_range, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media_range:
+            ranges.append((media_range.lower(), quality))
+    return ranges
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a machine-readable code and a message saying what to do."""
+
+    error: str = Field(description="a short code, e.g. image_too_large, busy, invalid_request")
+    message: str
+
+
+class ModelOut(BaseModel):
+    name: str
+    description: str
+    accepts_hints: bool
+    weights_available: bool = Field(description="the weights are on the server (no download)")
+    loaded: bool = Field(description="the model is in memory")
+
+
+class ModelsOut(BaseModel):
+    default: str | None = Field(description="the model used when a request names none")
+    models: list[ModelOut]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    running: int = Field(description="colorizations running now")
+    waiting: int = Field(description="requests waiting for a colorization slot")
+    limits: dict[str, object]

@@ -1,0 +1,80 @@
+"""``masterpiece batch`` without Ray: the layout and reports of ``colorize``; option checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from masterpiece.cli.main import EXIT_MODEL, EXIT_PARTIAL_FAILURE, EXIT_USAGE, main
+
+
+@pytest.fixture
+def photo_tree(tmp_path: Path, gray_photo: np.ndarray) -> Path:
+    root = tmp_path / "scans"
+    (root / "album").mkdir(parents=True)
+    Image.fromarray(gray_photo).save(root / "a.png")
+    Image.fromarray(gray_photo).save(root / "album" / "b.jpg")
+    return root
+
+
+def _files(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def test_folder_like_colorize_with_skip_and_errors(photo_tree, tmp_path, capsys):
+    (photo_tree / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert (
+        main(["batch", str(photo_tree), "-o", str(out), "--model", "compact"])
+        == EXIT_PARTIAL_FAILURE
+    )
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "colorized 2 image(s)" in err and "1 failed" in err
+    assert _files(out) == {"a.png", "album/b.jpg"}
+    reference = tmp_path / "reference"
+    main(["colorize", str(photo_tree), "-o", str(reference), "--model", "compact"])
+    assert _files(reference) == _files(out)
+    assert (
+        main(["batch", str(photo_tree / "album"), "-o", str(out / "album"), "--model", "compact"])
+        == 0
+    )
+    assert "skipped 1 existing" in capsys.readouterr().err
+
+
+def test_files_from_a_list_go_into_the_output_folder(photo_tree, tmp_path, capsys):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photo_tree / 'a.png'}\n\n{photo_tree / 'album' / 'b.jpg'}\n")
+    out = tmp_path / "out"
+    assert main(["batch", "--files-from", str(listing), "-o", str(out), "--model", "compact"]) == 0
+    assert _files(out) == {"a.png", "b.jpg"}
+    # one file still goes into the folder, by name
+    assert (
+        main(
+            ["batch", str(photo_tree / "a.png"), "-o", str(tmp_path / "one"), "--model", "compact"]
+        )
+        == 0
+    )
+    assert _files(tmp_path / "one") == {"a.png"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "words"),
+    [
+        ([], EXIT_USAGE, "no inputs"),
+        (["-"], EXIT_USAGE, "standard input"),
+        (["--files-from", "missing.txt"], EXIT_USAGE, "missing.txt"),
+        (["IN", "--ray", "not-an-address"], EXIT_USAGE, "not a Ray address"),
+        (["IN", "--ray", "--workers", "0"], EXIT_USAGE, "--workers"),
+        (["IN", "--ray", "--temperature", "0"], EXIT_USAGE, "temperature"),
+        (["IN", "--ray", "--model", "nope"], EXIT_MODEL, "unknown model 'nope'"),
+    ],
+)
+def test_bad_options_fail_before_any_work(photo_tree, tmp_path, capsys, argv, code, words):
+    argv = [str(photo_tree) if item == "IN" else item for item in argv]
+    assert main(["batch", *argv, "-o", str(tmp_path / "out")]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+    assert not (tmp_path / "out").exists()

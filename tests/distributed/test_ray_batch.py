@@ -1,0 +1,139 @@
+"""Colorizing on Ray: the per-file logic without Ray, then the CLI on a local 2-CPU instance."""
+
+from __future__ import annotations
+
+import errno
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from masterpiece.cli.main import EXIT_PARTIAL_FAILURE, main
+from masterpiece.distributed import FileResult, check_ray_address
+from masterpiece.distributed.ray_batch import ColorizeFiles
+from masterpiece.errors import ConfigError, MasterpieceError, ModelError, OutputError
+from masterpiece.pipeline.image import Colorizer
+from masterpiece.pipeline.io import read_image
+
+
+@pytest.fixture
+def photo_tree(tmp_path: Path, gray_photo: np.ndarray) -> Path:
+    root = tmp_path / "scans"
+    (root / "album").mkdir(parents=True)
+    Image.fromarray(gray_photo).save(root / "a.png")
+    Image.fromarray(255 - gray_photo).save(root / "album" / "b.jpg")
+    (root / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def _files(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+# ------------------------------------------------------------------ without Ray
+
+
+@pytest.mark.parametrize("address", ["local", "auto", "ray://head:10001", "10.0.0.1:6379"])
+def test_ray_addresses(address):
+    assert check_ray_address(address) == address
+
+
+@pytest.mark.parametrize("address", ["scans/", "photo.jpg", "host:port"])
+def test_paths_are_not_ray_addresses(address):
+    with pytest.raises(ConfigError, match="--ray=ADDRESS"):
+        check_ray_address(address)
+
+
+def test_results_turn_back_into_errors():
+    disk_full = FileResult("a", "b", "failed", "disk full", "output", errno.ENOSPC).error()
+    assert isinstance(disk_full, OutputError) and disk_full.errno == errno.ENOSPC
+    assert type(FileResult("a", "b", "failed", "bad", "input").error()) is MasterpieceError
+    assert isinstance(FileResult("a", "b", "failed", "bug", "internal").error(), RuntimeError)
+    assert FileResult("a", "b", "written").error() is None
+
+
+def test_worker_batch_writes_skips_and_reports(photo_tree, tmp_path):
+    worker = ColorizeFiles(functools.partial(Colorizer, "compact"))
+    sources = [photo_tree / "a.png", photo_tree / "broken.jpg", photo_tree / "a.png"]
+    destinations = [
+        tmp_path / "out" / "a.png",
+        tmp_path / "out" / "broken.jpg",
+        tmp_path / "out" / "a.png",
+    ]
+    batch = {
+        "source": np.array([str(p) for p in sources]),
+        "destination": np.array([str(p) for p in destinations]),
+    }
+    results = worker(batch)
+    assert results["status"] == ["written", "failed", "skipped"]
+    assert results["kind"] == ["", "input", ""]
+    assert "broken.jpg" in results["message"][1]
+    expected = Colorizer("compact").colorize_loaded(read_image(sources[0]), dtype=np.uint8)
+    assert np.array_equal(np.asarray(Image.open(destinations[0])), expected)
+
+
+def test_worker_that_cannot_load_its_model_fails_every_file(tmp_path):
+    worker = ColorizeFiles(functools.partial(Colorizer, "eccv16", download=False))
+    result = worker.one(str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+    assert result.status == "failed" and result.kind == "model" and "eccv16" in result.message
+
+
+# ------------------------------------------------------------------ on a local Ray instance
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    pytest.importorskip("ray.data", reason="the ray extra is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_batch_on_ray_matches_local_colorize(local_ray, photo_tree, tmp_path, capsys):
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert (
+        main(["colorize", str(photo_tree), "-o", str(local), "--model", "compact"])
+        == EXIT_PARTIAL_FAILURE
+    )
+    capsys.readouterr()
+    argv = [
+        "batch",
+        str(photo_tree),
+        "-o",
+        str(on_ray),
+        "--ray",
+        "--model",
+        "compact",
+        "--batch-size",
+        "1",
+    ]
+    assert main(argv) == EXIT_PARTIAL_FAILURE
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "colorized 2 image(s) with model compact; 1 failed" in err
+    assert _files(on_ray) == _files(local) == {"a.png", "album/b.jpg"}
+    for name in _files(local):
+        a = np.asarray(Image.open(local / name)).astype(int)
+        b = np.asarray(Image.open(on_ray / name)).astype(int)
+        assert np.abs(a - b).max() <= 1, name
+    before = (on_ray / "a.png").stat().st_mtime_ns
+    assert main(argv) == EXIT_PARTIAL_FAILURE  # the broken file fails again
+    assert "skipped 2 existing" in capsys.readouterr().err
+    assert (on_ray / "a.png").stat().st_mtime_ns == before
+    assert main([*argv, "--overwrite"]) == EXIT_PARTIAL_FAILURE
+    assert (on_ray / "a.png").stat().st_mtime_ns != before
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_models_that_cannot_load_stop_the_run(local_ray, photo_tree, tmp_path, capsys):
+    from masterpiece.distributed import colorize_files_on_ray
+
+    pairs = [(photo_tree / "a.png", tmp_path / "out" / "a.png")]
+    with pytest.raises(ModelError, match="eccv16"):
+        list(colorize_files_on_ray(pairs, functools.partial(Colorizer, "eccv16", download=False)))
+    assert not (tmp_path / "out").exists()

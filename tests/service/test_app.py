@@ -1,0 +1,295 @@
+"""The HTTP service through FastAPI's test client, with the bundled compact model."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+from fastapi.testclient import TestClient
+
+from masterpiece.pipeline.image import Colorizer
+from masterpiece.pipeline.io import read_image
+from masterpiece.service import ServiceSettings, create_app
+
+from .conftest import encode
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(ServiceSettings(model="compact"))) as client:
+        yield client
+
+
+def post(client: TestClient, data: bytes, name: str = "photo.png", **fields) -> object:
+    headers = fields.pop("headers", None)
+    return client.post(
+        "/v1/colorize", files={"file": (name, data, "image/png")}, data=fields, headers=headers
+    )
+
+
+def decoded(response) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+def assert_error(response, status: int, code: str, *words: str) -> None:
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == code and set(body) == {"error", "message"}
+    assert "Traceback" not in response.text
+    for word in words:
+        assert word in body["message"]
+
+
+# ------------------------------------------------------------------ documented endpoints
+
+
+def test_healthz_reports_load_and_limits(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["running"] == 0 and body["waiting"] == 0
+    assert body["limits"]["max_concurrent"] == 2
+    assert body["limits"]["max_upload_bytes"] == 50 * 1024 * 1024
+    assert body["limits"]["api_key_required"] is False
+
+
+def test_openapi_documents_endpoints_and_limits(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/colorize", "/v1/models", "/healthz"} <= set(spec["paths"])
+    assert "50,000,000 pixels" in spec["info"]["description"]
+    assert {"413", "415", "422", "503", "504"} <= set(
+        spec["paths"]["/v1/colorize"]["post"]["responses"]
+    )
+    assert client.get("/docs").status_code == 200
+
+
+def test_models_lists_the_zoo(client):
+    body = client.get("/v1/models").json()
+    assert body["default"] == "compact"
+    compact = next(model for model in body["models"] if model["name"] == "compact")
+    assert compact["weights_available"] and compact["accepts_hints"]
+    assert {model["name"] for model in body["models"]} >= {"compact", "eccv16", "siggraph17"}
+
+
+# ------------------------------------------------------------------ colorizing
+
+
+def test_colorize_returns_the_same_image_as_the_library(client, png_bytes):
+    response = post(client, png_bytes, name="grand ma.png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"] == 'inline; filename="grand ma_colorized.png"'
+    assert response.headers["x-masterpiece-model"] == "compact"
+    served = decoded(response)
+    expected = Colorizer("compact").colorize_loaded(read_image(png_bytes), dtype=np.uint8)
+    assert served.shape == (96, 128, 3)
+    assert np.abs(served.astype(int) - expected.astype(int)).max() <= 1
+    assert served.std(axis=-1).mean() > 1  # colour, not gray
+
+
+def test_output_format_from_field_or_accept(client, png_bytes):
+    assert post(client, png_bytes, format="jpeg").headers["content-type"] == "image/jpeg"
+    response = post(client, png_bytes, headers={"accept": "image/webp, image/png;q=0.5"})
+    assert response.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(response.content)).format == "WEBP"
+    assert response.headers["content-disposition"].endswith('_colorized.webp"')
+    assert post(client, png_bytes, headers={"accept": "*/*"}).headers["content-type"] == "image/png"
+    assert_error(post(client, png_bytes, format="gif"), 422, "invalid_request", "gif")
+    assert_error(post(client, png_bytes, headers={"accept": "text/html"}), 406, "not_acceptable")
+
+
+def test_non_ascii_file_name_gets_an_rfc5987_name(client, png_bytes):
+    disposition = post(client, png_bytes, name="été.png").headers["content-disposition"]
+    assert "filename*=UTF-8''%C3%A9t%C3%A9_colorized.png" in disposition
+
+
+def test_hints_change_the_colours_where_they_are(client, png_bytes):
+    plain = decoded(post(client, png_bytes)).astype(int)
+    hints = [
+        {"x": 20, "y": 20, "color": "#ff0000", "size": 9},
+        {"x": 100, "y": 70, "rgb": [0, 0, 255]},
+    ]
+    hinted = decoded(post(client, png_bytes, hints=json.dumps(hints))).astype(int)
+    red_minus_blue = lambda image: image[20, 20, 0] - image[20, 20, 2]
+    assert red_minus_blue(hinted) > red_minus_blue(plain) + 10
+
+
+@pytest.mark.parametrize(
+    ("hints", "words"),
+    [
+        ("not json", ["JSON"]),
+        ('{"x": 1}', ["list"]),
+        ('[{"x": 1, "y": 2}]', ["color"]),
+        ('[{"x": 1, "y": 2, "color": "red"}]', ["color"]),
+        ('[{"x": 1, "y": 2, "color": [1, 2]}]', ["color"]),
+        ('[{"x": 1, "y": 2, "color": "#ff0000", "size": 40}]', ["size"]),
+        ('[{"x": 1, "y": 2, "color": "#ff0000", "colour": 1}]', ["colour"]),
+        ('[{"x": 500, "y": 2, "color": "#ff0000"}]', ["outside"]),
+    ],
+)
+def test_malformed_hints_are_422(client, png_bytes, hints, words):
+    assert_error(post(client, png_bytes, hints=hints), 422, "invalid_hints", *words)
+
+
+def test_saturation_zero_gives_gray_and_out_of_range_options_are_422(client, png_bytes):
+    gray = decoded(post(client, png_bytes, saturation="0")).astype(int)
+    assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 2
+    assert_error(post(client, png_bytes, saturation="9"), 422, "invalid_request", "saturation")
+    assert_error(post(client, png_bytes, temperature="0"), 422, "invalid_request", "temperature")
+    assert_error(post(client, png_bytes, temperature="warm"), 422, "invalid_request", "temperature")
+    assert_error(post(client, png_bytes, quality="0"), 422, "invalid_request", "quality")
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` gray pixels but holds almost none (a bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def test_bad_inputs_get_json_errors(client, png_bytes):
+    assert_error(post(client, b"%PDF-1.4 not an image"), 415, "invalid_image", "not an image")
+    assert_error(post(client, b""), 415, "invalid_image", "empty")
+    assert_error(post(client, png_bytes[: len(png_bytes) // 2]), 415, "invalid_image")
+    bomb = _png_header_only(100_000, 100_000)
+    assert len(bomb) < 200
+    assert_error(post(client, bomb), 413, "image_too_large", "10,000,000,000 pixels")
+    assert_error(post(client, png_bytes, model="nope"), 422, "unknown_model", "compact")
+    response = client.post("/v1/colorize", data={"model": "compact"})
+    assert_error(response, 422, "invalid_request", "file")
+    response = client.post(
+        "/v1/colorize", content=b"raw bytes", headers={"content-type": "image/png"}
+    )
+    assert_error(response, 422, "invalid_request", "file")
+    assert_error(client.get("/v1/nothing"), 404, "not_found")
+    assert_error(client.get("/v1/colorize"), 405, "method_not_allowed")
+
+
+def test_pixel_limit_is_413(png_bytes):
+    with TestClient(create_app(ServiceSettings(model="compact", max_pixels=5000))) as client:
+        assert_error(post(client, png_bytes), 413, "image_too_large", "12,288 pixels")
+
+
+def test_upload_limit_is_413_from_the_header_and_while_reading(png_bytes):
+    from masterpiece.service import app as app_module
+
+    settings = ServiceSettings(model="compact", max_upload_bytes=1000)
+    limit = 1000 + app_module.FORM_OVERHEAD_BYTES
+    big = png_bytes + bytes(limit)  # the size is refused before anything is decoded
+    with TestClient(create_app(settings)) as client:
+        assert_error(post(client, big), 413, "request_too_large", f"{limit:,} bytes")
+        # no Content-Length: the bytes are counted as they arrive
+        body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        chunks = iter([body, big, b"\r\n--b--\r\n"])
+        response = client.post(
+            "/v1/colorize",
+            content=chunks,
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert_error(response, 413, "request_too_large")
+        # the image itself is above max_upload_bytes, the request within the body limit
+        noise = encode((np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8))
+        assert 1000 < len(noise) < limit
+        assert_error(post(client, noise), 413, "image_too_large", "1,000 bytes")
+
+
+def test_missing_weights_are_503_with_what_to_do(png_bytes):
+    with TestClient(create_app(ServiceSettings(model="compact"))) as client:
+        response = post(client, png_bytes, model="eccv16")
+    assert_error(response, 503, "model_unavailable", "models pull eccv16")
+
+
+def test_unexpected_errors_are_500_without_details(png_bytes, caplog):
+    def broken_loader(name: str):
+        raise RuntimeError("secret internals")
+
+    app = create_app(ServiceSettings(model="compact"), colorizer_loader=broken_loader)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = post(client, png_bytes)
+    assert_error(response, 500, "internal_error", "server log")
+    assert "secret" not in response.text
+    assert "secret internals" in caplog.text
+
+
+# ------------------------------------------------------------------ API key
+
+
+def test_api_key_is_required_when_configured(png_bytes):
+    with TestClient(create_app(ServiceSettings(model="compact", api_key="s3cret"))) as client:
+        response = post(client, png_bytes)
+        assert_error(response, 401, "unauthorized", "X-API-Key")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert_error(post(client, png_bytes, headers={"x-api-key": "wrong"}), 401, "unauthorized")
+        assert_error(client.get("/v1/models"), 401, "unauthorized")
+        assert post(client, png_bytes, headers={"x-api-key": "s3cret"}).status_code == 200
+        assert (
+            client.get("/v1/models", headers={"authorization": "Bearer s3cret"}).status_code == 200
+        )
+        assert client.get("/healthz").status_code == 200  # probes need no key
+
+
+# ------------------------------------------------------------------ concurrency and time
+
+
+def test_requests_beyond_the_slots_wait_then_get_503(png_bytes, gate):
+    settings = ServiceSettings(model="compact", max_concurrent=1, max_queue=4, queue_timeout_s=0.3)
+    app = create_app(settings, colorizer_loader=gate.loader)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, png_bytes)
+        assert gate.entered.wait(30)
+        health = client.get("/healthz").json()  # the event loop still answers
+        assert health["running"] == 1
+        busy = post(client, png_bytes)
+        assert_error(busy, 503, "busy", "0.3 s")
+        assert busy.headers["retry-after"] == "1"
+        gate.open()
+        assert first.result(30).status_code == 200
+        assert post(client, png_bytes).status_code == 200  # the slot is free again
+
+
+def test_a_full_queue_is_503_at_once(png_bytes, gate):
+    settings = ServiceSettings(model="compact", max_concurrent=1, max_queue=0, queue_timeout_s=30)
+    app = create_app(settings, colorizer_loader=gate.loader)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, png_bytes)
+        assert gate.entered.wait(30)
+        assert_error(post(client, png_bytes), 503, "busy", "waiting")
+        gate.open()
+        assert first.result(30).status_code == 200
+
+
+def test_request_time_limit_is_504_and_frees_the_slot_when_done(png_bytes, gate):
+    settings = ServiceSettings(
+        model="compact", max_concurrent=1, request_timeout_s=0.3, queue_timeout_s=30
+    )
+    app = create_app(settings, colorizer_loader=gate.loader)
+    with TestClient(app) as client:
+        assert_error(post(client, png_bytes), 504, "timeout", "0.3 s")
+        assert client.get("/healthz").json()["running"] == 1  # still running in its thread
+        gate.open()
+        assert post(client, png_bytes).status_code == 200
+
+
+def test_preload_loads_the_default_model_at_start():
+    app = create_app(ServiceSettings(model="compact", preload=True))
+    with TestClient(app) as client:
+        models = client.get("/v1/models").json()["models"]
+    assert next(m for m in models if m["name"] == "compact")["loaded"]
