@@ -103,10 +103,10 @@ def test_switching_models_and_a_corrupt_weights_file(
 def test_without_any_weights_the_page_says_how_to_get_them(monkeypatch) -> None:
     import sys
 
-    import masterpiece.app.catalogue as catalogue
+    from masterpiece.app import catalogue
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    monkeypatch.setattr(catalogue, "available_models", lambda: [])  # as if the bundled file were missing
+    monkeypatch.setattr(catalogue, "available_models", list)  # as if the bundled file were missing
     app = start([])
     assert not app.exception
     assert "No model weights are available" in app.warning[0].value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -42,6 +43,23 @@ def test_network_lightness_in_bands_equals_whole(gray_photo: np.ndarray) -> None
     whole = network_lightness(gray_photo, 32)
     banded = network_lightness(gray_photo, 32, band_pixels=128 * 7)
     torch.testing.assert_close(banded, whole, atol=1e-3, rtol=0)
+
+
+def test_network_lightness_is_the_official_demos_input() -> None:
+    """PIL bicubic resize of the RGB image to the network size, then its L (REFERENCE.md section 4)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (300, 410, 3), dtype=np.uint8), (0, 0), 2)
+    official = np.asarray(Image.fromarray(rgb).resize((64, 64), Image.BICUBIC), np.float32) / 255
+    expected = rgb_to_lightness(torch.from_numpy(official).permute(2, 0, 1)[None])
+    ours = network_lightness(rgb, 64)
+    difference = (ours - expected).abs()
+    assert float(difference.mean()) < 0.05 and float(difference.max()) < 1.0  # 8-bit rounding flips, in L units
+    gray = rgb[..., 1]
+    official_gray = np.asarray(Image.fromarray(gray).resize((64, 64), Image.BICUBIC), np.float32) / 255
+    expected_gray = rgb_to_lightness(torch.from_numpy(np.repeat(official_gray[None], 3, axis=0))[None])
+    assert float((network_lightness(gray, 64) - expected_gray).abs().mean()) < 0.05
 
 
 @pytest.mark.parametrize("height", [37, 96, 256])

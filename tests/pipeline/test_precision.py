@@ -28,7 +28,9 @@ def _reference(colorizer: Colorizer, rgb: np.ndarray) -> np.ndarray:
     """The pipeline as first written: whole image in float32, PyTorch colour conversion."""
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     lightness = rgb_to_lightness(image)
-    small = F.interpolate(lightness, size=(colorizer.size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+    small = rgb_to_lightness(
+        F.interpolate(image, size=(colorizer.size,) * 2, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    )
     with torch.no_grad():
         ab = colorizer.model(small, temperature=colorizer.temperature)
     ab = F.interpolate(ab, size=rgb.shape[:2], mode="bilinear", align_corners=False)

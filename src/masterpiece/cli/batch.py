@@ -23,14 +23,14 @@ from .colorize import (
     STDIO,
     Job,
     Tally,
-    _check_options,
-    _make_colorizer,
-    _real,
-    _record,
-    _report,
-    _summary,
     add_model_options,
+    check_options,
+    make_colorizer,
     plan_jobs,
+    real_path,
+    record_outcome,
+    report_line,
+    summary_line,
 )
 from .colorize import run as run_locally
 from .main import EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL_FAILURE, say
@@ -135,7 +135,7 @@ def _check_ray_options(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
     from ..models import default_model_name, get_model_info
 
-    _check_options(args)
+    check_options(args)
     check_ray_address(args.ray)
     for name in ("workers", "batch_size", "num_cpus"):
         value = getattr(args, name)
@@ -153,10 +153,10 @@ def _ray_jobs(args: argparse.Namespace, tally: Tally) -> list[Job]:
     for problem in plan.problems:
         say(f"masterpiece: {problem}")
     tally.failed += len(plan.problems)
-    inputs = {_real(job.source) for job in plan.jobs}
+    inputs = {real_path(job.source) for job in plan.jobs}
     jobs = []
     for job in plan.jobs:
-        if _real(job.destination) in inputs:
+        if real_path(job.destination) in inputs:
             tally.failed += 1
             say(f"masterpiece: {job.source}: the output would overwrite an input; skipped")
         else:
@@ -180,7 +180,7 @@ def _run_on_ray(args: argparse.Namespace) -> int:
             _quiet_ray_data()
             results = colorize_files_on_ray(
                 [(job.source, job.destination) for job in jobs],
-                functools.partial(_make_colorizer, args),
+                functools.partial(make_colorizer, args),
                 overwrite=args.overwrite,
                 quality=args.quality,
                 bit_depth=args.bit_depth,
@@ -191,9 +191,9 @@ def _run_on_ray(args: argparse.Namespace) -> int:
             with contextlib.closing(results):
                 stopped = _record_results(jobs, results, tally)
     except KeyboardInterrupt:
-        say(_summary(tally, args.model) + "; interrupted: run the same command again to finish")
+        say(summary_line(tally, args.model) + "; interrupted: run the same command again to finish")
         raise
-    say(_summary(tally, args.model))
+    say(summary_line(tally, args.model))
     if stopped:
         return EXIT_OUTPUT
     return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
@@ -204,8 +204,8 @@ def _record_results(jobs: list[Job], results: Iterator[FileResult], tally: Tally
     from ..distributed.ray_batch import WRITTEN
 
     for index, (job, result) in enumerate(zip(jobs, results)):
-        if _record(result.error() or result.status == WRITTEN, job, tally):
-            _report(
+        if record_outcome(result.error() or result.status == WRITTEN, job, tally):
+            report_line(
                 "masterpiece: stopping: every later output would fail the same way; "
                 f"{len(jobs) - index - 1} image(s) were not processed"
             )

@@ -85,7 +85,7 @@ class Plan:
         if other is None:
             self.claimed[key] = job
             self.jobs.append(job)
-        elif _real(other.source) != _real(job.source):  # the same file named twice is dropped
+        elif real_path(other.source) != real_path(job.source):  # the same file named twice is dropped
             self.problems.append(
                 f"{job.source}: its output '{job.destination}' is already the output of "
                 f"'{other.source}'; skipped (colorize it on its own with -o)"
@@ -101,7 +101,7 @@ class Tally:
     failed: int = 0
 
 
-def _real(path: Path) -> str:
+def real_path(path: Path) -> str:
     """The path with every symbolic link resolved; unlike ``Path.resolve`` never raises on loops."""
     return os.path.realpath(path)
 
@@ -132,10 +132,10 @@ def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) ->
     def unreadable(path: Path, reason: str) -> None:
         plan.problems.append(f"{path}: skipped, {reason}")
 
-    outputs = Path(_real(root))
+    outputs = Path(real_path(root))
     files = list(iter_image_files(source, on_error=unreadable))
-    if outputs != Path(_real(source)):  # the same folder: output_path_for refuses every file
-        files = [file for file in files if not Path(_real(file.parent)).is_relative_to(outputs)]
+    if outputs != Path(real_path(source)):  # the same folder: output_path_for refuses every file
+        files = [file for file in files if not Path(real_path(file.parent)).is_relative_to(outputs)]
     if not files:
         plan.problems.append(f"{source}: no images found in this folder")
     for file in files:
@@ -169,7 +169,7 @@ def plan_jobs(inputs: list[str], output: str | None, extension: str | None) -> P
     return plan
 
 
-def _check_options(args: argparse.Namespace) -> None:
+def check_options(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
     from ..pipeline.io import writable_format
 
@@ -184,7 +184,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
-    _check_options(args)
+    check_options(args)
     if STDIO in args.inputs:
         if len(args.inputs) > 1:
             raise ConfigError("'-' (standard input) cannot be combined with other inputs")
@@ -192,23 +192,23 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_jobs(args.inputs, args.output, args.extension)
     for problem in plan.problems:
         say(f"masterpiece: {problem}")
-    colorizer = _make_colorizer(args)
+    colorizer = make_colorizer(args)
     tally = Tally(failed=len(plan.problems))
     try:
         stopped = _colorize_jobs(plan.jobs, colorizer, args, tally)
     except KeyboardInterrupt:
-        say(_summary(tally, colorizer.model_name) + "; interrupted: run the same command again to "
+        say(summary_line(tally, colorizer.model_name) + "; interrupted: run the same command again to "
             "finish (the finished outputs are skipped)")
         raise
     if len(plan.jobs) == 1 and tally.written:
         say(str(plan.jobs[0].destination), sys.stdout)
-    say(_summary(tally, colorizer.model_name))
+    say(summary_line(tally, colorizer.model_name))
     if stopped:
         return EXIT_OUTPUT
     return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
 
 
-def _summary(tally: Tally, model_name: str) -> str:
+def summary_line(tally: Tally, model_name: str) -> str:
     summary = f"colorized {tally.written} image(s) with model {model_name}"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} existing output(s) (use --overwrite to replace them)"
@@ -236,27 +236,27 @@ def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespa
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    inputs = {_real(job.source) for job in jobs}
+    inputs = {real_path(job.source) for job in jobs}
     workers = _worker_count(len(jobs))
     bar = tqdm(total=len(jobs), unit="image", disable=len(jobs) < 2, file=sys.stderr)
     with logging_redirect_tqdm(), bar, _JobRunner(workers, colorizer, args, inputs) as runner:
         for index, outcome in enumerate(runner.results(jobs)):
             bar.update()
-            if _record(outcome, jobs[index], tally):
+            if record_outcome(outcome, jobs[index], tally):
                 runner.stop()
-                _report(f"masterpiece: stopping: every later output would fail the same way; "
+                report_line(f"masterpiece: stopping: every later output would fail the same way; "
                         f"{len(jobs) - index - 1} image(s) were not processed")
                 return True
     return False
 
 
-def _record(outcome: bool | BaseException, job: Job, tally: Tally) -> bool:
+def record_outcome(outcome: bool | BaseException, job: Job, tally: Tally) -> bool:
     """Count one finished job; True when its failure must stop the batch."""
     from ..errors import MasterpieceError
 
     if isinstance(outcome, MasterpieceError):
         tally.failed += 1
-        _report(f"masterpiece: {job.source}: {outcome}")
+        report_line(f"masterpiece: {job.source}: {outcome}")
         return _stops_the_batch(outcome)
     if isinstance(outcome, BaseException):
         raise outcome  # a bug, MemoryError: main() turns it into one line
@@ -372,7 +372,7 @@ def _colorize_job(
     """
     from ..errors import OutputExistsError
 
-    if _real(job.destination) in inputs:
+    if real_path(job.destination) in inputs:
         raise OutputExistsError("the output would overwrite an input; skipped")
     if os.path.lexists(job.destination) and not args.overwrite:
         return False
@@ -383,7 +383,7 @@ def _colorize_job(
     return True
 
 
-def _report(message: str) -> None:
+def report_line(message: str) -> None:
     """One line on stderr that does not break the progress bar."""
     from tqdm import tqdm
 
@@ -391,7 +391,7 @@ def _report(message: str) -> None:
         say(message)
 
 
-def _make_colorizer(args: argparse.Namespace) -> Colorizer:
+def make_colorizer(args: argparse.Namespace) -> Colorizer:
     from ..pipeline.image import Colorizer
 
     return Colorizer(
@@ -414,7 +414,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
 
     data = sys.stdin.buffer.read()
     loaded = read_image(data, **_max_pixels_option(args))
-    colorizer = _make_colorizer(args)
+    colorizer = make_colorizer(args)
     rgb = colorizer.colorize_loaded(loaded)
     if args.output and args.output != STDIO:
         from ..pipeline.io import write_image

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..color.lab import lab_to_rgb, rgb_to_lightness
 from ..errors import InvalidHintError, InvalidInputError, ModelError
+from .bands import network_lightness
 from .image import ColorHint, Colorizer, hint_maps
 from .io import LoadedImage
 
@@ -204,12 +205,9 @@ def predict_distribution(
             f"model {colorizer.model_name!r} predicts no colour distribution; choose a model "
             "with a classification head (compact, eccv16, siggraph17)"
         )
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-    lightness = rgb_to_lightness(pixels)
+    lightness = rgb_to_lightness(torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None])
     network_size = (colorizer.size, colorizer.size)
-    network_l = F.interpolate(
-        lightness, size=network_size, mode="bilinear", align_corners=False, antialias=True
-    )
+    network_l = network_lightness(np.ascontiguousarray(rgb, dtype=np.float32), colorizer.size)
     hint_ab = hint_mask = None
     if hints and model.accepts_hints:
         hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), network_size)

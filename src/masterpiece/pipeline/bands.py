@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..color.fast import lab_to_rgb_fast
-from ..color.lab import lab_to_rgb, rgb_to_lightness
+from ..color.lab import gray_to_lightness, lab_to_rgb, rgb_to_lightness
 
 #: rows are processed in bands of about this many pixels (a band of 2 MP needs about 100 MB)
 BAND_PIXELS = 2_000_000
@@ -88,21 +88,46 @@ def band_lightness(pixels: np.ndarray, equalise: bool = False) -> torch.Tensor:
     return rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
 
 
-def _antialiased(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+def resize_for_network(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of ``(B, C, H, W)``: Pillow's ``BICUBIC`` filter, which the
+    official demo resizes with (PyTorch's antialiased bicubic is written to match it)."""
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
+def _pixel_planes(pixels: np.ndarray) -> torch.Tensor:
+    """``(h, W)`` or ``(h, W, 3)`` pixels -> ``(1, C, h, W)`` float32 values in [0, 1]."""
+    planes = _float_rgb(pixels) if pixels.ndim == 3 else pixels.astype(np.float32) * _scale(pixels.dtype)
+    tensor = torch.from_numpy(planes)
+    return tensor.permute(2, 0, 1)[None] if pixels.ndim == 3 else tensor[None, None]
 
 
 def network_lightness(
     pixels: np.ndarray, size: int, equalise: bool = False, band_pixels: int | None = None
 ) -> torch.Tensor:
-    """The ``(1, 1, size, size)`` ``L`` the network sees: antialiased bilinear resize of the full ``L``."""
+    """The ``(1, 1, size, size)`` ``L`` the network sees, made as the official demo makes it.
+
+    The pixels (not their ``L``) are resized to ``size`` x ``size`` with antialiased bicubic
+    (:func:`resize_for_network`), 8-bit sources rounded back to 8 bits as Pillow does, and the
+    ``L`` of the result is taken. Resizing ``L`` instead, or with bilinear, moves a trained
+    model's output by 0.3 to 1.9 ab on average (``make bench``, agreement section). Large
+    images are resized separably, the width band by band: the same linear map.
+    """
     height, width = pixels.shape[:2]
     bands = list(row_bands(height, width, band_pixels))
     if len(bands) == 1:
-        return _antialiased(band_lightness(pixels, equalise), (size, size))
-    narrow = torch.cat([_antialiased(band_lightness(pixels[rows], equalise), (rows.stop - rows.start, size))
-                        for rows in bands], dim=2)
-    return _antialiased(narrow, (size, size))
+        small = resize_for_network(_pixel_planes(pixels), (size, size))
+    else:
+        narrow = torch.cat([resize_for_network(_pixel_planes(pixels[rows]), (rows.stop - rows.start, size))
+                            for rows in bands], dim=2)
+        small = resize_for_network(narrow, (size, size))
+    small = small.clamp(0.0, 1.0)
+    if pixels.dtype == np.uint8:
+        small = torch.round(small * 255.0) / 255.0
+    if small.shape[1] == 1:
+        return gray_to_lightness(small)
+    if equalise:
+        small = small.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    return rgb_to_lightness(small.contiguous())
 
 
 def upsample_ab_rows(ab_wide: torch.Tensor, rows: slice, height: int) -> torch.Tensor:

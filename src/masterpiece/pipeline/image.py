@@ -36,7 +36,13 @@ from ..models._weights import cache_dir
 from ..models.runtime import autocast_for, default_precision, int8_model, resolve_precision
 from ..models.selection import default_model_name
 from .bands import band_lightness as _band_lightness
-from .bands import lab_band_to_rgb, network_lightness, row_bands, upsample_ab_rows
+from .bands import (
+    lab_band_to_rgb,
+    network_lightness,
+    resize_for_network,
+    row_bands,
+    upsample_ab_rows,
+)
 from .io import (
     LoadedImage,
     MaxPixelsDefault,
@@ -259,9 +265,7 @@ class Colorizer:
             ``(B, 2, H, W)`` ab in Lab units (saturation applied).
         """
         height, width = lightness.shape[-2:]
-        network_l = F.interpolate(
-            lightness, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True,
-        )
+        network_l = resize_for_network(lightness, (self.size, self.size))
         ab = self.network_ab(network_l, hint_ab, hint_mask).to(lightness.device)
         ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
         return ab * self.saturation
@@ -301,17 +305,49 @@ class Colorizer:
                 raise InvalidHintError(f"model {self.model_name!r} does not accept colour hints; use compact or siggraph17")
             hint_ab, hint_mask = hint_maps(hints, (width, height), (self.size, self.size))
         ab_small = self.network_ab(network_lightness(pixels, self.size, equalise), hint_ab, hint_mask)
+        return self.render(pixels, ab_small, equalise=equalise, dtype=dtype)
+
+    @torch.inference_mode()
+    def render(
+        self,
+        pixels: np.ndarray,
+        ab_small: torch.Tensor,
+        *,
+        equalise: bool = False,
+        dtype: type = np.float32,
+        saturation: float | None = None,
+        fast: bool | None = None,
+    ) -> np.ndarray:
+        """The full-resolution result from the pixels' own ``L`` and a low-resolution ``ab``.
+
+        ``ab`` is upsampled bilinearly and joined with the ``L`` of ``pixels``, and Lab is
+        converted to sRGB with chroma fitted to the gamut, in bands of rows.
+
+        Args:
+            pixels: ``(H, W)`` gray or ``(H, W, 3)`` sRGB; uint8, uint16 or float32 in [0, 1].
+            ab_small: ``(1, 2, h, w)`` ab in Lab units (what :meth:`network_ab` returns, or
+                a video's stabilised ``ab``).
+            equalise: use the mean of the RGB channels.
+            dtype: float32 in [0, 1], uint8 or uint16.
+            saturation: chroma multiplier (default: the Colorizer's).
+            fast: OpenCV colour conversion (default: for every precision but fp32).
+
+        Returns:
+            ``(H, W, 3)`` sRGB of ``dtype``.
+        """
+        height, width = pixels.shape[:2]
+        saturation = self.saturation if saturation is None else saturation
+        fast = self.precision != "fp32" if fast is None else fast
         out = np.empty((height, width, 3), dtype)
         bands = list(row_bands(height, width))
-        fast = self.precision != "fp32"
         if len(bands) == 1:  # the whole image at once: exactly the reference computation
             ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
-            self._store(out, bands[0], _band_lightness(pixels, equalise), ab * self.saturation, fast)
+            self._store(out, bands[0], _band_lightness(pixels, equalise), ab * saturation, fast)
             return out
         ab_wide = F.interpolate(ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False)
 
         def colorize_band(rows: slice) -> None:
-            ab = upsample_ab_rows(ab_wide, rows, height) * self.saturation
+            ab = upsample_ab_rows(ab_wide, rows, height) * saturation
             self._store(out, rows, _band_lightness(pixels[rows], equalise), ab, fast)
 
         # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores

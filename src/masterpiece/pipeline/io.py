@@ -1045,7 +1045,7 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
             temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
         )
     except OSError as err:
-        raise _output_error(path, err) from err
+        raise output_error(path, err) from err
     try:
         try:
             _write_all(descriptor, data)
@@ -1056,7 +1056,7 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException as err:
         _remove_temporary(temporary)
         if isinstance(err, OSError):
-            raise _output_error(path, err) from err
+            raise output_error(path, err) from err
         raise
 
 
@@ -1073,7 +1073,7 @@ def _remove_temporary(temporary: Path) -> None:
         logger.warning("could not remove the temporary file '%s': %s", temporary, err)
 
 
-def _output_error(path: Path, err: OSError) -> OutputError:
+def output_error(path: Path, err: OSError) -> OutputError:
     """An :class:`OutputError` naming ``path``; its ``errno`` is the OS error's, so callers can
     tell a full disk or a refused folder (every later write fails too) from a one-off."""
     advice = _WRITE_ADVICE.get(err.errno or 0, "check the output path")

@@ -1,0 +1,137 @@
+"""``masterpiece video`` through the real entry point."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from masterpiece.cli.main import EXIT_OK, EXIT_USAGE, build_parser, main
+
+_spec = importlib.util.spec_from_file_location(
+    "video_clips", Path(__file__).parents[1] / "video" / "clips.py"
+)
+clips = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(clips)
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 96x64, 10-frame pan with an AAC track."""
+    folder = tmp_path_factory.mktemp("film")
+    return clips.write_clip(
+        folder / "film.mp4", clips.pan_zoom(clips.astronaut(), (96, 64), 10), audio=True
+    )
+
+
+def _model(weights: Path) -> list[str]:
+    return ["--model", "compact", "--weights", str(weights)]
+
+
+def test_colorizes_a_film_keeping_its_audio(film, compact_weights, tmp_path, capsys):
+    out = tmp_path / "colour.mkv"
+    assert main(["video", str(film), str(out), *_model(compact_weights)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out)
+    assert "colorized 10 frames (1 shot(s))" in captured.err and "model compact" in captured.err
+    assert "audio: copied (aac)" in captured.err
+    assert "frame" in captured.err  # the progress bar
+    assert len(clips.read_frames(out)) == 10
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["colour.mkv"]
+
+
+def test_default_output_and_skipping_an_existing_one(film, compact_weights, tmp_path, capsys):
+    source = tmp_path / "old film.mp4"
+    source.write_bytes(film.read_bytes())
+    assert (
+        main(
+            ["video", str(source), *_model(compact_weights), "--no-stabilise", "--batch-size", "3"]
+        )
+        == EXIT_OK
+    )
+    out = tmp_path / "old film_colorized.mp4"
+    assert out.exists()
+    before = out.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["video", str(source), *_model(compact_weights)]) == EXIT_OK
+    assert "exists (use --overwrite" in capsys.readouterr().err
+    assert out.stat().st_mtime_ns == before
+    assert (
+        main(["video", str(source), *_model(compact_weights), "--overwrite", "--carry", "0.5"])
+        == EXIT_OK
+    )
+
+
+def test_not_a_video_is_one_line_and_exit_2(compact_weights, tmp_path, capsys):
+    source = tmp_path / "notes.mp4"
+    source.write_text("shopping list")
+    assert (
+        main(["video", str(source), str(tmp_path / "out.mp4"), *_model(compact_weights)])
+        == EXIT_USAGE
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a readable video" in err[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--reference", "frame.png"], "FRAME:IMAGE"),
+        (["--hints", "HINTS"], "must be an object with frame"),
+        (["--carry", "1.5"], "--carry"),
+        (["--crf", "80"], "crf"),
+    ],
+)
+def test_bad_options_exit_2(film, compact_weights, tmp_path, capsys, options, message):
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps([{"frame": 0, "x": 3}]))
+    options = [str(hints) if option == "HINTS" else option for option in options]
+    assert (
+        main(["video", str(film), str(tmp_path / "out.mp4"), *_model(compact_weights), *options])
+        == EXIT_USAGE
+    )
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_hints_file_and_reference_frame(film, tmp_path, capsys):
+    hints = tmp_path / "hints.json"
+    hints.write_text(
+        json.dumps(
+            [
+                {"frame": 0, "x": 40, "y": 30, "color": "#d02020"},
+                {"frame": 4, "x": 10, "y": 10, "color": [30, 60, 200], "size": 5},
+            ]
+        )
+    )
+    reference = tmp_path / "reference.png"
+    from PIL import Image
+
+    Image.new("RGB", (96, 64), (40, 90, 200)).save(reference)
+    out = tmp_path / "out.mp4"
+    code = main(
+        [
+            "video",
+            str(film),
+            str(out),
+            "--model",
+            "compact",
+            "--hints",
+            str(hints),
+            "--reference",
+            f"2:{reference}",
+        ]
+    )
+    assert code == EXIT_OK, capsys.readouterr().err
+    assert len(clips.read_frames(out)) == 10
+
+
+def test_extensions_match_the_library_and_help_lists_the_verb():
+    from masterpiece.cli.video import VIDEO_EXTENSIONS
+    from masterpiece.video.io import VIDEO_EXTENSIONS as LIBRARY_EXTENSIONS
+
+    assert VIDEO_EXTENSIONS == LIBRARY_EXTENSIONS
+    assert "video" in build_parser().format_help()
