@@ -268,9 +268,31 @@ def bench_agreement(ws: Workspace, settings: Settings) -> dict:
                                                   scale_factor=4, mode="bilinear", align_corners=False)
     return {"official_t1_mean_ab": float(np.mean(against_official)),
             "official_same_network_input_t1_mean_ab": float(np.mean(same_input)),
+            "resize_effect_bundled_t1": _resize_effect_bundled(official, settings),
             "official_head_vs_decode_t1_mean_ab": float((head - decoded).norm(dim=1).mean()),
             "seed_network_t038_mean_ab": against_seed, "seed_importer": seed.importer,
             "target_ab": TARGETS["agreement_ab"]}
+
+
+def _resize_effect_bundled(official: OfficialPipeline, settings: Settings) -> dict:
+    """How much the one deliberate difference from the official pipeline, the resize to the
+    network (ours: antialiased bilinear on ``L``; theirs: PIL bicubic on RGB), moves the output
+    of a trained network: the bundled model's real weights at T = 1 on the validation photos.
+    (The random ECCV16 weights amplify any input difference without bound.)"""
+    from masterpiece.errors import WeightsError
+    from masterpiece.pipeline.io import read_image
+
+    val = SHARED_DATA / "val"
+    paths = sorted(val.iterdir())[: settings.accuracy_photos] if val.is_dir() else []
+    photos = [read_image(p).pixels for p in paths] or [np.asarray(gray_photo(0, (320, 256)))]
+    photos = [np.repeat(p[..., None], 3, axis=2) if p.ndim == 2 else p for p in photos if p.dtype == np.uint8]
+    try:
+        bundled = Colorizer("compact", precision="fp32", temperature=1.0, download=False)
+    except WeightsError as error:
+        return {"skipped": f"bundled weights absent: {error}"}
+    distances = [_ab_distance(bundled.colorize_rgb(p.astype(np.float32) / 255),
+                              _ours_on(bundled, official.network_input(p), p)) for p in photos]
+    return {"photos": len(photos), "mean_ab": float(np.mean(distances)), "max_image_mean_ab": float(np.max(distances))}
 
 
 def _ours_on(colorizer: Colorizer, network_l: torch.Tensor, rgb: np.ndarray) -> np.ndarray:
@@ -492,6 +514,10 @@ def markdown(results: dict) -> str:
         row("agreement with the official pipeline (T = 1), mean ab: whole pipeline; same network input", "",
             f"{agreement['official_t1_mean_ab']:.3f}; {agreement['official_same_network_input_t1_mean_ab']:.3f}",
             "", "< 1")
+        effect = agreement.get("resize_effect_bundled_t1", {})
+        if "mean_ab" in effect:
+            row(f"the resize alone (ours vs official), bundled model's real weights, T = 1 ({effect['photos']} photos), mean ab",
+                "", f"{effect['mean_ab']:.3f}", "", "< 1")
         row("agreement with the seed's network (OpenCV DNN, T = 0.38), mean ab", "",
             f"{agreement['seed_network_t038_mean_ab']:.4f}", "", "< 1")
     failed = {name: section["error"].splitlines()[-1] for name, section in sections.items() if "error" in section}
