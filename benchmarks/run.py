@@ -149,12 +149,12 @@ class Workspace:
         return Colorizer("eccv16", weights=self.weights, precision=precision, download=False, size=self.size, **options)
 
     def warm_int8(self, name: str, model: torch.nn.Module, settings: Settings) -> None:
-        """Export ``model`` to int8 once, calibrated on the training photos, where Colorizer finds it."""
+        """Export ``model`` to int8 once, where Colorizer finds it, calibrated as Colorizer calibrates
+        it (on generated images: what users get; the training photos would flatter it)."""
         from masterpiece.models._weights import cache_dir
         from masterpiece.models.runtime import int8_model
 
-        int8_model(model, name, cache_dir() / "onnx", calibration=_calibration_folder(), count=settings.calibration_count,
-                   size=self.size)
+        int8_model(model, name, cache_dir() / "onnx", count=settings.calibration_count, size=self.size)
 
     def model_args(self, precision: str) -> list[str]:
         return ["--model", "eccv16", "--weights", str(self.weights), "--precision", precision, "--size", str(self.size)]
@@ -176,7 +176,7 @@ def bench_network(ws: Workspace, settings: Settings) -> dict:
 
     float_onnx = OnnxColorizer(export_onnx(model, ws.root / "eccv16-fp32.onnx", size=64, overwrite=True))
     int8_onnx = OnnxColorizer(export_onnx(model, ws.root / "eccv16-int8.onnx", int8=True, overwrite=True,
-                                          calibration=_calibration_folder(), calibration_count=settings.calibration_count,
+                                          calibration_count=settings.calibration_count,
                                           size=side))
     seed = SeedPipeline(model, ws.root, size=side)
     rows = {
@@ -193,11 +193,6 @@ def bench_network(ws: Workspace, settings: Settings) -> dict:
     return {"size": side, "rows": rows, "best": best, "speedup": rows[best]["speedup"], "target_speedup": TARGETS["network"],
             "floor_s": FLOOR_SECONDS, "best_over_floor": rows[best]["median_s"] / FLOOR_SECONDS,
             "opencv_importer": seed.importer, "cpu_bf16": cpu_supports_bf16()}
-
-
-def _calibration_folder() -> Path | None:
-    train = SHARED_DATA / "train"
-    return train if train.is_dir() else None
 
 
 def _ab_distance(first: np.ndarray, second: np.ndarray) -> float:
@@ -254,7 +249,7 @@ def bench_agreement(ws: Workspace, settings: Settings) -> dict:
     official = OfficialPipeline(ws.model, size=side)
     ours = ws.colorizer("fp32", temperature=1.0)
     references = [official.colorize_array(p) for p in photos]
-    against_official = [_ab_distance(ours.colorize_rgb(p.astype(np.float32) / 255), r) for p, r in zip(photos, references)]
+    against_official = [_ab_distance(ours.colorize_pixels(p), r) for p, r in zip(photos, references)]  # uint8 in, as read
     same_input = [_ab_distance(_ours_on(ours, official.network_input(p), p), r) for p, r in zip(photos, references)]
     seed_side = side if settings.quick else 224  # the seed's input size
     seed = SeedPipeline(ws.model, ws.root, size=seed_side)

@@ -42,53 +42,62 @@ def max_chroma_table() -> np.ndarray:
     return np.concatenate((table, table[:, :1]), axis=1)
 
 
-def fit_chroma_with_table(lab: np.ndarray) -> np.ndarray:
-    """Scale the chroma of ``(N, 3)`` float32 Lab colours down to the sRGB gamut, keeping L and hue.
-
-    Colours already inside keep their ``ab`` (up to the table's interpolation margin, 0.1 %).
-    Where the gamut's edge changes abruptly between neighbouring table entries (the narrow
-    yellow and cyan spikes near white, about 1 in 1000 fitted colours), interpolation would
-    cut too much chroma: those colours are fitted exactly by
-    :func:`~masterpiece.color.lab.fit_chroma_to_gamut`. Returns a new ``(N, 3)`` float32 array.
-    """
-    lightness, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
-    chroma = np.hypot(a, b)
-    hue = np.arctan2(b, a) % np.float32(2 * np.pi)
+@functools.lru_cache(maxsize=1)
+def _abrupt_cells() -> np.ndarray:
+    """``(TABLE_LIGHTNESS_STEPS, TABLE_HUE_STEPS + 1)`` uint8: 1 where the four table entries
+    around a cell differ by more than :data:`_ABRUPT` (interpolation there is unreliable)."""
     table = max_chroma_table()
-    row = np.clip(lightness, 0.0, 100.0) * np.float32((TABLE_LIGHTNESS_STEPS - 1) / 100.0)
-    column = hue * np.float32(TABLE_HUE_STEPS / (2 * np.pi))
-    row0 = np.minimum(row.astype(np.int64), TABLE_LIGHTNESS_STEPS - 2)
-    column0 = np.minimum(column.astype(np.int64), TABLE_HUE_STEPS - 1)
-    row_weight, column_weight = row - row0, column - column0
-    corners = (table[row0, column0], table[row0, column0 + 1], table[row0 + 1, column0], table[row0 + 1, column0 + 1])
-    limit = (
-        (corners[0] * (1 - column_weight) + corners[1] * column_weight) * (1 - row_weight)
-        + (corners[2] * (1 - column_weight) + corners[3] * column_weight) * row_weight
-    )
-    scale = np.minimum(1.0, _MARGIN * limit / np.maximum(chroma, np.float32(1e-6))).astype(np.float32)
-    fitted = lab.astype(np.float32, copy=True)
-    fitted[:, 1] *= scale
-    fitted[:, 2] *= scale
-    abrupt = np.flatnonzero((np.maximum.reduce(corners) - np.minimum.reduce(corners) > _ABRUPT) & (scale < 1.0))
-    if abrupt.size:
-        exact = fit_chroma_to_gamut(torch.from_numpy(np.ascontiguousarray(lab[abrupt].T))[None, :, :, None])
-        fitted[abrupt] = exact[0, :, :, 0].T.numpy()
-    return fitted
+    corners = np.stack((table[:-1, :-1], table[:-1, 1:], table[1:, :-1], table[1:, 1:]))
+    abrupt = (corners.max(axis=0) - corners.min(axis=0) > _ABRUPT).astype(np.uint8)
+    return np.pad(abrupt, ((0, 1), (0, 1)), mode="edge")
+
+
+def fit_chroma_planes(
+    lightness: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale the chroma of Lab planes down to the sRGB gamut, keeping ``L`` and hue.
+
+    Args:
+        lightness, a, b: float32 planes of one shape (2-D), ``L`` in [0, 100].
+
+    Returns:
+        New ``a`` and ``b`` planes. Colours inside the gamut keep their ``ab`` (up to the
+        table's margin, 0.1 %). Where the gamut's edge changes abruptly between neighbouring
+        table entries (the narrow yellow and cyan spikes near white, about 1 in 1000 fitted
+        colours), interpolation would cut too much chroma: those colours are fitted exactly
+        by :func:`~masterpiece.color.lab.fit_chroma_to_gamut`.
+    """
+    a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
+    chroma, hue = cv2.cartToPolar(a, b)  # hue in radians, [0, 2 pi)
+    rows = cv2.multiply(np.ascontiguousarray(lightness, np.float32), (TABLE_LIGHTNESS_STEPS - 1) / 100.0)
+    columns = cv2.multiply(hue, TABLE_HUE_STEPS / (2 * np.pi))
+    # OpenCV interpolates the table (bilinear, weights in steps of 1/32 of a cell)
+    limit = cv2.remap(max_chroma_table(), columns, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    scale = np.minimum(np.float32(1.0), cv2.divide(limit * np.float32(_MARGIN), np.maximum(chroma, np.float32(1e-6))))
+    fitted_a, fitted_b = cv2.multiply(a, scale), cv2.multiply(b, scale)
+    abrupt = cv2.remap(_abrupt_cells(), columns, rows, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    exact = np.flatnonzero((abrupt.reshape(-1) != 0) & (scale.reshape(-1) < 1.0))
+    if exact.size:
+        lab = np.stack([plane.reshape(-1)[exact] for plane in (np.asarray(lightness, np.float32), a, b)])
+        fitted = fit_chroma_to_gamut(torch.from_numpy(lab)[None, :, :, None])[0, :, :, 0].numpy()
+        fitted_a.reshape(-1)[exact], fitted_b.reshape(-1)[exact] = fitted[1], fitted[2]
+    return fitted_a, fitted_b
+
+
+def fit_chroma_with_table(lab: np.ndarray) -> np.ndarray:
+    """:func:`fit_chroma_planes` for ``(N, 3)`` float32 Lab colours; returns a new ``(N, 3)`` array."""
+    lab = np.asarray(lab, np.float32)
+    a, b = fit_chroma_planes(lab[:, 0:1], lab[:, 1:2], lab[:, 2:3])
+    return np.concatenate((lab[:, 0:1], a, b), axis=1)
 
 
 def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(h, W)`` float32 ``L``, ``a`` and ``b`` planes -> ``(h, W, 3)`` float32 sRGB in [0, 1].
 
-    Out-of-gamut colours are brought inside by reducing chroma at constant ``L`` (as
-    :func:`~masterpiece.color.lab.lab_to_rgb` does), never by clipping channels.
+    Every colour's chroma is fitted to the gamut first (:func:`fit_chroma_planes`, reducing
+    chroma at constant ``L`` as :func:`~masterpiece.color.lab.lab_to_rgb` does, never clipping
+    channels), then OpenCV converts all pixels in one pass.
     """
-    lab = cv2.merge([np.asarray(plane, dtype=np.float32) for plane in (lightness, a, b)])
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-    # OpenCV clipped every pixel with a channel at 0 or 1: refit those (legitimate 0s and 1s, pure
-    # black and white, come back unchanged)
-    inside = cv2.inRange(rgb, (1e-6, 1e-6, 1e-6), (1 - 1e-6, 1 - 1e-6, 1 - 1e-6))
-    clipped = np.flatnonzero(inside.reshape(-1) == 0)
-    if clipped.size:
-        fitted = fit_chroma_with_table(lab.reshape(-1, 3)[clipped])
-        rgb.reshape(-1, 3)[clipped] = cv2.cvtColor(fitted[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :]
-    return rgb
+    lightness = np.ascontiguousarray(lightness, np.float32)
+    fitted_a, fitted_b = fit_chroma_planes(lightness, a, b)
+    return cv2.cvtColor(cv2.merge([lightness, fitted_a, fitted_b]), cv2.COLOR_Lab2RGB)

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -366,6 +367,8 @@ class Colorizer:
         rgb = lab_band_to_rgb(lightness, ab, fast)
         if out.dtype == np.float32:
             out[rows] = rgb
+        elif out.dtype == np.uint8:  # round half to even, as _quantize (np.rint); one pass
+            cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0, out=rgb), dst=out[rows], alpha=255.0)
         else:
             _quantize(rgb, out[rows])
 
