@@ -86,6 +86,15 @@ def test_int8_keeps_the_full_resolution_layers_and_heads_in_float(name: str, tmp
     assert sum(quantized(n) for n in convolutions) >= len(convolutions) - len(float_modules) - len(heads) - 2
 
 
+def test_runtime_threads_can_change_without_changing_results(tmp_path: Path) -> None:
+    runtime = OnnxColorizer(export_onnx(_seeded("eccv16"), tmp_path / "e.onnx", size=64), threads=2)
+    lightness = torch.from_numpy(calibration_images(None, 1, 64)[0])
+    before = runtime.predict(lightness).logits
+    runtime.set_threads(1)
+    assert runtime.threads == 1
+    torch.testing.assert_close(runtime.predict(lightness).logits, before, atol=1e-4, rtol=1e-4)
+
+
 def test_calibration_feeds_hints_to_hint_models() -> None:
     from masterpiece.models.export import _CalibrationReader
 

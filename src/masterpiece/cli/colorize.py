@@ -306,7 +306,14 @@ class _JobRunner:
         if self.workers > 1:
             share = max(1, self._threads_before // self.workers)
             self._pool = ThreadPoolExecutor(self.workers, "colorize", initializer=torch.set_num_threads, initargs=(share,))
+            self._set_runtime_threads(share)
         return self
+
+    def _set_runtime_threads(self, threads: int) -> None:
+        """An ONNX Runtime network has its own thread pool: give it the worker's share too."""
+        set_threads = getattr(self.colorizer.model, "set_threads", None)
+        if set_threads is not None:
+            set_threads(threads)
 
     def __exit__(self, *exc_info: object) -> None:
         import torch
@@ -314,6 +321,7 @@ class _JobRunner:
         self.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)  # running jobs finish their atomic write
+            self._set_runtime_threads(self._threads_before)
         torch.set_num_threads(self._threads_before)
 
     def stop(self) -> None:

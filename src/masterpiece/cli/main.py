@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -121,7 +122,24 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_PARTIAL_FAILURE
 
 
+def _one_malloc_arena() -> None:
+    """Make glibc's allocator share one arena between threads (as ``MALLOC_ARENA_MAX=1``).
+
+    Bands of a big image are converted on several threads; with an arena per thread, the
+    freed temporaries of each stay mapped, and a 100-megapixel scan peaked at 1.47 GB instead
+    of 1.14 GB, at the same speed (``make bench``). Skipped where the user set
+    ``MALLOC_ARENA_MAX`` or the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX
+
+
 def main(argv: list[str] | None = None) -> int:
+    _one_malloc_arena()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

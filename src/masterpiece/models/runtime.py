@@ -131,22 +131,12 @@ class OnnxColorizer(ColorizationModel):
         from .export import METADATA_PREFIX, require_onnx
 
         require_onnx()
-        import onnxruntime as ort
 
         self.path = Path(path)
         if not self.path.is_file():
             raise WeightsError(f"ONNX file {self.path} not found; export one with `masterpiece models export`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # no busy-waiting between runs: the idle threads would take the cores from the
-        # full-resolution colour work (and from other images in a folder) that follows each run
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own untyped errors; translated once here
-            raise WeightsError(f"{self.path} cannot be loaded by ONNX Runtime ({error}); re-export it") from error
+        self.threads = 0
+        self.set_threads(threads or torch.get_num_threads())
         meta = self.session.get_modelmeta().custom_metadata_map
         if f"{METADATA_PREFIX}model" not in meta:
             raise WeightsError(f"{self.path} is not a Masterpiece export (no {METADATA_PREFIX}* metadata); "
@@ -159,6 +149,29 @@ class OnnxColorizer(ColorizationModel):
         self.register_buffer("ab_bin_centers", None if centers is None else torch.tensor(centers, dtype=torch.float32))
         self._inputs = [node.name for node in self.session.get_inputs()]
         self._outputs = [node.name for node in self.session.get_outputs()]
+
+    def set_threads(self, threads: int) -> None:
+        """Run with ``threads`` intra-op threads (the session is rebuilt when the number changes).
+
+        A batch that colorizes several images at once gives each its share of the cores.
+        """
+        import onnxruntime as ort
+
+        threads = max(1, int(threads))
+        if threads == self.threads:
+            return
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no busy-waiting between runs: the idle threads would take the cores from the
+        # full-resolution colour work (and from other images in a folder) that follows each run
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors; translated once here
+            raise WeightsError(f"{self.path} cannot be loaded by ONNX Runtime ({error}); re-export it") from error
+        self.threads = threads
 
     @property
     def bin_centers(self) -> torch.Tensor | None:

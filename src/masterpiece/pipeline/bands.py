@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from ..color.fast import lab_to_rgb_fast
 from ..color.lab import gray_to_lightness, lab_to_rgb, rgb_to_lightness
 
-#: rows are processed in bands of about this many pixels (a band of 2 MP needs about 100 MB)
+#: rows are processed in bands of about this many pixels (a band of 2 MP needs about 120 MB of
+#: temporaries; bands run two at a time on two cores)
 BAND_PIXELS = 2_000_000
 
 
