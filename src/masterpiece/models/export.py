@@ -12,8 +12,8 @@ Decoding (the annealed mean at any temperature) is not in the graph: the bin cen
 model's settings travel in the file's metadata (:data:`METADATA_PREFIX` keys), and
 :class:`~masterpiece.models.runtime.OnnxColorizer` decodes as the PyTorch model does.
 
-int8: ``onnxruntime.quantization.quantize_static`` in QDQ format, per-channel int8 weights and
-uint8 activations (the VNNI path), calibrated on ``L`` images from a folder of photographs
+int8: ``onnxruntime.quantization.quantize_static`` in operator format (``QLinearConv``: 5 %
+faster than QDQ here, as accurate), per-channel int8 weights and uint8 activations (the VNNI path), calibrated on ``L`` images from a folder of photographs
 or, without one, on generated images. Only convolutions and matrix products are quantized,
 and not the full-resolution first layers (:attr:`ColorizationModel.int8_float_modules`) nor
 the last convolution (the bin logits): the annealed mean divides the logits by T = 0.38,
@@ -299,7 +299,7 @@ def quantize_int8(
     images: Sequence[np.ndarray],
     keep_heads_float: bool = True,
 ) -> None:
-    """Static int8 quantization of a float32 export (QDQ, per-channel weights, uint8 activations).
+    """Static int8 quantization of a float32 export (QLinearConv, per-channel weights, uint8 activations).
 
     Only :data:`INT8_OPERATORS` are quantized, and not in the model's
     :attr:`~masterpiece.models.ColorizationModel.int8_float_modules` (its full-resolution layers).
@@ -324,7 +324,7 @@ def quantize_int8(
             quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
                 str(prepared), str(output), _CalibrationReader(images, model.accepts_hints),
-                quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                quant_format=QuantFormat.QOperator, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
                 extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
                 nodes_to_exclude=excluded, op_types_to_quantize=list(INT8_OPERATORS),
