@@ -55,3 +55,16 @@ def test_abrupt_gamut_edges_are_fitted_exactly() -> None:
     exact = fit_chroma_with_table(lab)
     reference = lab_to_rgb(torch.from_numpy(lab.T.copy())[None, :, :, None])[0, :, 0, 0].numpy()
     np.testing.assert_allclose(cv2.cvtColor(exact[:, None, :], cv2.COLOR_Lab2RGB)[0, 0], reference, atol=0.01)
+
+
+def test_panoramas_wider_than_opencv_maps_are_converted() -> None:
+    # cv2.remap takes no side of 32767 or more: wide (or tall) planes are cut into blocks
+    rng = np.random.default_rng(2)
+    for shape in ((3, 40_000), (40_000, 2)):
+        lab = np.stack([rng.uniform(0, 100, shape), rng.uniform(-110, 110, shape), rng.uniform(-110, 110, shape)],
+                       axis=-1).astype(np.float32)
+        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+        exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+        assert fast.shape == (*shape, 3)
+        delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
+        assert delta_e.mean() < 0.1 and delta_e.max() < 1.0

@@ -67,9 +67,11 @@ def fit_chroma_planes(
         colours), interpolation would cut too much chroma: those colours are fitted exactly
         by :func:`~masterpiece.color.lab.fit_chroma_to_gamut`.
     """
-    a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
+    shape = np.shape(a)
+    # the work is per pixel: done on blocks of 4096 columns, as cv2.remap takes no side of 32767 or more
+    lightness, a, b = _blocks(lightness, a, b)
     chroma, hue = cv2.cartToPolar(a, b)  # hue in radians, [0, 2 pi)
-    rows = cv2.multiply(np.ascontiguousarray(lightness, np.float32), (TABLE_LIGHTNESS_STEPS - 1) / 100.0)
+    rows = cv2.multiply(lightness, (TABLE_LIGHTNESS_STEPS - 1) / 100.0)
     columns = cv2.multiply(hue, TABLE_HUE_STEPS / (2 * np.pi))
     # OpenCV interpolates the table (bilinear, weights in steps of 1/32 of a cell)
     limit = cv2.remap(max_chroma_table(), columns, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -78,10 +80,31 @@ def fit_chroma_planes(
     abrupt = cv2.remap(_abrupt_cells(), columns, rows, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     exact = np.flatnonzero((abrupt.reshape(-1) != 0) & (scale.reshape(-1) < 1.0))
     if exact.size:
-        lab = np.stack([plane.reshape(-1)[exact] for plane in (np.asarray(lightness, np.float32), a, b)])
+        lab = np.stack([plane.reshape(-1)[exact] for plane in (lightness, a, b)])
         fitted = fit_chroma_to_gamut(torch.from_numpy(lab)[None, :, :, None])[0, :, :, 0].numpy()
         fitted_a.reshape(-1)[exact], fitted_b.reshape(-1)[exact] = fitted[1], fitted[2]
-    return fitted_a, fitted_b
+    size = int(np.prod(shape))
+    return fitted_a.reshape(-1)[:size].reshape(shape), fitted_b.reshape(-1)[:size].reshape(shape)
+
+
+_BLOCK_COLUMNS = 4096
+
+
+def _blocks(*planes: np.ndarray) -> list[np.ndarray]:
+    """The planes (one shape) as 2-D float32 arrays OpenCV takes: themselves when they are
+    C-contiguous with sides under 32767, else copies flattened into rows of
+    :data:`_BLOCK_COLUMNS` (zero-padded), all alike."""
+    planes = [np.asarray(plane, np.float32) for plane in planes]
+    if all(p.ndim == 2 and max(p.shape) < 32767 and p.flags.c_contiguous for p in planes):
+        return planes
+    size = planes[0].size
+    columns = max(1, min(_BLOCK_COLUMNS, size))
+    blocked = []
+    for plane in planes:
+        block = np.zeros(-(-size // columns) * columns, np.float32)
+        block[:size] = plane.reshape(-1)
+        blocked.append(block.reshape(-1, columns))
+    return blocked
 
 
 def fit_chroma_with_table(lab: np.ndarray) -> np.ndarray:
