@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def test_colorizes_a_film_keeping_its_audio(film, compact_weights, tmp_path, cap
     assert captured.out.strip() == str(out)
     assert "colorized 10 frames (1 shot(s))" in captured.err and "model compact" in captured.err
     assert "audio: copied (aac)" in captured.err
-    assert "frame" in captured.err  # the progress bar
+    # the progress bar itself (tqdm's rate, "frame/s" or "s/frame"; the summary says "frames/s")
+    assert re.search(r"10/10 \[[^\]]*(frame/s|s/frame)\]", captured.err), captured.err
     assert len(clips.read_frames(out)) == 10
     assert sorted(path.name for path in tmp_path.iterdir()) == ["colour.mkv"]
 
@@ -76,6 +78,39 @@ def test_not_a_video_is_one_line_and_exit_2(compact_weights, tmp_path, capsys):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.mp4"]
 
 
+def test_a_muxer_error_is_one_line_and_exit_4(film, compact_weights, tmp_path, capsys, monkeypatch):
+    """FFmpeg refusing to write the trailer: one line, the output exit code, no file left."""
+    import av
+
+    from masterpiece.cli.main import EXIT_OUTPUT
+    from masterpiece.video.io import VideoWriter
+
+    class FailingClose:
+        def __init__(self, container) -> None:
+            self._container = container
+
+        def __getattr__(self, name: str):
+            return getattr(self._container, name)
+
+        def close(self) -> None:
+            self._container.close()
+            raise av.error.ArgumentError(22, "Invalid argument")
+
+    real_open = VideoWriter._open
+
+    def failing_open(writer, *args, **kwargs) -> None:
+        real_open(writer, *args, **kwargs)
+        writer._container = FailingClose(writer._container)
+
+    monkeypatch.setattr(VideoWriter, "_open", failing_open)
+    out = tmp_path / "out" / "colour.mp4"
+    assert main(["video", str(film), str(out), *_model(compact_weights)]) == EXIT_OUTPUT
+    lines = capsys.readouterr().err.splitlines()
+    err = [line for line in lines if line.strip() and "frame" not in line]  # not the bar
+    assert len(err) == 1 and "cannot write" in err[0] and "Invalid argument" in err[0], err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -111,7 +146,7 @@ def test_hints_file_and_reference_frame(film, tmp_path, capsys):
     from PIL import Image
 
     Image.new("RGB", (96, 64), (40, 90, 200)).save(reference)
-    out = tmp_path / "out.mp4"
+    out, plain = tmp_path / "out.mp4", tmp_path / "plain.mp4"
     code = main(
         [
             "video",
@@ -126,7 +161,16 @@ def test_hints_file_and_reference_frame(film, tmp_path, capsys):
         ]
     )
     assert code == EXIT_OK, capsys.readouterr().err
-    assert len(clips.read_frames(out)) == 10
+    assert main(["video", str(film), str(plain), "--model", "compact"]) == EXIT_OK
+    hinted, unhinted = (
+        [frame.astype(int) for frame in clips.read_frames(path)] for path in (out, plain)
+    )
+    assert len(hinted) == 10
+    # frame 0: redder around the red hint at (40, 30)
+    red = (hinted[0] - unhinted[0])[22:39, 32:49]
+    assert red[..., 0].mean() - red[..., 2].mean() > 3, red.mean(axis=(0, 1))
+    # frame 2: the blue reference frame makes the whole picture bluer
+    assert (hinted[2][..., 2] - unhinted[2][..., 2]).mean() > 3
 
 
 def test_extensions_match_the_library_and_help_lists_the_verb():

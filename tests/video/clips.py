@@ -86,10 +86,13 @@ def write_clip(
     codec: str = "libx264",
     audio_codec: str = "aac",
     options: dict[str, str] | None = None,
+    layout: str = "mono",
+    audio_start: float = 0.0,
 ) -> Path:
     """Encode gray or RGB uint8 frames into ``path`` (container from its extension).
 
-    With ``audio``, adds a mono 440 Hz tone as long as the video, in ``audio_codec``.
+    With ``audio``, adds a 440 Hz tone (``layout`` "mono" or "stereo") in ``audio_codec`` from
+    ``audio_start`` seconds to the end of the video.
     """
     import av
 
@@ -102,7 +105,7 @@ def write_clip(
             video.options = {"crf": "12", "preset": "veryfast"}
         sound = container.add_stream(audio_codec, rate=16000) if audio else None
         if sound is not None:
-            sound.layout = "mono"
+            sound.layout = layout
         for index, frame in enumerate(frames):
             rgb = np.repeat(frame[..., None], 3, axis=2) if frame.ndim == 2 else frame
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -111,10 +114,14 @@ def write_clip(
         container.mux(video.encode(None))
         if sound is not None:
             samples = 16000 * len(frames) // fps
+            channels = 2 if layout == "stereo" else 1
             tone = (np.sin(2 * np.pi * 440 * np.arange(samples) / 16000) * 8000).astype(np.int16)
-            for start in range(0, samples, 1024):
+            tone = np.repeat(tone, channels)  # interleaved
+            for start in range(round(audio_start * 16000), samples, 1024):
                 chunk = av.AudioFrame.from_ndarray(
-                    tone[None, start : start + 1024], format="s16", layout="mono"
+                    tone[None, start * channels : (start + 1024) * channels],
+                    format="s16",
+                    layout=layout,
                 )
                 chunk.sample_rate = 16000
                 chunk.pts = start

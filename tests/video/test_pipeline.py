@@ -185,6 +185,35 @@ def test_hints_set_the_colours_of_their_shot_only(cut_frames, trained):
         assert np.abs(hinted[index].astype(int) - plain[index]).mean() > 0.5
 
 
+def test_later_hints_in_a_shot_add_to_the_earlier_ones(pan_frames, colorizer):
+    """Each hint applies from its frame to the end of its shot: a second set in the same shot
+    joins the first (followed along the motion), it does not replace it."""
+    first, second = ColorHint(60, 30, "#d02020", size=5), ColorHint(80, 40, "#2040d0", size=5)
+    masks = {}
+    for name, hints in {
+        "first": {0: [first]},
+        "second": {2: [second]},
+        "both": {0: [first], 2: [second]},
+    }.items():
+        runner = FrameColorizer(colorizer, hints=hints, batch_size=4)
+        seen = {}
+        predict = runner._predict
+
+        def recording(batch, seen=seen, predict=predict):
+            seen.update({frame.index: frame.hints for frame in batch})
+            return predict(batch)
+
+        runner._predict = recording
+        list(runner.colorize(pan_frames[:4]))
+        masks[name] = {index: hints[1][0] > 0 for index, hints in seen.items() if hints is not None}
+    assert masks["first"][2].any() and masks["second"][2].any()
+    for index in (2, 3):  # both hints, each where it would be alone
+        np.testing.assert_array_equal(
+            masks["both"][index], masks["first"][index] | masks["second"][index]
+        )
+    np.testing.assert_array_equal(masks["both"][1], masks["first"][1])
+
+
 def test_a_reference_frame_sets_the_colours(pan_frames, trained):
     reference = np.zeros((64, 96, 3), np.uint8)
     reference[...] = (40, 90, 200)  # a blue picture

@@ -14,13 +14,20 @@ Decisions:
 - Output codec from the output name: ``.mp4 .m4v .mov .mkv`` -> H.264 (libx264, CRF 18,
   ``yuv420p``, or ``yuv444p`` when a side is odd, which 4:2:0 cannot hold), ``.webm`` -> VP9,
   ``.avi`` -> MPEG-4 Part 2. Resolution, frame timestamps (so variable frame rates too), the
-  average frame rate and the display rotation of phone videos are the source's.
+  average frame rate, the pixels' aspect ratio (anamorphic video) and the display rotation of
+  phone videos are the source's.
 - Audio: the first audio stream is copied packet by packet (no re-encoding) when the output
-  container accepts its codec (FFmpeg's own ``avformat_query_codec`` answer); otherwise it is
-  transcoded to AAC (Opus for WebM) and :attr:`VideoWriter.audio` says so. Other audio
-  streams, subtitles and data streams are not carried.
-- Damaged input: a decoding error, or fewer decoded frames than the container declares, is
-  an :class:`InvalidVideoError` (a truncated file); nothing is concealed.
+  container accepts its codec (FFmpeg's own ``avformat_query_codec`` answer, confirmed by
+  writing the header at once: a muxer that still refuses it, such as Opus in MOV, gets the
+  audio transcoded); otherwise it is transcoded to AAC (Opus for WebM), keeping its start
+  time, and :attr:`VideoWriter.audio` says so. A channel layout without a defined order
+  (AVI/MKV PCM and ADPCM: "2 channels") is written as the usual layout of that many channels.
+  Other audio streams, subtitles, data streams and attached pictures (cover art, which is
+  not a video) are not carried.
+- Damaged input: a decoding error, or decoded frames that end well before the duration the
+  container declares (by more than 2 frames and 5 %), is an :class:`InvalidVideoError` (a
+  truncated file); nothing is concealed. Timestamps, not frame counts, are compared: edit
+  lists and dropped-frame entries make declared counts exceed what decodes in valid files.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -56,8 +64,10 @@ VIDEO_EXTENSIONS = tuple(_CODECS)
 """Output extensions :class:`VideoWriter` can write."""
 
 _OPEN_ADVICE = "pass an ordinary video file (MP4, MOV, MKV, WebM, AVI)"
-#: A declared frame count may exceed what decodes by a frame or two (edit lists) without damage.
-_MISSING_FRAMES_TOLERATED = 2
+#: Decoded frames may end this many frame durations, or this fraction of the declared duration
+#: (whichever is more), before the declared duration without the file being called truncated.
+_SHORT_FRAMES_TOLERATED = 2
+_SHORT_FRACTION_TOLERATED = 0.05
 
 
 def _av() -> Any:
@@ -96,6 +106,8 @@ class VideoInfo:
         frame_count: the number of frames the container declares, or ``None`` if it does not.
         codec: the video codec's name (``h264``...).
         audio_codec: the first audio stream's codec, or ``None`` without audio.
+        sample_aspect_ratio: the pixels' shape (``32/27`` for anamorphic DVD video), or
+            ``None`` when unknown (square).
     """
 
     width: int
@@ -104,6 +116,7 @@ class VideoInfo:
     frame_count: int | None
     codec: str
     audio_codec: str | None
+    sample_aspect_ratio: Fraction | None = None
 
 
 @dataclass(frozen=True)
@@ -137,18 +150,21 @@ class VideoReader:
             ) from error
         try:
             self._video, self._audio = self._streams()
+            self.info = self._describe()
         except BaseException:
             self._container.close()
             raise
-        self.info = self._describe()
 
     def _streams(self) -> tuple[Any, Any]:
+        av = _av()
         streams = self._container.streams
-        if not streams.video:
+        attached = av.stream.Disposition.attached_pic
+        videos = [stream for stream in streams.video if not stream.disposition & attached]
+        if not videos:  # an attached picture is cover art of an audio file, not a video
             raise InvalidVideoError(
                 f"'{self.path}' has no video stream (audio only, or not a video); {_OPEN_ADVICE}"
             )
-        video = streams.video[0]
+        video = videos[0]
         if video.codec_context is None or not video.codec_context.codec.is_decoder:
             raise InvalidVideoError(
                 f"'{self.path}': its video codec is not supported by the FFmpeg libraries in PyAV; "
@@ -165,6 +181,7 @@ class VideoReader:
                 f"'{self.path}': the video stream has no frame size; the file is damaged"
             )
         rate = self._video.average_rate or self._video.guessed_rate
+        sar = self._video.sample_aspect_ratio or context.sample_aspect_ratio
         return VideoInfo(
             width=int(context.width),
             height=int(context.height),
@@ -172,6 +189,7 @@ class VideoReader:
             frame_count=int(self._video.frames) or None,
             codec=context.name,
             audio_codec=self._audio.codec_context.name if self._audio is not None else None,
+            sample_aspect_ratio=Fraction(sar) if sar else None,
         )
 
     @property
@@ -193,20 +211,26 @@ class VideoReader:
         """Decode the video stream in presentation order; hand audio packets to ``on_audio``.
 
         Raises:
-            InvalidVideoError: a packet cannot be decoded or the file ends before the frames
-                it declares (a truncated or damaged file); no frame decodes at all.
+            InvalidVideoError: a packet cannot be decoded or the frames end well before the
+                duration the file declares (a truncated or damaged file); no frame decodes.
+
+        Audio packets are demuxed (and their timing checked) even without ``on_audio``.
         """
         av = _av()
-        wanted = [self._video] + ([self._audio] if self._audio is not None and on_audio else [])
+        wanted = [self._video] + ([self._audio] if self._audio is not None else [])
         count = 0
+        video_end = audio_end = None  # seconds: the latest end of a frame / an audio packet
         try:
             for packet in self._container.demux(wanted):
                 if packet.stream.type == "audio":
-                    if packet.dts is not None and on_audio is not None:
-                        on_audio(packet)
+                    if packet.dts is not None:
+                        audio_end = _latest(audio_end, _end(packet, None))
+                        if on_audio is not None:
+                            on_audio(packet)
                     continue
                 for frame in packet.decode():
                     count += 1
+                    video_end = _latest(video_end, _end(frame, self.info.frame_rate))
                     yield DecodedFrame(
                         frame.to_ndarray(format="rgb24"),
                         frame.pts,
@@ -218,18 +242,66 @@ class VideoReader:
                 f"'{self.path}' could not be decoded after {count} frame(s) ({_reason(error)}); "
                 "the file is truncated or damaged"
             ) from error
-        self._check_complete(count)
+        self._check_complete(count, video_end, audio_end)
 
-    def _check_complete(self, count: int) -> None:
+    def _check_complete(self, count: int, video_end: float | None, audio_end: float | None) -> None:
+        """Raise if nothing decoded, or the frames end well before the declared duration.
+
+        The video stream's own duration is preferred (MP4, AVI, MPEG-TS; Matroska's
+        ``DURATION`` tag); the container's (the longest stream's) is compared with the end of
+        the video or the audio, whichever is later.
+        """
         if count == 0:
             raise InvalidVideoError(
                 f"'{self.path}': no video frame could be decoded; the file is empty or damaged"
             )
-        declared = self.info.frame_count
-        if declared and count + _MISSING_FRAMES_TOLERATED < declared:
+        if video_end is None:
+            return
+        declared = self._declared_video_end()
+        reached = video_end
+        if declared is None:
+            declared = self._declared_container_end()
+            reached = max(video_end, audio_end or video_end)
+        if declared is None:
+            return
+        start = self._start_seconds()
+        frame = 1 / self.info.frame_rate if self.info.frame_rate else 0.0
+        tolerance = max(
+            _SHORT_FRAMES_TOLERATED * float(frame), _SHORT_FRACTION_TOLERATED * (declared - start)
+        )
+        if reached + tolerance < declared:
             raise InvalidVideoError(
-                f"'{self.path}' ends after {count} of its {declared} frames; the file is truncated"
+                f"'{self.path}' ends at {reached - start:.2f} s of the {declared - start:.2f} s it "
+                f"declares ({count} frame(s) decoded); the file is truncated or damaged"
             )
+
+    def _start_seconds(self) -> float:
+        video = self._video
+        if video.start_time is not None and video.time_base:
+            return float(video.start_time * video.time_base)
+        return 0.0
+
+    def _declared_video_end(self) -> float | None:
+        """The video stream's end in seconds from its declared duration, or ``None``."""
+        video = self._video
+        if video.duration and video.time_base:
+            return self._start_seconds() + float(video.duration * video.time_base)
+        tag = (video.metadata or {}).get("DURATION")  # Matroska / WebM: "HH:MM:SS.nnnnnnnnn"
+        if tag:
+            try:
+                hours, minutes, seconds = tag.split(":")
+                return (
+                    self._start_seconds() + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+                )
+            except ValueError:
+                return None
+        return None
+
+    def _declared_container_end(self) -> float | None:
+        container = self._container
+        if not container.duration:
+            return None
+        return (container.start_time or 0) / 1_000_000 + container.duration / 1_000_000
 
     def close(self) -> None:
         self._container.close()
@@ -285,15 +357,75 @@ class VideoWriter:
         self.audio = "none"
 
     def _start(self, first: DecodedFrame) -> None:
+        """Open the temporary file, add the streams and write the header at once, so that a
+        muxer refusing the copied audio codec (which it claimed to accept) is found now and
+        the audio transcoded instead."""
         av = _av()
         try:
             self.destination.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(self.destination, error) from error
+        try:
+            self._open(first, copy_audio=True)
+        except (av.error.FFmpegError, ValueError) as error:
+            if self._source_audio is None or self._transcode:
+                raise self._output_error(error) from error
+            logger.info(
+                "audio: %s refused copying %s (%s); transcoding it",
+                self.destination.suffix,
+                self._source_audio.codec_context.name,
+                _reason(error),
+            )
+            self._abandon()
+            try:
+                self._open(first, copy_audio=False)
+            except (av.error.FFmpegError, ValueError) as second:
+                raise self._output_error(second) from second
+
+    def _open(self, first: DecodedFrame, copy_audio: bool) -> None:
+        av = _av()
+        try:
             self._container = av.open(str(self.temporary), mode="w")
         except OSError as error:
             raise output_error(self.destination, error) from error
         self._video = self._add_video_stream(first)
         if self._source_audio is not None:
-            self._audio = self._add_audio_stream()
+            self._audio = self._add_audio_stream(copy_audio)
+        self._container.start_encoding()  # the header: opens the encoders, asks the muxer
+
+    def _abandon(self) -> None:
+        """Close the container quietly and remove the temporary file."""
+        container, self._container = self._container, None
+        self._video = self._audio = None
+        self._transcode = False
+        if container is not None:
+            try:
+                container.close()
+            except Exception as error:  # noqa: BLE001  (already failing; the temporary goes anyway)
+                logger.debug("closing the abandoned output failed: %s", error)
+        try:
+            self.temporary.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("could not remove the temporary file '%s': %s", self.temporary, error)
+
+    def _output_error(self, error: BaseException) -> OutputError:
+        """An :class:`OutputError` for a PyAV or OS error while writing."""
+        if isinstance(error, OutputError):
+            return error
+        if isinstance(error, OSError) and error.errno:
+            return output_error(self.destination, error)
+        return OutputError(f"cannot write '{self.destination}': {_reason(error)}")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Translate the PyAV and OS errors of an encode, mux or close into :class:`OutputError`."""
+        av = _av()
+        try:
+            yield
+        except OutputError:
+            raise
+        except (OSError, av.error.FFmpegError) as error:  # av.error.OSError: a full disk
+            raise self._output_error(error) from error
 
     def _add_video_stream(self, first: DecodedFrame) -> Any:
         info = self.info
@@ -314,16 +446,22 @@ class VideoWriter:
         else:  # MPEG-4 Part 2 needs a time base of at most 65535 ticks a second: 1 / frame rate
             self._time_base = 1 / Fraction(rate).limit_denominator(65535)
         stream.codec_context.time_base = self._time_base
+        if info.sample_aspect_ratio and info.sample_aspect_ratio != 1:  # anamorphic pixels
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         if first.rotation:
             stream.set_display_rotation(first.rotation)
         return stream
 
-    def _add_audio_stream(self) -> Any:
+    def _add_audio_stream(self, copy: bool) -> Any:
         source = self._source_audio
         name = source.codec_context.name
-        if name in self._container.supported_codecs:
+        layout = _ordered_layout(source.codec_context.layout)
+        if copy and name in self._container.supported_codecs:
             self.audio = f"copied ({name})"
-            return self._container.add_stream_from_template(source)
+            stream = self._container.add_stream_from_template(source)
+            if layout is not None:
+                stream.codec_context.layout = layout
+            return stream
         self._transcode = True
         target = self._audio_fallback
         self.audio = f"transcoded from {name} to {target.removeprefix('lib')} ({name} cannot go into {self.destination.suffix})"
@@ -332,8 +470,8 @@ class VideoWriter:
             48000 if target == "libopus" else source.codec_context.sample_rate or 48000
         )  # Opus: 48 kHz
         stream = self._container.add_stream(target, rate=rate)
-        if source.codec_context.layout is not None:
-            stream.layout = source.codec_context.layout
+        if layout is not None:
+            stream.layout = layout
         return stream
 
     def write_audio(self, packet: Any) -> None:
@@ -350,9 +488,10 @@ class VideoWriter:
             packet.stream = self._audio
             self._mux([packet])
             return
-        for frame in packet.decode():
-            frame.pts = None  # the encoder numbers its own samples
-            self._mux(self._audio.encode(frame))
+        for frame in packet.decode():  # a damaged packet: an input error, raised as it is
+            with self._writing():  # timestamps kept: the audio starts when the source's does
+                packets = self._audio.encode(frame)
+            self._mux(packets)
 
     def write(self, rgb: np.ndarray, frame: DecodedFrame) -> None:
         """Encode one ``(H, W, 3)`` uint8 sRGB frame with the timing of the source ``frame``."""
@@ -365,7 +504,9 @@ class VideoWriter:
         output = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         output.pts = self._next_pts(frame)
         output.time_base = self._time_base
-        self._mux(self._video.encode(output))
+        with self._writing():
+            packets = self._video.encode(output)
+        self._mux(packets)
 
     def _next_pts(self, frame: DecodedFrame) -> int:
         """The source's timestamp in the encoder's time base, made strictly increasing (encoders
@@ -381,28 +522,30 @@ class VideoWriter:
         return pts
 
     def _mux(self, packets: Any) -> None:
-        av = _av()
-        try:
+        with self._writing():
             self._container.mux(packets)
-        except OSError as error:  # av.error.OSError derives from OSError too (disk full)
-            raise output_error(self.destination, error) from error
-        except av.error.FFmpegError as error:
-            raise OutputError(f"cannot write '{self.destination}': {_reason(error)}") from error
 
     def finish(self) -> Path:
-        """Flush the encoders, close the file and rename it to the destination; returns it."""
+        """Flush the encoders, close the file and rename it to the destination; returns it.
+
+        Raises:
+            OutputError: encoding, writing the trailer or renaming failed (the temporary file
+                is removed when the ``with`` block is left).
+        """
         if self._container is None:
             raise InvalidVideoError("no frame was written")
-        self._mux(self._video.encode(None))
+        with self._writing():
+            packets = self._video.encode(None)
+        self._mux(packets)
         if self._transcode:
-            self._mux(self._audio.encode(None))
-        try:
-            self._container.close()
-            self._container = None
+            with self._writing():
+                packets = self._audio.encode(None)
+            self._mux(packets)
+        container, self._container = self._container, None
+        with self._writing():
+            container.close()  # writes the trailer; closes the file even when that fails
             _fsync(self.temporary)
             os.replace(self.temporary, self.destination)
-        except OSError as error:
-            raise output_error(self.destination, error) from error
         self._finished = True
         return self.destination
 
@@ -410,17 +553,8 @@ class VideoWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._finished:
-            return
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception as error:  # noqa: BLE001  (already failing; the temporary goes anyway)
-                logger.debug("closing the abandoned output failed: %s", error)
-        try:
-            self.temporary.unlink(missing_ok=True)
-        except OSError as error:
-            logger.warning("could not remove the temporary file '%s': %s", self.temporary, error)
+        if not self._finished:
+            self._abandon()
 
 
 def _fsync(path: Path) -> None:
@@ -431,8 +565,31 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def _ordered_layout(layout: Any) -> Any:
+    """``layout``, or for one without a channel order ("2 channels", as AVI and Matroska PCM
+    and ADPCM report) the usual layout of that many channels: encoders and the MP4 muxer
+    refuse an unordered one. ``None`` without a layout."""
+    if layout is None:
+        return None
+    if layout.name.endswith("channels"):
+        return _av().AudioLayout(f"{layout.nb_channels}c")
+    return layout
+
+
+def _end(item: Any, rate: Fraction | None) -> float | None:
+    """When a frame or packet ends, in seconds (its duration, else one frame at ``rate``)."""
+    if item.pts is None or not item.time_base:
+        return None
+    duration = item.duration * item.time_base if item.duration else (1 / rate if rate else 0)
+    return float(item.pts * item.time_base + duration)
+
+
+def _latest(current: float | None, new: float | None) -> float | None:
+    if new is None:
+        return current
+    return new if current is None else max(current, new)
+
+
 def _reason(error: BaseException) -> str:
     """A short reason from a PyAV error (its strerror without the errno noise)."""
     return str(getattr(error, "strerror", None) or error)
-
-

@@ -19,7 +19,8 @@ the length of the film. For each batch:
 
 Colour hints and reference frames (models that take hints: ``compact``, ``siggraph17``) are
 given per frame index; they take effect at that frame (which starts a new stabilised run, so
-they apply at once), follow the content along the motion, and end at the next cut. A
+they apply at once), follow the content along the motion, and end at the next cut. Hints
+given later in the same shot add to the earlier ones (and replace them where they overlap). A
 reference frame is a colour image of that frame (any size; for example one frame colorized
 by hand or in the app); it becomes an 8 x 8 grid of hints of its mean colours.
 """
@@ -214,12 +215,12 @@ class FrameColorizer:
                 frame.link = link
         elif previous is not None:
             self.cuts.append(frame.index)
-        if new_hints is not None:
-            self._active_hints = new_hints
-        elif frame.link is None:
+        if frame.link is None:
             self._active_hints = None  # a cut (or no motion tracked): hints end with their shot
         elif self._active_hints is not None:
             self._active_hints = track_hints(*self._active_hints, frame.link)
+        if new_hints is not None:  # added to the earlier hints of the shot, and over them
+            self._active_hints = _combine_hints(self._active_hints, new_hints)
         frame.hints = self._active_hints
         if new_hints is not None:
             frame.link = None  # new hints start a new stabilised run, so they apply at once
@@ -265,6 +266,17 @@ class FrameColorizer:
                 saturation=1.0,
                 fast=True,
             )
+
+
+def _combine_hints(earlier: HintMaps | None, newer: HintMaps) -> HintMaps:
+    """``newer`` hint maps over ``earlier`` ones: both apply, ``newer`` where they overlap."""
+    if earlier is None:
+        return newer
+    (earlier_ab, earlier_mask), (newer_ab, newer_mask) = earlier, newer
+    return (
+        np.where(newer_mask > 0, newer_ab, earlier_ab).astype(np.float32),
+        np.maximum(earlier_mask, newer_mask),
+    )
 
 
 def _empty_hints(size: int) -> HintMaps:
