@@ -70,6 +70,8 @@ def test_files_from_a_list_go_into_the_output_folder(photo_tree, tmp_path, capsy
         (["IN", "--ray", "--workers", "0"], EXIT_USAGE, "--workers"),
         (["IN", "--ray", "--temperature", "0"], EXIT_USAGE, "temperature"),
         (["IN", "--ray", "--model", "nope"], EXIT_MODEL, "unknown model 'nope'"),
+        (["IN", "--ray", "--device", "tpu9"], EXIT_USAGE, "tpu9"),
+        (["IN", "--ray=auto", "--device", "cuda", "--precision", "int8"], EXIT_USAGE, "int8"),
     ],
 )
 def test_bad_options_fail_before_any_work(photo_tree, tmp_path, capsys, argv, code, words):
@@ -78,3 +80,51 @@ def test_bad_options_fail_before_any_work(photo_tree, tmp_path, capsys, argv, co
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    """Run ``batch --ray`` without Ray: record the colorizer factory the actors would get."""
+    import contextlib
+
+    from masterpiece import distributed
+    from masterpiece.cli import batch
+
+    factories = []
+
+    def colorize_files_on_ray(pairs, make_colorizer, **options):
+        factories.append(make_colorizer)
+        yield from ()
+
+    monkeypatch.setattr(distributed, "ray_session", lambda *a: contextlib.nullcontext())
+    monkeypatch.setattr(distributed, "colorize_files_on_ray", colorize_files_on_ray)
+    monkeypatch.setattr(batch, "_quiet_ray_data", lambda: None)
+    return factories
+
+
+def test_auto_precision_is_settled_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray):
+    from masterpiece.models import runtime
+
+    # each actor used to resolve "auto" on its own node (its own CPU, its own environment)
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "auto")
+    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: False)
+    argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
+    assert main(argv) == 0
+    ((factory,),) = [fake_ray]
+    assert factory.args[0].precision == "fp32"
+
+
+def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray):
+    from masterpiece.cli import batch
+    from masterpiece.models import runtime
+
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "auto")
+    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: True)
+    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: True)
+    built = []
+    monkeypatch.setattr(batch, "make_colorizer", lambda args: built.append(args.precision))
+    argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
+    assert main(argv) == 0
+    assert built == ["int8"]  # on the driver, before the actors start
+    assert fake_ray[0].args[0].precision == "int8"

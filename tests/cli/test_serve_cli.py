@@ -72,6 +72,43 @@ def test_bad_options_are_one_line(served, capsys, argv, code, words):
     assert not served
 
 
+@pytest.mark.parametrize(
+    ("argv", "environ", "code", "words"),
+    [
+        (["--device", "tpu9"], {}, EXIT_USAGE, "tpu9"),
+        ([], {"MASTERPIECE_PRECISION": "bogus"}, EXIT_USAGE, "MASTERPIECE_PRECISION"),
+        ([], {"MASTERPIECE_SERVE_MODEL": "nope"}, EXIT_MODEL, "unknown model 'nope'"),
+        ([], {"MASTERPIECE_SERVE_DEVICE": "tpu9"}, EXIT_USAGE, "tpu9"),
+        # the model loads before the server starts: its error is one line, not a traceback
+        (["--preload", "--model", "eccv16"], {}, EXIT_MODEL, "masterpiece models pull eccv16"),
+    ],
+)
+def test_a_misconfigured_server_does_not_start(
+    served, monkeypatch, capsys, argv, environ, code, words
+):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", *argv]) == code
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], captured.err
+    assert "Traceback" not in captured.out + captured.err
+    assert not served
+
+
+def test_preload_loads_the_model_before_serving(served):
+    assert main(["serve", "--preload", "--model", "compact"]) == 0
+    ((app, _),) = served
+    assert "compact" in app.state.colorizers.loaded()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_does_not_start(served, capsys):
+    assert main(["serve", "--device", "cuda"]) == EXIT_USAGE
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not served
+
+
 def test_missing_extra_says_what_to_install(served, monkeypatch, capsys):
     monkeypatch.setattr(serve_cli.importlib.util, "find_spec", lambda name: None)
     assert main(["serve"]) == EXIT_USAGE

@@ -79,3 +79,15 @@ def test_rebalancing_weights_favour_rare_bins_and_have_unit_expectation():
     assert (prior * weights.double()).sum().item() == pytest.approx(1.0, rel=1e-5)
     assert weights[0] < weights[100]
     assert torch.allclose(rebalancing_weights(prior, 1.0), torch.ones(len(centers)))
+
+
+def test_temperatures_below_the_minimum_are_refused() -> None:
+    import pytest
+
+    from masterpiece.color.quantize import MIN_TEMPERATURE, check_temperature
+    from masterpiece.errors import ConfigError
+
+    assert check_temperature(MIN_TEMPERATURE) == MIN_TEMPERATURE
+    for bad in (1e-300, 0.0, -1.0, 10.5):
+        with pytest.raises(ConfigError, match="temperature must be between"):
+            check_temperature(bad)

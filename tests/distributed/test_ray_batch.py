@@ -80,16 +80,50 @@ def test_worker_that_cannot_load_its_model_fails_every_file(tmp_path):
     assert result.status == "failed" and result.kind == "model" and "eccv16" in result.message
 
 
+def test_worker_whose_colorizer_fails_unexpectedly_reports_settings(tmp_path):
+    # torch.device("tpu9") raises RuntimeError, not a MasterpieceError: the constructor used to
+    # fail, and Ray restarted the actor instead of stopping the run with one line
+    worker = ColorizeFiles(functools.partial(Colorizer, "compact", device="tpu9"))
+    result = worker.one(str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+    assert result.status == "failed" and result.kind == "settings" and "tpu9" in result.message
+
+
 # ------------------------------------------------------------------ on a local Ray instance
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def ray_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ray-weights-cache")
+
+
+@pytest.fixture(scope="module")
+def local_ray(ray_cache):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
     pytest.importorskip("ray.data", reason="the ray extra is not installed")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # started before the function-scoped isolated_cache fixture sets the environment, so the
+    # workers get the tests' environment here (else: the developer's cache and precision)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={
+            "env_vars": {"MASTERPIECE_CACHE": str(ray_cache), "MASTERPIECE_PRECISION": "fp32"}
+        },
+    )
     yield ray
     ray.shutdown()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_workers_get_the_tests_environment(local_ray, ray_cache):
+    import os
+
+    @local_ray.remote
+    def environment():
+        return os.environ.get("MASTERPIECE_CACHE"), os.environ.get("MASTERPIECE_PRECISION")
+
+    assert local_ray.get(environment.remote()) == (str(ray_cache), "fp32")
 
 
 @pytest.mark.ray

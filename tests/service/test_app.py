@@ -5,16 +5,19 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
+from masterpiece.errors import ConfigError, UnknownModelError
 from masterpiece.pipeline.image import Colorizer
 from masterpiece.pipeline.io import read_image
 from masterpiece.service import ServiceSettings, create_app
@@ -293,3 +296,154 @@ def test_preload_loads_the_default_model_at_start():
     with TestClient(app) as client:
         models = client.get("/v1/models").json()["models"]
     assert next(m for m in models if m["name"] == "compact")["loaded"]
+
+
+def test_a_second_server_session_on_the_same_app_works(png_bytes, gate):
+    # the slots' semaphore belongs to the event loop of one session: a second session (a new
+    # loop) with a request waiting for the slot used to fail with 500
+    settings = ServiceSettings(model="compact", max_concurrent=1, queue_timeout_s=30)
+    app = create_app(settings, colorizer_loader=gate.loader)
+    for _ in range(2):
+        gate.entered.clear()
+        gate.released.clear()
+        with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post, client, png_bytes)
+            assert gate.entered.wait(30)
+            second = pool.submit(post, client, png_bytes)  # waits for the slot
+            deadline = time.monotonic() + 30
+            while client.get("/healthz").json()["waiting"] == 0 and not second.done():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            gate.open()
+            assert first.result(30).status_code == 200
+            assert second.result(30).status_code == 200, second.result().text
+
+
+# ------------------------------------------------------------------ regressions
+
+
+def _call_asgi(app, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bool]:
+    """Call ``app`` directly; the status answered and whether the request body was read."""
+    import asyncio
+
+    read = False
+    messages = []
+
+    async def receive():
+        nonlocal read
+        read = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(message for message in messages if message["type"] == "http.response.start")
+    return start["status"], read
+
+
+def test_api_key_is_checked_before_the_body_is_read(png_bytes):
+    app = create_app(ServiceSettings(model="compact", api_key="s3cret"))
+    headers = {"content-type": "multipart/form-data; boundary=b", "content-length": "100000"}
+    status, read = _call_asgi(app, "/v1/colorize", headers, b"x" * 100_000)
+    assert status == 401 and not read
+    status, read = _call_asgi(app, "/v1/colorize", {**headers, "x-api-key": "wrong"}, b"x")
+    assert status == 401 and not read
+
+
+def test_a_full_queue_is_503_before_the_upload_is_read(png_bytes, gate):
+    settings = ServiceSettings(model="compact", max_concurrent=1, max_queue=0, queue_timeout_s=30)
+    app = create_app(settings, colorizer_loader=gate.loader)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, png_bytes)
+        assert gate.entered.wait(30)
+        headers = {"content-type": "multipart/form-data; boundary=b", "content-length": "9"}
+        assert _call_asgi(app, "/v1/colorize", headers, b"x" * 9) == (503, False)
+        gate.open()
+        assert first.result(30).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("device", "environ", "error", "words"),
+    [
+        ("tpu9", {}, ConfigError, "tpu9"),
+        ("cpu", {"MASTERPIECE_PRECISION": "bogus"}, ConfigError, "MASTERPIECE_PRECISION"),
+        ("cpu", {"MASTERPIECE_SERVE_MODEL": "nope"}, UnknownModelError, "nope"),
+        ("cpu", {"MASTERPIECE_SERVE_WEIGHTS": "missing.safetensors"}, ConfigError, "no such"),
+    ],
+)
+def test_a_misconfigured_server_fails_at_start(monkeypatch, device, environ, error, words):
+    # these used to answer 422 ("the client's fault") or 500 to every request
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MASTERPIECE_SERVE_DEVICE", device)
+    if "MASTERPIECE_SERVE_MODEL" not in environ:
+        monkeypatch.setenv("MASTERPIECE_SERVE_MODEL", "compact")
+    with pytest.raises(error, match=words):
+        create_app()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_on_a_machine_without_a_gpu_fails_at_start():
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        create_app(ServiceSettings(model="compact", device="cuda"))
+
+
+def test_errors_loading_the_server_model_are_503_not_the_clients_fault(png_bytes, monkeypatch):
+    def misconfigured(name: str):
+        raise ConfigError("precision int8 runs on the CPU")
+
+    app = create_app(ServiceSettings(model="compact"), colorizer_loader=misconfigured)
+    with TestClient(app) as client:
+        assert_error(post(client, png_bytes), 503, "model_unavailable", "int8")
+        assert_error(post(client, png_bytes, model="nope"), 422, "unknown_model")
+    # the environment changed under a running server
+    with TestClient(create_app(ServiceSettings(model="compact"))) as client:
+        monkeypatch.setenv("MASTERPIECE_PRECISION", "bogus")
+        assert_error(post(client, png_bytes), 503, "model_unavailable", "MASTERPIECE_PRECISION")
+
+
+def test_deeply_nested_hints_are_422_not_500(client, png_bytes):
+    nested = "[" * 20_000 + "]" * 20_000  # within the length limit: RecursionError
+    assert_error(post(client, png_bytes, hints=nested), 422, "invalid_hints", "nested")
+    huge = "[" * 100_000 + "]" * 100_000
+    assert_error(post(client, png_bytes, hints=huge), 422, "invalid_hints", "at most")
+
+
+@pytest.mark.parametrize(("fmt", "width"), [("webp", 17_000), ("jpeg", 70_000)])
+def test_an_image_too_large_for_the_output_type_is_422_saying_png(client, fmt, width):
+    wide = encode(np.zeros((4, width), np.uint8))
+    assert_error(post(client, wide, format=fmt), 422, "output_too_large", "png")
+
+
+def test_per_request_options_do_not_change_the_shared_colorizer(client, png_bytes):
+    gray = decoded(post(client, png_bytes, saturation="0", temperature="1")).astype(int)
+    assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 2
+    plain = decoded(post(client, png_bytes)).astype(int)
+    expected = Colorizer("compact").colorize_loaded(read_image(png_bytes), dtype=np.uint8)
+    assert np.abs(plain - expected.astype(int)).max() <= 1
+    assert plain.std(axis=-1).mean() > 1  # colour again
+
+
+def test_temperature_has_a_lower_bound(client, png_bytes):
+    assert_error(post(client, png_bytes, temperature="1e-300"), 422, "invalid_request", "0.01")
+    assert post(client, png_bytes, temperature="0.01").status_code == 200
+
+
+def test_accept_q0_excludes_a_type_from_wildcards(client, png_bytes):
+    response = post(client, png_bytes, headers={"accept": "image/png;q=0, */*"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"

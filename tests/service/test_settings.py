@@ -52,6 +52,9 @@ def test_environment_and_overrides():
         ({}, {"queue_timeout_s": -1.0}, "queue_timeout_s"),
         ({}, {"max_queue": -1}, "max_queue"),
         ({}, {"weights": Path("w.pt")}, "model"),
+        ({}, {"request_timeout_s": float("inf")}, "finite"),
+        ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "inf"}, {}, "finite"),
+        ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "nan"}, {}, "queue_timeout_s"),
     ],
 )
 def test_invalid_settings(environ, overrides, words):
@@ -68,6 +71,11 @@ def test_output_format_negotiation():
         choose_output_format(None, "text/html, image/png;q=0")
     with pytest.raises(InvalidInputError, match="tiff"):
         choose_output_format("tiff", None)
+    # a type refused by name is not chosen for a wildcard
+    assert choose_output_format(None, "image/png;q=0, */*").name == "JPEG"
+    assert choose_output_format(None, "image/png;q=0, image/jpeg;q=0, image/*").name == "WEBP"
+    with pytest.raises(NotAcceptableError):
+        choose_output_format(None, "image/webp;q=nan")
 
 
 def test_hints_parse_into_color_hints():
@@ -78,5 +86,9 @@ def test_hints_parse_into_color_hints():
     assert parse_hints(None) == [] and parse_hints("  ") == []
     with pytest.raises(InvalidHintError, match="at most"):
         parse_hints("[" + ",".join(['{"x":0,"y":0,"color":"#000000"}'] * 1001) + "]")
+    with pytest.raises(InvalidHintError, match="nested"):
+        parse_hints("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(InvalidHintError, match="characters"):
+        parse_hints(" " * 200_000 + "[]")
     with pytest.raises(InvalidHintError, match="0.x"):
         parse_hints('[{"x": -1, "y": 0, "color": "#000000"}]')

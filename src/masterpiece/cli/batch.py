@@ -6,6 +6,8 @@ skipping of existing outputs, ``--overwrite``, the per-file error lines and the 
 Without ``--ray`` it is ``colorize`` itself. With ``--ray`` the files go through Ray Data
 (:mod:`masterpiece.distributed`): a local Ray instance, or the cluster at ADDRESS (``auto``
 for the one ``ray start`` joined this machine to, ``ray://HOST:10001`` for a remote one).
+The driver checks ``--device`` and settles the model and the precision (``auto`` resolved on
+this machine, an int8 model exported here once) before Ray starts, so every node runs the same.
 """
 
 from __future__ import annotations
@@ -164,13 +166,76 @@ def _ray_jobs(args: argparse.Namespace, tally: Tally) -> list[Job]:
     return jobs
 
 
+def _settle_precision(args: argparse.Namespace) -> None:
+    """Resolve ``--precision`` (``auto``, ``$MASTERPIECE_PRECISION``) here, on the driver, so
+    every node runs the same precision whatever its CPU; for int8, export the model once here
+    (into the weights cache) before the actors start.
+
+    Actors on other machines load the int8 file from their own cache: unless the nodes share
+    the cache directory (``$MASTERPIECE_CACHE`` on a shared file system), each node exports
+    its own copy on first use (the same weights give the same file). With ``--device cuda``
+    on a cluster driven from a machine without a GPU, ``auto`` cannot be resolved here and
+    each node resolves it (bf16 where its GPU supports it, else fp32): pass ``--precision``
+    to fix it.
+    """
+    import torch
+
+    from ..models.runtime import default_precision, resolve_precision
+
+    device = _check_device(args.device, local=args.ray == LOCAL)
+    precision = args.precision or default_precision()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        resolve_precision(precision, torch.device("cuda"))  # checks the name, refuses int8
+        args.precision = precision
+        return
+    args.precision = resolve_precision(precision, device)
+    if args.precision == "int8":
+        _export_int8(args)
+
+
+def _export_int8(args: argparse.Namespace) -> None:
+    """Export the int8 model into this machine's cache before the actors start (the actors of
+    a local instance then load it instead of each exporting it). For a local instance a model
+    that cannot load fails here; a remote cluster's nodes may have weights this machine lacks.
+    """
+    from ..errors import MasterpieceError
+
+    try:
+        make_colorizer(args)
+    except MasterpieceError as error:
+        if args.ray == LOCAL:
+            raise
+        logging.getLogger(__name__).warning(
+            "cannot export the int8 model here (%s); each node exports its own", error
+        )
+
+
+def _check_device(device: str, local: bool):
+    """``--device`` as a ``torch.device``; for a local Ray instance, one this machine has.
+
+    Raises:
+        ConfigError: not a device, or a GPU this machine does not have (``local``).
+    """
+    import torch
+
+    from ..errors import ConfigError
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {device!r} is not a device; use cpu or cuda") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {device!r} is not supported; use cpu or cuda")
+    if local and parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: no CUDA GPU is available here; use cpu")
+    return parsed
+
+
 def _run_on_ray(args: argparse.Namespace) -> int:
     from ..distributed import colorize_files_on_ray, ray_session
-    from ..models.runtime import default_precision
 
     _check_ray_options(args)
-    # settled here, not by each worker's environment: every node runs the same precision
-    args.precision = args.precision or default_precision()
+    _settle_precision(args)
     tally = Tally()
     jobs = _ray_jobs(args, tally)
     stopped = False

@@ -75,24 +75,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    """The service settings: the options given, else the environment, else the defaults.
+    """The service settings: the options given, else the environment, else the defaults;
+    checked against this machine (:meth:`ServiceSettings.check`).
 
     Raises:
-        ConfigError: a value is out of range (or the serve extra is missing).
+        ConfigError: a value is out of range, the weights file, the device or
+            ``$MASTERPIECE_PRECISION`` is unusable (or the serve extra is missing).
+        UnknownModelError: the model is not registered.
     """
-    from ..errors import ConfigError, InvalidInputError
+    from ..errors import ConfigError
 
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
         raise ConfigError("the service needs FastAPI and uvicorn: pip install 'masterpiece[serve]'")
     from ..service import ServiceSettings
 
-    if args.weights is not None and not args.weights.is_file():
-        raise InvalidInputError(f"--weights {args.weights}: no such file")
-    if args.model:
-        from ..models import get_model_info
-
-        get_model_info(args.model)  # an unknown name fails here, with the known ones
-    return ServiceSettings.from_env(
+    settings = ServiceSettings.from_env(
         model=args.model,
         weights=args.weights,
         device=args.device,
@@ -104,6 +101,8 @@ def settings_from_args(args: argparse.Namespace):
         max_pixels=args.max_pixels,
         preload=args.preload or None,
     )
+    settings.check()
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..service import create_app
 
+    app = create_app(settings)
+    if settings.preload:  # here, so that a model that cannot load is one line and an exit code
+        app.state.colorizers.get(None)
     shown_host = "localhost" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Masterpiece service: http://{shown_host}:{args.port}/docs (Ctrl+C to stop)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK

@@ -121,12 +121,17 @@ class BinLookup:
         return indices, torch.softmax(-squared / (2 * sigma**2), dim=1)
 
 
+#: the smallest annealed-mean temperature accepted: below it ``logits / T`` overflows float32
+#: (1e-300 gave NaN colours) and the result is the mode anyway
+MIN_TEMPERATURE = 0.01
+
+
 def check_temperature(temperature: float) -> float:
-    """Validate an annealed-mean temperature (must be in (0, 10])."""
-    if not 0.0 < float(temperature) <= 10.0:
+    """Validate an annealed-mean temperature (must be in [:data:`MIN_TEMPERATURE`, 10])."""
+    if not MIN_TEMPERATURE <= float(temperature) <= 10.0:
         raise ConfigError(
-            f"temperature must be greater than 0 and at most 10, got {temperature}; "
-            "0.38 is the paper's value, 1 the plain mean"
+            f"temperature must be between {MIN_TEMPERATURE} and 10, got {temperature}; "
+            "0.38 is the paper's value, 1 the plain mean, lower values tend to the most likely colour"
         )
     return float(temperature)
 

@@ -122,6 +122,10 @@ class ColorizeFiles:
             self.colorizer = make_colorizer()
         except MasterpieceError as error:  # reported with the first batch, stops the run
             self.load_error = (str(error), "model" if isinstance(error, ModelError) else "settings")
+        except Exception as error:  # e.g. a device torch does not know: the same, never a
+            # constructor that fails (Ray would restart the actor again and again)
+            logger.exception("cannot build the colorizer")
+            self.load_error = (f"{type(error).__name__}: {error}", "settings")
 
     def __call__(self, batch: dict) -> dict:
         results = [self.one(str(s), str(d)) for s, d in zip(batch["source"], batch["destination"])]

@@ -5,7 +5,9 @@ serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
 ``MASTERPIECE_API_KEY``). The OpenAPI documentation is at ``/docs`` and ``/openapi.json``.
 
 Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below; tracebacks
-are logged on the server and never sent.
+are logged on the server and never sent. ``create_app`` checks the settings (model, weights
+file, device, ``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that
+starts has none; the API key is checked before a request's body is read.
 
 ====================================================  ======  ============================
 what went wrong                                        status  code
@@ -16,9 +18,10 @@ image above the pixel or byte limit (bombs included)   413     image_too_large
 not a readable image (empty, corrupt, unsupported)     415     invalid_image
 bad form fields, hints, format, unknown model          422     invalid_request, invalid_hints,
                                                                unknown_model
+image too large for the requested output type          422     output_too_large
 ``Accept`` allows no image type the service writes     406     not_acceptable
 every colorization slot busy, queue full or too long   503     busy (with ``Retry-After``)
-model weights missing or unusable on the server        503     model_unavailable
+model unusable on the server (weights, device, ...)    503     model_unavailable
 colorization longer than the request time limit        504     timeout
 anything unexpected                                    500     internal_error
 ====================================================  ======  ============================
@@ -26,7 +29,6 @@ anything unexpected                                    500     internal_error
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -34,13 +36,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
+from ..color.quantize import MIN_TEMPERATURE
 from ..errors import (
     ConfigError,
     ImageTooLargeError,
@@ -53,8 +56,21 @@ from ..errors import (
 )
 from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models
 from ..models._weights import weights_available
-from .colorizers import ColorizerCache, ColorizerLoader, colorize_upload, with_options
-from .limits import BodySizeLimit, ColorizationSlots, ColorizationTimeoutError, ServiceBusyError
+from .colorizers import (
+    ColorizerCache,
+    ColorizerLoader,
+    OutputTooLargeError,
+    colorize_upload,
+    with_options,
+)
+from .limits import (
+    AdmissionCheck,
+    ApiKeyCheck,
+    BodySizeLimit,
+    ColorizationSlots,
+    ColorizationTimeoutError,
+    ServiceBusyError,
+)
 from .schemas import (
     ErrorBody,
     HealthOut,
@@ -96,8 +112,14 @@ def create_app(
             (:meth:`ServiceSettings.from_env`).
         colorizer_loader: builds the colorizer of a model name (by default the real one, with
             weights never downloaded); tests wrap it.
+
+    Raises:
+        ConfigError: the settings cannot work on this machine (:meth:`ServiceSettings.check`:
+            no such weights file or device, an invalid ``$MASTERPIECE_PRECISION``).
+        UnknownModelError: the default model is not a registered model.
     """
     settings = settings or ServiceSettings.from_env()
+    settings.check()
     cache = ColorizerCache(settings, colorizer_loader)
     slots = ColorizationSlots(
         settings.max_concurrent,
@@ -108,6 +130,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        slots.open()  # on this event loop
         if settings.preload:
             await run_in_threadpool(cache.get, None)
         yield
@@ -121,9 +144,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings, app.state.colorizers, app.state.slots = settings, cache, slots
+    # the last added runs first: the key, then the queue, then the body limit, before a body
+    # is read
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(
+        AdmissionCheck, slots=slots, path="/v1/colorize", retry_after_s=settings.retry_after_s
+    )
+    app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
     _add_error_handlers(app, settings)
-    require_key = [Depends(_api_key_check(settings.api_key))]
 
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
     async def healthz() -> HealthOut:
@@ -139,7 +167,6 @@ def create_app(
     @app.get(
         "/v1/models",
         response_model=ModelsOut,
-        dependencies=require_key,
         tags=["models"],
         responses={401: _ERRORS[401]},
     )
@@ -149,7 +176,6 @@ def create_app(
 
     @app.post(
         "/v1/colorize",
-        dependencies=require_key,
         tags=["colorize"],
         response_class=Response,
         responses={200: _IMAGE_RESPONSE, **_ERRORS},
@@ -161,7 +187,12 @@ def create_app(
         ],
         model: Annotated[str | None, Form(description="a model of /v1/models")] = None,
         temperature: Annotated[
-            float, Form(gt=0, le=10, description="annealed mean")
+            float,
+            Form(
+                ge=MIN_TEMPERATURE,
+                le=10,
+                description="annealed-mean temperature: lower is more vivid, 1 the plain mean",
+            ),
         ] = DEFAULT_TEMPERATURE,
         saturation: Annotated[float, Form(ge=0, le=4, description="chroma multiplier")] = 1.0,
         hints: Annotated[
@@ -178,12 +209,12 @@ def create_app(
         parsed_hints = parse_hints(hints)
         if model:
             get_model_info(model)
-        data = await file.read()
+        upload = file.file  # read on the worker thread, once the request holds a slot
 
         def work() -> tuple[bytes, str]:
             colorizer = with_options(cache.get(model), temperature, saturation)
             return colorize_upload(
-                colorizer, data, parsed_hints, output, quality, settings
+                colorizer, upload, parsed_hints, output, quality, settings
             ), colorizer.model_name
 
         body, model_name = await slots.run(work)
@@ -229,26 +260,6 @@ def _models_listing(cache: ColorizerCache) -> ModelsOut:
     return ModelsOut(default=default, models=listing)
 
 
-def _api_key_check(api_key: str | None):
-    """A dependency refusing requests without the key (none when no key is configured)."""
-
-    async def check(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("x-api-key", "")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if not given and scheme.lower() == "bearer":
-            given = token.strip()
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise StarletteHTTPException(
-                401,
-                "a valid API key is required in the X-API-Key header (or Authorization: Bearer)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return check
-
-
 def _stem(filename: str | None) -> str:
     """The upload's name without folders and extension, or ``image``."""
     name = re.split(r"[\\/]", filename or "")[-1]
@@ -281,9 +292,13 @@ def status_for(error: MasterpieceError) -> tuple[int, str]:
         return 406, "not_acceptable"
     if isinstance(error, InvalidHintError):
         return 422, "invalid_hints"
+    if isinstance(error, OutputTooLargeError):
+        return 422, "output_too_large"
     if isinstance(error, UnknownModelError):
         return 422, "unknown_model"
     if isinstance(error, (InvalidInputError, ConfigError)):
+        # the request's options; the server's own configuration is checked by create_app,
+        # and its errors while loading a model are ModelUnavailableError (503)
         return 422, "invalid_request"
     if isinstance(error, ModelError):
         return 503, "model_unavailable"
@@ -297,6 +312,8 @@ def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
     @app.exception_handler(MasterpieceError)
     async def library_error(request: Request, error: MasterpieceError) -> JSONResponse:
         status, code = status_for(error)
+        if status == 500:  # no message of the library meant for the client: a bug
+            return await internal_error(request, error)
         if status >= 500:
             logger.error("%s %s: %s", request.method, request.url.path, error)
         return _error(status, code, str(error))

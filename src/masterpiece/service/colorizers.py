@@ -6,10 +6,12 @@ import copy
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import BinaryIO
 
 import numpy as np
 
 from ..color.quantize import check_temperature
+from ..errors import InvalidInputError, MasterpieceError, ModelError, OutputError
 from ..models import default_model_name, get_model_info
 from ..pipeline.image import ColorHint, Colorizer
 from ..pipeline.io import encode_image, read_image
@@ -19,6 +21,18 @@ from .settings import ServiceSettings
 logger = logging.getLogger(__name__)
 
 ColorizerLoader = Callable[[str], Colorizer]
+
+#: the largest side each output type can store (WebP: 16383, JPEG: 65535 pixels)
+MAX_OUTPUT_SIDE = {"WEBP": 16383, "JPEG": 65535}
+
+
+class ModelUnavailableError(ModelError):
+    """The server cannot load a model (its configuration, weights or device): 503, not the
+    client's fault."""
+
+
+class OutputTooLargeError(InvalidInputError):
+    """The image is larger than the requested output type can store (422)."""
 
 
 class ColorizerCache:
@@ -52,21 +66,30 @@ class ColorizerCache:
         """The colorizer of ``name`` (None: the default model), loading it if needed.
 
         Raises:
-            UnknownModelError: no such model.
-            WeightsError: its weights are missing (they are never downloaded here) or bad.
+            UnknownModelError: ``name`` names no model.
+            ModelUnavailableError: the model cannot be loaded on this server: its weights are
+                missing (they are never downloaded here) or bad, the device or precision of
+                the server is unusable, or the server's default model is unknown.
         """
-        name = name or self.default_name()
-        colorizer = self._colorizers.get(name)
-        if colorizer is not None:
-            return colorizer
-        get_model_info(name)  # an unknown name is refused before a lock is made for it
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            if name not in self._colorizers:
-                logger.info("loading model %s", name)
-                self._colorizers[name] = self._loader(name)
-            return self._colorizers[name]
+        if name:
+            get_model_info(name)  # the request's unknown name is refused, before any lock
+        try:
+            name = name or self.default_name()
+            colorizer = self._colorizers.get(name)
+            if colorizer is not None:
+                return colorizer
+            get_model_info(name)
+            with self._guard:
+                lock = self._locks.setdefault(name, threading.Lock())
+            with lock:
+                if name not in self._colorizers:
+                    logger.info("loading model %s", name)
+                    self._colorizers[name] = self._loader(name)
+                return self._colorizers[name]
+        except ModelUnavailableError:
+            raise
+        except MasterpieceError as error:  # the server's set-up, not the request: 503
+            raise ModelUnavailableError(str(error)) from error
 
     def load(self, name: str) -> Colorizer:
         """A colorizer of ``name`` on the configured device; weights are never downloaded."""
@@ -99,7 +122,7 @@ def with_options(colorizer: Colorizer, temperature: float, saturation: float) ->
 
 def colorize_upload(
     colorizer: Colorizer,
-    data: bytes,
+    data: bytes | BinaryIO,
     hints: Sequence[ColorHint],
     output: OutputFormat,
     quality: int,
@@ -110,20 +133,44 @@ def colorize_upload(
     A 16-bit input gives a 16-bit PNG; alpha, EXIF (orientation applied) and the ICC profile
     are kept where the output type can store them.
 
+    Args:
+        data: the upload, or its file (read here, on the worker thread, once the request
+            holds a colorization slot).
+
     Raises:
         ImageTooLargeError: above the pixel or byte limit.
         InvalidImageError: not a readable image.
         InvalidHintError: a hint lies outside the image, or the model takes no hints.
+        OutputTooLargeError: the image is larger than the output type can store.
     """
+    if not isinstance(data, bytes):
+        data.seek(0)
+        data = data.read(settings.max_upload_bytes + 1)
     loaded = read_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    _check_output_size(*loaded.size, output)
     depth = 16 if loaded.bit_depth == 16 and output.name == "PNG" else 8
     rgb = colorizer.colorize_loaded(loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8)
-    return encode_image(
-        rgb,
-        output.name,
-        alpha=loaded.alpha,
-        bit_depth=depth,
-        exif=loaded.exif,
-        icc_profile=loaded.icc_profile,
-        quality=quality,
-    )
+    try:
+        return encode_image(
+            rgb,
+            output.name,
+            alpha=loaded.alpha,
+            bit_depth=depth,
+            exif=loaded.exif,
+            icc_profile=loaded.icc_profile,
+            quality=quality,
+        )
+    except OutputError as error:  # an encoder limit the check above does not know
+        raise OutputTooLargeError(
+            f"the image cannot be written as {output.name}: {error}; choose png (format=png)"
+        ) from error
+
+
+def _check_output_size(width: int, height: int, output: OutputFormat) -> None:
+    """Refuse, before colorizing, an image the output type cannot store."""
+    limit = MAX_OUTPUT_SIDE.get(output.name)
+    if limit is not None and max(width, height) > limit:
+        raise OutputTooLargeError(
+            f"a {width}x{height} image is too large for {output.name} (at most {limit:,} "
+            "pixels a side); choose png (format=png)"
+        )

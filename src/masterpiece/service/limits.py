@@ -9,11 +9,15 @@
   ``Retry-After``). A colorization that takes longer than ``request_timeout_s`` answers
   :class:`ColorizationTimeoutError` (504); its thread finishes in the background and only then
   frees its slot, so the number of colorizations running never exceeds the bound.
+- :class:`ApiKeyCheck` and :class:`AdmissionCheck` (ASGI middleware, outside the body limit)
+  answer 401 for a missing API key and 503 when the queue is full before a body is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hmac
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +47,9 @@ class ColorizationSlots:
 
     Each worker thread uses ``cores / max_concurrent`` torch threads (as the CLI's batch
     runner does), so concurrent requests share the cores instead of oversubscribing them.
-    Create it anywhere; it binds to the running event loop on first use.
+    Create it anywhere; :meth:`open` (the application's start-up) makes what belongs to an
+    event loop, so one application can be served by several loops one after the other (test
+    clients, a restarted server). Without :meth:`open`, the first use calls it.
     """
 
     def __init__(
@@ -55,8 +61,37 @@ class ColorizationSlots:
         self.request_timeout_s = request_timeout_s
         self.running = 0
         self.waiting = 0
-        self._semaphore = asyncio.Semaphore(max_concurrent)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        """Bind to the running event loop: a new semaphore, no colorization counted."""
+        self._loop = asyncio.get_running_loop()
+        self._semaphore = asyncio.Semaphore(self.max_concurrent)
+        self.running = 0
+        self.waiting = 0
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self._semaphore is None or self._loop is not asyncio.get_running_loop():
+            self.open()
+        assert self._semaphore is not None
+        return self._semaphore
+
+    @property
+    def full(self) -> bool:
+        """Every slot is busy and ``max_queue`` requests wait: a new one would get 503."""
+        return (
+            self._semaphore is not None
+            and self._semaphore.locked()
+            and self.waiting >= self.max_queue
+        )
+
+    def busy_error(self) -> ServiceBusyError:
+        return ServiceBusyError(
+            f"the server is busy: {self.max_concurrent} colorization(s) running and "
+            f"{self.waiting} waiting; retry later"
+        )
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -76,14 +111,14 @@ class ColorizationSlots:
                 requests are waiting already.
             ColorizationTimeoutError: the call took longer than ``request_timeout_s``.
         """
-        await self._acquire()
+        semaphore = await self._acquire()
         try:
             future = asyncio.get_running_loop().run_in_executor(self._pool(), function, *args)
         except BaseException:
-            self._semaphore.release()
+            semaphore.release()
             raise
         self.running += 1
-        future.add_done_callback(self._release)
+        future.add_done_callback(functools.partial(self._release, semaphore))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.request_timeout_s)
         except asyncio.TimeoutError:
@@ -92,15 +127,13 @@ class ColorizationSlots:
                 "send a smaller image"
             ) from None
 
-    async def _acquire(self) -> None:
-        if self._semaphore.locked() and self.waiting >= self.max_queue:
-            raise ServiceBusyError(
-                f"the server is busy: {self.max_concurrent} colorization(s) running and "
-                f"{self.waiting} waiting; retry later"
-            )
+    async def _acquire(self) -> asyncio.Semaphore:
+        semaphore = self._slots()
+        if self.full:
+            raise self.busy_error()
         self.waiting += 1
         try:
-            await asyncio.wait_for(self._semaphore.acquire(), self.queue_timeout_s)
+            await asyncio.wait_for(semaphore.acquire(), self.queue_timeout_s)
         except asyncio.TimeoutError:
             raise ServiceBusyError(
                 f"the server is busy: no colorization slot became free within "
@@ -108,11 +141,13 @@ class ColorizationSlots:
             ) from None
         finally:
             self.waiting -= 1
+        return semaphore
 
-    def _release(self, future: asyncio.Future) -> None:
+    def _release(self, semaphore: asyncio.Semaphore, future: asyncio.Future) -> None:
         """Free the slot when the thread has finished (also after a timeout answered 504)."""
-        self.running -= 1
-        self._semaphore.release()
+        if semaphore is self._semaphore:  # not one of a loop the application left
+            self.running -= 1
+            semaphore.release()
         if not future.cancelled():
             future.exception()  # retrieved here when nobody awaits it any more (after a 504)
 
@@ -121,6 +156,100 @@ class ColorizationSlots:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, str], headers: dict[str, str] | None = None
+) -> None:
+    """Answer a JSON body from ASGI middleware (the connection is closed: the request body
+    may not have been read)."""
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+                *((key.lower().encode(), value.encode()) for key, value in (headers or {}).items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class ApiKeyCheck:
+    """ASGI middleware: 401 for a ``/v1/*`` request without the API key, before its body is
+    read (it is placed outside :class:`BodySizeLimit`). No key configured: nothing checked.
+
+    The key is accepted in ``X-API-Key`` or as ``Authorization: Bearer KEY``.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.api_key = api_key
+        self.prefix = prefix
+
+    def _authorized(self, scope: Scope) -> bool:
+        headers = {
+            key.decode("latin-1").lower(): value.decode("latin-1")
+            for key, value in scope.get("headers", ())
+        }
+        given = headers.get("x-api-key", "")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if not given and scheme.lower() == "bearer":
+            given = token.strip()
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.api_key.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.api_key
+            and scope["type"] == "http"
+            and scope.get("path", "").startswith(self.prefix)
+            and not self._authorized(scope)
+        ):
+            await send_json(
+                send,
+                401,
+                {
+                    "error": "unauthorized",
+                    "message": "a valid API key is required in the X-API-Key header "
+                    "(or Authorization: Bearer)",
+                },
+                {"WWW-Authenticate": "Bearer"},
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class AdmissionCheck:
+    """ASGI middleware: 503 with ``Retry-After`` for a colorization arriving while every slot
+    is busy and the queue is full, before its upload is read."""
+
+    def __init__(
+        self, app: ASGIApp, slots: ColorizationSlots, path: str, retry_after_s: int
+    ) -> None:
+        self.app = app
+        self.slots = slots
+        self.path = path
+        self.retry_after_s = retry_after_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "POST"
+            and scope.get("path") == self.path
+            and self.slots.full
+        ):
+            await send_json(
+                send,
+                503,
+                {"error": "busy", "message": str(self.slots.busy_error())},
+                {"Retry-After": str(self.retry_after_s)},
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLargeError(Exception):
@@ -184,16 +313,4 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": "request_too_large", "message": self._message()}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, {"error": "request_too_large", "message": self._message()})

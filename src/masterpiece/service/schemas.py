@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,6 +14,8 @@ from ..pipeline.image import ColorHint
 
 #: at most this many hints per request
 MAX_HINTS = 1000
+#: the longest ``hints`` field, in characters (1000 hints of about 100 characters each)
+MAX_HINTS_CHARS = 128 * 1024
 
 RGB = Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=3, max_length=3)]
 HexColor = Annotated[str, Field(pattern=r"^#?[0-9a-fA-F]{6}$")]
@@ -47,18 +50,31 @@ def parse_hints(text: str | None) -> list[ColorHint]:
     """The hints of the ``hints`` form field: a JSON list of :class:`HintIn` objects.
 
     Raises:
-        InvalidHintError: not JSON, not a list of hints, or more than :data:`MAX_HINTS`.
+        InvalidHintError: not JSON, not a list of hints, more than :data:`MAX_HINTS`, longer
+            than :data:`MAX_HINTS_CHARS` or nested too deeply.
     """
     if text is None or not text.strip():
         return []
+    if len(text) > MAX_HINTS_CHARS:
+        raise InvalidHintError(
+            f"hints must be at most {MAX_HINTS_CHARS:,} characters, got {len(text):,}"
+        )
     try:
         data = json.loads(text)
     except ValueError as error:
         raise InvalidHintError(f"hints must be a JSON list: {error}") from None
+    except RecursionError:
+        raise InvalidHintError(
+            'hints are nested too deeply; send a JSON list of {"x", "y", "color"} objects'
+        ) from None
     if isinstance(data, list) and len(data) > MAX_HINTS:
         raise InvalidHintError(f"at most {MAX_HINTS} hints, got {len(data)}")
     try:
         hints = _HINTS.validate_python(data)
+    except RecursionError:
+        raise InvalidHintError(
+            'hints are nested too deeply; send a JSON list of {"x", "y", "color"} objects'
+        ) from None
     except ValidationError as error:
         raise InvalidHintError(f"invalid hints: {describe_errors(error.errors())}") from None
     return [hint.to_hint() for hint in hints]
@@ -109,14 +125,17 @@ def choose_output_format(requested: str | None, accept: str | None) -> OutputFor
         return OUTPUT_FORMATS[index]
     if not accept or not accept.strip():
         return OUTPUT_FORMATS[0]
-    ranked = sorted(_accepted(accept), key=lambda item: -item[1])
+    accepted = _accepted(accept)
+    # a type refused by name (q=0) is not taken for a wildcard (``image/png;q=0, */*``)
+    refused = {media_range for media_range, quality in accepted if quality <= 0}
+    ranked = sorted(accepted, key=lambda item: -item[1])
     for media_range, quality in ranked:
         if quality <= 0:
             continue
-        if media_range in ("*/*", "image/*"):
-            return OUTPUT_FORMATS[0]
         for output in OUTPUT_FORMATS:
-            if media_range == output.media_type:
+            if output.media_type in refused:
+                continue
+            if media_range in ("*/*", "image/*") or media_range == output.media_type:
                 return output
     raise NotAcceptableError(
         f"cannot answer in any type of 'Accept: {accept}'; accept image/png, image/jpeg or "
@@ -137,6 +156,8 @@ def _accepted(accept: str) -> list[tuple[str, float]]:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
+                # nan counts as 0; other values out of range are brought back into [0, 1]
+                quality = 0.0 if math.isnan(quality) else min(max(quality, 0.0), 1.0)
         if media_range:
             ranges.append((media_range.lower(), quality))
     return ranges

@@ -6,12 +6,17 @@ environment variable (``MASTERPIECE_SERVE_*``) or the matching ``masterpiece ser
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 #: the environment variable holding the API key; unset or empty: no key is required
 API_KEY_ENV = "MASTERPIECE_API_KEY"
@@ -28,7 +33,8 @@ class ServiceSettings:
         max_pixels: the largest image (width x height), judged from its header before decoding
             (decompression bombs); None for no limit. Larger images get 413.
         max_concurrent: colorizations running at once (each on its own thread).
-        max_queue: requests allowed to wait for a free slot; more get 503 at once.
+        max_queue: requests allowed to wait for a free slot; more get 503 at once (before
+            their upload is read when the queue is already full as they arrive).
         queue_timeout_s: how long a request waits for a slot before it gets 503 with
             ``Retry-After``.
         request_timeout_s: the longest one colorization (decoding, network, encoding) may take;
@@ -38,6 +44,13 @@ class ServiceSettings:
         weights: a weights file for ``model`` instead of its registered weights.
         device: ``cpu`` or ``cuda``.
         preload: load the default model at start-up rather than on the first request.
+
+    Memory: a request's upload is read into memory only once it holds a colorization slot,
+    so at most ``max_concurrent`` uploads (each up to ``max_upload_bytes``) and their decoded
+    images are in memory at once. Requests waiting in the queue (at most ``max_queue``) keep
+    their upload in a temporary file (the first MiB in memory), so the queue holds at most
+    ``max_queue x max_upload_bytes`` of temporary files. Uploads still arriving are bounded
+    only by the server's connection limit (uvicorn's ``--limit-concurrency``).
     """
 
     max_upload_bytes: int = 50 * 1024 * 1024
@@ -62,6 +75,8 @@ class ServiceSettings:
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
         if self.max_queue < 0:
             raise ConfigError(f"max_queue must be 0 or more, got {self.max_queue}")
         if self.max_pixels is not None and self.max_pixels < 1:
@@ -97,6 +112,24 @@ class ServiceSettings:
             values["max_pixels"] = None
         return replace(cls(), **values)
 
+    def check(self) -> None:
+        """Check what the server needs to run with these settings, before it serves anything:
+        the model name is registered, the weights file exists, the device exists on this
+        machine and the precision (``$MASTERPIECE_PRECISION``) is valid there.
+
+        Raises:
+            UnknownModelError: ``model`` is not a registered model.
+            ConfigError: anything else above.
+        """
+        from ..models import get_model_info
+        from ..models.runtime import default_precision, resolve_precision
+
+        if self.model:
+            get_model_info(self.model)  # an unknown name fails here, with the known ones
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise ConfigError(f"weights {self.weights}: no such file")
+        resolve_precision(default_precision(), check_device(self.device))
+
     def limits(self) -> dict[str, object]:
         """The limits as shown in ``/healthz`` and the API description."""
         return {
@@ -112,6 +145,32 @@ class ServiceSettings:
 
 _INTEGERS = {"max_upload_bytes", "max_pixels", "max_concurrent", "max_queue"}
 _FLOATS = {"queue_timeout_s", "request_timeout_s"}
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a :class:`torch.device` if this machine has it (``cpu``, ``cuda[:N]``).
+
+    Raises:
+        ConfigError: not a device name, or a GPU this machine does not have.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {device!r} is not a device; use cpu or cuda") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {device!r} was requested but no CUDA GPU is available; use cpu"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    elif parsed.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported; use cpu or cuda")
+    return parsed
 
 
 def environment_variable(name: str) -> str:
