@@ -16,6 +16,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture runs (session-scoped ones included): a throw-away weights cache and
+    float32, so nothing the suite does reaches the user's cache or exports int8 copies there."""
+    import os
+    import tempfile
+
+    os.environ["MASTERPIECE_CACHE"] = tempfile.mkdtemp(prefix="masterpiece-test-cache-")
+    os.environ["MASTERPIECE_PRECISION"] = "fp32"
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path_factory.mktemp("weights-cache")

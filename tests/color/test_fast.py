@@ -68,3 +68,13 @@ def test_panoramas_wider_than_opencv_maps_are_converted() -> None:
         assert fast.shape == (*shape, 3)
         delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
         assert delta_e.mean() < 0.1 and delta_e.max() < 1.0
+
+
+def test_planes_one_pixel_wide_or_tall() -> None:
+    # found by fuzzing: OpenCV read a Python scalar as a matrix when a plane was one column wide
+    for shape in ((4, 1), (1, 4), (1, 1), (5, 1)):
+        lab = np.zeros((*shape, 3), np.float32)
+        lab[..., 0], lab[..., 1], lab[..., 2] = 40.0, 15.5, 6.1
+        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+        exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(fast, exact, atol=2e-3)

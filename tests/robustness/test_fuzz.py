@@ -39,7 +39,8 @@ MAX_PIXELS = 1 << 16  # mutated headers may claim huge sizes: keep decoding smal
 
 @pytest.fixture(scope="module")
 def colorizer(compact_weights) -> Colorizer:
-    return Colorizer("compact", weights=compact_weights, size=32, max_pixels=MAX_PIXELS)
+    # bf16: the fast colour path (OpenCV, gamut table) is the one users get by default
+    return Colorizer("compact", weights=compact_weights, size=32, max_pixels=MAX_PIXELS, precision="bf16")
 
 
 def _seed_files() -> list[bytes]:

@@ -71,8 +71,9 @@ def fit_chroma_planes(
     # the work is per pixel: done on blocks of 4096 columns, as cv2.remap takes no side of 32767 or more
     lightness, a, b = _blocks(lightness, a, b)
     chroma, hue = cv2.cartToPolar(a, b)  # hue in radians, [0, 2 pi)
-    rows = cv2.multiply(lightness, (TABLE_LIGHTNESS_STEPS - 1) / 100.0)
-    columns = cv2.multiply(hue, TABLE_HUE_STEPS / (2 * np.pi))
+    # (NumPy for the scalar products: OpenCV reads a scalar as a matrix when a plane is one column wide)
+    rows = lightness * np.float32((TABLE_LIGHTNESS_STEPS - 1) / 100.0)
+    columns = hue * np.float32(TABLE_HUE_STEPS / (2 * np.pi))
     # OpenCV interpolates the table (bilinear, weights in steps of 1/32 of a cell)
     limit = cv2.remap(max_chroma_table(), columns, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     scale = np.minimum(np.float32(1.0), cv2.divide(limit * np.float32(_MARGIN), np.maximum(chroma, np.float32(1e-6))))
