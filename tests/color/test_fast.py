@@ -78,3 +78,23 @@ def test_planes_one_pixel_wide_or_tall() -> None:
         fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
         exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
         np.testing.assert_allclose(fast, exact, atol=2e-3)
+
+
+def test_bright_colours_where_the_gamut_is_not_one_interval_stay_inside() -> None:
+    # found in review: near white the gamut along a chroma ray can be inside, outside, inside;
+    # the table holds the far edge, so fitted colours there are checked and fitted exactly
+    rng = np.random.default_rng(3)
+    n = 200_000
+    lightness = rng.uniform(85, 100, n).astype(np.float32)
+    hue = rng.choice([np.deg2rad(100), np.deg2rad(200)], n) + rng.normal(0, 0.15, n)
+    chroma = rng.uniform(0, 120, n)
+    a, b = (chroma * np.cos(hue)).astype(np.float32), (chroma * np.sin(hue)).astype(np.float32)
+    planes = [p.reshape(400, 500) for p in (lightness, a, b)]
+    fast = lab_to_rgb_fast(*planes)
+    exact = lab_to_rgb(torch.from_numpy(np.stack(planes))[None])[0].permute(1, 2, 0).numpy()
+    delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
+    assert delta_e.max() < 1.0
+    worst = np.array([[[95.38, -14.65, 70.08]]], np.float32)  # 15 delta E apart before the check
+    fast_worst = lab_to_rgb_fast(worst[..., 0], worst[..., 1], worst[..., 2])
+    exact_worst = lab_to_rgb(torch.from_numpy(worst).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(fast_worst, exact_worst, atol=0.01)

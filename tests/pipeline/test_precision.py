@@ -120,3 +120,14 @@ def test_cli_precision_option(tmp_path: Path, compact_weights: Path, gray_photo:
     fast = np.asarray(Image.open(tmp_path / "bf16.png"), dtype=np.float32)
     exact = np.asarray(Image.open(tmp_path / "fp32.png"), dtype=np.float32)
     assert np.abs(fast - exact).mean() < 5.0
+
+
+def test_ort_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MASTERPIECE_ORT_THREADS", raising=False)
+    assert runtime._ort_threads_from_env() is None
+    monkeypatch.setenv("MASTERPIECE_ORT_THREADS", "3")
+    assert runtime._ort_threads_from_env() == 3
+    for bad in ("auto", "0", "-2"):
+        monkeypatch.setenv("MASTERPIECE_ORT_THREADS", bad)
+        with pytest.raises(ConfigError, match="MASTERPIECE_ORT_THREADS"):
+            runtime._ort_threads_from_env()

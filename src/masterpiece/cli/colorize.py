@@ -305,8 +305,8 @@ class _JobRunner:
         self._threads_before = torch.get_num_threads()
         if self.workers > 1:
             share = max(1, self._threads_before // self.workers)
+            self._set_runtime_threads(share)  # first: if it fails, no pool is left running
             self._pool = ThreadPoolExecutor(self.workers, "colorize", initializer=torch.set_num_threads, initargs=(share,))
-            self._set_runtime_threads(share)
         return self
 
     def _set_runtime_threads(self, threads: int) -> None:

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ModelError, OutputError
@@ -202,20 +201,19 @@ def calibration_images(folder: str | Path | None, count: int, size: int) -> list
     """
     if folder is None:
         return [_generated_lightness(np.random.default_rng(index), size) for index in range(count)]
-    from ..color.lab import rgb_to_lightness
     from ..errors import InvalidImageError
+    from ..pipeline.bands import network_lightness
     from ..pipeline.io import iter_image_files, read_image
 
     images: list[np.ndarray] = []
     for path in sorted(iter_image_files(Path(folder))):
         try:
-            rgb = read_image(path).rgb
+            loaded = read_image(path)
         except InvalidImageError as error:
             logger.warning("calibration: %s is skipped (%s)", path, error)
             continue
-        lightness = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
-        resized = F.interpolate(lightness, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        images.append(resized.numpy())
+        # the network's input exactly as the Colorizer makes it
+        images.append(network_lightness(loaded.pixels, size, loaded.is_grayscale).numpy())
         if len(images) == count:
             break
     if not images:

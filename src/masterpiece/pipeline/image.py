@@ -58,6 +58,9 @@ from .io import (
 
 logger = logging.getLogger(__name__)
 
+#: bands of one image converted at once on the fast path (each needs about 120 MB of temporaries)
+MAX_BAND_WORKERS = 4
+
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
 
@@ -353,7 +356,8 @@ class Colorizer:
 
         # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores
         # (each band writes its own rows of ``out``); the exact path is PyTorch, already parallel
-        workers = min(len(bands), torch.get_num_threads()) if fast else 1
+        # at most 4 bands at once: their temporaries (~120 MB each) stay bounded on big machines
+        workers = min(len(bands), torch.get_num_threads(), MAX_BAND_WORKERS) if fast else 1
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="masterpiece-band") as pool:
                 list(pool.map(colorize_band, bands))  # re-raises a band's error here
