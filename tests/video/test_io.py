@@ -45,17 +45,22 @@ def _decoded_audio(path: Path) -> tuple[int, float, float]:
     return channels, float(frames[0].pts * frames[0].time_base), seconds
 
 
+def _mux_silence(container, stream, frame_size: int) -> None:
+    """One second of mono 16 kHz silence through ``stream``, in frames of ``frame_size`` samples."""
+    for start in range(0, 16000, frame_size):
+        chunk = av.AudioFrame.from_ndarray(
+            np.zeros((1, frame_size), np.int16), format="s16", layout="mono"
+        )
+        chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
+        container.mux(stream.encode(chunk))
+    container.mux(stream.encode(None))
+
+
 def _audio_only(path: Path) -> Path:
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("aac", rate=16000)
         stream.layout = "mono"
-        for start in range(0, 16000, 1024):
-            chunk = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.int16), format="s16", layout="mono"
-            )
-            chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
-            container.mux(stream.encode(chunk))
-        container.mux(stream.encode(None))
+        _mux_silence(container, stream, 1024)
     return path
 
 
@@ -427,13 +432,7 @@ def _cover_art(path: Path) -> Path:
             packet.stream, packet.pts, packet.dts = cover, 0, 0
             packet.time_base = Fraction(1, 1000)
             container.mux(packet)
-        for start in range(0, 16000, 1152):
-            chunk = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1152), np.int16), format="s16", layout="mono"
-            )
-            chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
-            container.mux(sound.encode(chunk))
-        container.mux(sound.encode(None))
+        _mux_silence(container, sound, 1152)
     return path
 
 

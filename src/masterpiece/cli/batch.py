@@ -26,6 +26,7 @@ from .colorize import (
     Job,
     Tally,
     add_model_options,
+    add_output_options,
     check_options,
     make_colorizer,
     plan_jobs,
@@ -83,24 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPUs of the local Ray instance (default: all of this machine's)",
     )
     add_model_options(parser)
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument(
-        "--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)"
-    )
-    parser.add_argument(
-        "--format",
-        dest="extension",
-        help="output format, e.g. png or jpg (default: keep the input's)",
-    )
-    parser.add_argument(
-        "--bit-depth", type=int, choices=(8, 16), help="output bit depth for PNG/TIFF"
-    )
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        metavar="N",
-        help="refuse images larger than N pixels, judged before decoding; 0 for no limit",
-    )
+    add_output_options(parser, format_help="output format, e.g. png or jpg (default: keep the input's)")
     parser.set_defaults(func=run)
 
 

@@ -52,16 +52,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output file (one input), folder (several inputs or a folder), or - for stdout; "
                         "default: NAME_colorized.EXT beside each file, FOLDER_colorized for a folder")
     add_model_options(parser)
+    add_output_options(parser, format_help="output format for folders and stdout, e.g. png or jpg (default: keep the input's)")
+    parser.set_defaults(func=run)
+
+
+def add_output_options(parser: argparse.ArgumentParser, format_help: str) -> None:
+    """``--overwrite``, ``--quality``, ``--format``, ``--bit-depth`` and ``--max-pixels`` (colorize, batch)."""
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)")
-    parser.add_argument("--format", dest="extension",
-                        help="output format for folders and stdout, e.g. png or jpg (default: keep the input's)")
+    parser.add_argument("--format", dest="extension", help=format_help)
     parser.add_argument("--bit-depth", type=int, choices=(8, 16),
                         help="output bit depth for PNG/TIFF (default: the input's)")
     parser.add_argument("--max-pixels", type=int, metavar="N",
                         help="refuse images larger than N pixels (width x height), judged before decoding; "
                         "0 for no limit (default: $MASTERPIECE_MAX_PIXELS, else 200000000)")
-    parser.set_defaults(func=run)
 
 
 @dataclass
