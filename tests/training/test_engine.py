@@ -101,3 +101,65 @@ def test_torchrun_two_processes_with_gloo(tiny_photos, tmp_path):
     # 6 images over 2 processes: 3 each, batch 2 without the incomplete last one: 1 step per epoch
     assert history[-1]["step"] == 2
     assert (out / "final.safetensors").exists()
+
+
+def _stop_at(step_to_stop: int):
+    def callback(trainer, step):
+        if step == step_to_stop:
+            trainer.request_stop()
+
+    return callback
+
+
+def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_photos, tmp_path):
+    """Model, optimizer, schedule, data order, crops and hints continue exactly after a stop mid-epoch."""
+    import torch
+    from safetensors.torch import load_file
+
+    from masterpiece.training.engine import Trainer, load_training_state
+
+    settings = dict(epochs=3, batch_size=2, max_steps=7, val_data=None, checkpoint_every_steps=0)
+    whole = train(_config(tiny_photos, tmp_path / "whole", **settings))
+    interrupted = Trainer(_config(tiny_photos, tmp_path / "resumed", **settings), step_callback=_stop_at(4))
+    first = interrupted.run()
+    assert interrupted.stopped_early and first.steps == 4
+    assert not (tmp_path / "resumed" / "final.safetensors").exists()
+    state = load_training_state(tmp_path / "resumed" / "last.pt")
+    assert state["epoch"] == 1 and state["epoch_progress"]["items"] == 2  # stopped inside epoch 2
+    resumed = train(_config(tiny_photos, tmp_path / "resumed", **settings))
+    assert resumed.steps == whole.steps == 7
+    a = load_file(tmp_path / "whole" / "final.safetensors")
+    b = load_file(tmp_path / "resumed" / "final.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    opt_a = load_training_state(tmp_path / "whole" / "last.pt")["optimizer"]["state"]
+    opt_b = load_training_state(tmp_path / "resumed" / "last.pt")["optimizer"]["state"]
+    for key in opt_a:
+        assert torch.equal(opt_a[key]["exp_avg"], opt_b[key]["exp_avg"])
+    lines_a = [json.loads(x) for x in (tmp_path / "whole" / "history.jsonl").read_text().splitlines()]
+    lines_b = [json.loads(x) for x in (tmp_path / "resumed" / "history.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in lines_a] == pytest.approx([r["loss"] for r in lines_b])
+
+
+def test_periodic_checkpoints_inside_an_epoch_resume_from_their_step(tiny_photos, tmp_path):
+    from masterpiece.training.engine import Trainer, load_training_state
+
+    settings = dict(epochs=1, batch_size=1, val_data=None, checkpoint_every_steps=2)
+    trainer = Trainer(_config(tiny_photos, tmp_path / "run", **settings), step_callback=_stop_at(3))
+    trainer.run()
+    state = load_training_state(tmp_path / "run" / "last.pt")
+    assert state["step"] == 3 and state["epoch_progress"]["items"] == 3
+
+
+def test_fine_tuning_starts_from_the_given_weights(tiny_photos, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    train(_config(tiny_photos, tmp_path / "base", epochs=1))
+    base = tmp_path / "base" / "final.safetensors"
+    tuned = train(_config(tiny_photos, tmp_path / "tuned", epochs=1, init_weights=str(base), learning_rate=1e-12))
+    a, b = load_file(base), load_file(tuned.final_weights)
+    assert torch.allclose(a["class_head.weight"].float(), b["class_head.weight"].float(), atol=1e-3)
+    fresh = load_file(train(_config(tiny_photos, tmp_path / "fresh", epochs=1, learning_rate=1e-12)).final_weights)
+    assert not torch.allclose(a["class_head.weight"].float(), fresh["class_head.weight"].float(), atol=1e-3)

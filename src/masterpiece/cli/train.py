@@ -14,7 +14,9 @@ from .main import EXIT_OK
 
 _OPTION_HELP = {
     "epochs": "maximum passes over the training images",
-    "time_budget_minutes": "stop after this many minutes; the learning rate is annealed over that time",
+    "max_steps": "stop after this many steps; the learning rate is annealed over them (exact resume)",
+    "time_budget_minutes": "stop after this many minutes (anneals over that time unless --max-steps)",
+    "init_weights": "start a new run from these weights (safetensors; fine-tuning)",
     "batch_size": "images per step and process",
     "crop_size": "side of the square training crops (multiple of 16)",
     "learning_rate": "AdamW peak learning rate",
@@ -26,7 +28,11 @@ _OPTION_HELP = {
     "seed": "random seed",
     "val_limit": "validate on at most this many images",
     "checkpoint_every": "also keep the weights every this many epochs",
+    "checkpoint_every_steps": "also save the resumable state every this many steps (0: epoch ends only)",
 }
+
+
+_NONE_DEFAULT_TYPES = {"time_budget_minutes": float, "max_steps": int, "init_weights": str}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for field in fields(TrainConfig):
         if field.name in _OPTION_HELP:
-            kind = type(field.default) if field.default is not None else float
+            kind = type(field.default) if field.default is not None else _NONE_DEFAULT_TYPES[field.name]
             parser.add_argument(
                 f"--{field.name.replace('_', '-')}", dest=field.name, type=kind,
                 help=f"{_OPTION_HELP[field.name]} (default: {field.default})",

@@ -19,8 +19,13 @@ class TrainConfig:
         out_dir: where ``config.json``, checkpoints and ``history.jsonl`` go.
         val_data: folder of colour photographs for the per-epoch validation pass, or ``None``.
         epochs: maximum number of passes over the training images.
-        time_budget_minutes: if set, training stops after this wall time and the learning
-            rate follows the cosine schedule over that time rather than over ``epochs``.
+        max_steps: if set, training stops after this many optimizer steps and the learning
+            rate follows the cosine schedule over them: the schedule then depends on nothing
+            but the step, so a stopped run resumes exactly (the recommended mode).
+        time_budget_minutes: if set, training stops after this wall time; without
+            ``max_steps`` the cosine schedule follows that time (not exactly resumable).
+        init_weights: weights file (safetensors) to start a new run from (fine-tuning);
+            ignored when resuming from ``last.pt``.
         batch_size: images per step (per process under torchrun).
         crop_size: side of the square training crops (pixels, multiple of 16).
         min_scale: images are resized so their short side is ``U(crop_size, short side)``
@@ -43,6 +48,8 @@ class TrainConfig:
         val_limit: validate on at most this many images.
         val_size: long side of validation images (pixels).
         checkpoint_every: also keep ``epoch_NNNN.safetensors`` every this many epochs.
+        checkpoint_every_steps: also write ``last.pt`` every this many steps inside an epoch
+            (0: only at epoch ends and when stopped).
     """
 
     model: str = "compact"
@@ -50,7 +57,9 @@ class TrainConfig:
     out_dir: str = "runs/compact"
     val_data: str | None = None
     epochs: int = 100
+    max_steps: int | None = None
     time_budget_minutes: float | None = None
+    init_weights: str | None = None
     batch_size: int = 24
     crop_size: int = 176
     min_scale: float = 0.6
@@ -73,6 +82,7 @@ class TrainConfig:
     val_limit: int = 90
     val_size: int = 256
     checkpoint_every: int = 5
+    checkpoint_every_steps: int = 500
 
     def validate(self) -> TrainConfig:
         """Check ranges; raises :class:`ConfigError` naming the setting and what is allowed."""
@@ -91,6 +101,8 @@ class TrainConfig:
             "precision": self.precision in {"auto", "bf16", "fp16", "fp32"},
             "device": self.device in {"auto", "cpu", "cuda"},
             "time_budget_minutes": self.time_budget_minutes is None or self.time_budget_minutes > 0,
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+            "checkpoint_every_steps": self.checkpoint_every_steps >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -62,8 +62,11 @@ class ColorPhotoDataset(Dataset):
         min_scale: smallest resize factor relative to the largest that still covers a crop.
         min_chroma: skip images whose mean chroma (ab units) is below this (gray, near-gray).
         max_side: images are downscaled on load so their short side is at most this.
+        seed: the run's seed; with the item key it fixes each item's augmentation.
 
-    Items are ``(3, crop, crop)`` float32 Lab tensors.
+    Items are ``(3, crop, crop)`` float32 Lab tensors. An item is asked for by its index or
+    by an ``(epoch, index)`` key (:mod:`.sampling`): the scale, crop and flip are drawn from
+    ``(seed, epoch, index)``, so a resumed run sees exactly the crops of an uninterrupted one.
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class ColorPhotoDataset(Dataset):
         min_scale: float = 0.6,
         min_chroma: float = 4.0,
         max_side: int = 320,
+        seed: int = 0,
     ) -> None:
         self.crop_size = crop_size
+        self.seed = seed
         self.min_scale = min_scale
         self.images: list[np.ndarray] = []
         self.paths: list[Path] = []
@@ -116,9 +121,10 @@ class ColorPhotoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, key: int | tuple[int, int]) -> torch.Tensor:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         rgb = self.images[index]
-        rng = np.random.default_rng(torch.randint(0, 2**31 - 1, ()).item())
+        rng = np.random.default_rng((self.seed, epoch, index))
         height, width = rgb.shape[:2]
         short = min(height, width)
         smallest = max(self.crop_size / short, self.min_scale)
