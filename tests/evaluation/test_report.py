@@ -104,3 +104,17 @@ def test_best_and_worst_do_not_overlap(result) -> None:
     assert len(best) == 4 and worst == [i for i in worst if i not in best] and len(worst) == 1
     psnr = result.models[0].values("psnr")
     assert psnr[best[0]] == psnr.max() and psnr[worst[0]] == psnr.min()
+
+
+def test_colour_cast_is_reported_per_image_and_overall(result, tmp_path: Path) -> None:
+    paths = write_report(result, tmp_path / "report")
+    data = json.loads(paths.json.read_text())
+    for evaluation in (data["baseline"], *data["models"]):
+        assert {"color_cast", "cast_a", "cast_b"} <= set(evaluation["summary"])
+    first = data["images"][0]["scores"]
+    assert first["tinted"]["color_cast"] == pytest.approx(result.models[0].scores[0].color_cast)
+    assert first["gray"]["color_cast"] == pytest.approx(result.baseline.scores[0].color_cast)
+    page = paths.html.read_text()
+    assert "Colour cast" in page and "cast " in page
+    with paths.csv.open(newline="") as file:
+        assert "color_cast" in next(csv.reader(file))

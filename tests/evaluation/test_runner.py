@@ -177,3 +177,27 @@ def test_settings_out_of_range_are_refused(change) -> None:
 def test_evaluate_needs_a_model(tmp_path) -> None:
     with pytest.raises(ConfigError, match="at least one model"):
         evaluate(tmp_path, [])
+
+
+class Tinted:
+    """The ground truth shifted by a constant ab offset: a pure colour cast."""
+
+    def __init__(self, ab: torch.Tensor, offset: tuple[float, float]) -> None:
+        self.ab = ab + torch.tensor(offset).view(1, 2, 1, 1)
+
+    def predict_ab(self, lightness, hint_ab=None, hint_mask=None) -> torch.Tensor:
+        return self.ab.expand(lightness.shape[0], -1, -1, -1).clone()
+
+
+def test_colour_cast_is_the_mean_ab_offset_and_its_length(make_striped_image) -> None:
+    image = make_striped_image([RED, MID_GRAY], [4, 4])
+    result = evaluate_candidates([image], [Candidate("tinted", Tinted(image.ab, (3.0, -4.0)))], FAST)
+    scores = result.models[0].scores[0]
+    assert (scores.cast_a, scores.cast_b, scores.color_cast) == pytest.approx((3.0, -4.0, 5.0), abs=1e-4)
+    # gray's cast is the chroma of the original's mean colour
+    true_mean = image.ab.double().mean(dim=(0, 2, 3))
+    gray = result.baseline.scores[0]
+    assert (gray.cast_a, gray.cast_b) == pytest.approx((-float(true_mean[0]), -float(true_mean[1])), abs=1e-4)
+    assert gray.color_cast == pytest.approx(float(true_mean.norm()), abs=1e-4)
+    assert result.models[0].summary["color_cast"].mean == pytest.approx(5.0, abs=1e-4)
+    assert result.models[0].gain["color_cast"].mean == pytest.approx(5.0 - gray.color_cast, abs=1e-4)

@@ -105,3 +105,21 @@ def colorfulness(rgb: torch.Tensor) -> float:
     spread = torch.sqrt(rg.var(unbiased=False) + yb.var(unbiased=False))
     offset = torch.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
     return float(spread + 0.3 * offset)
+
+
+def color_cast(pred_ab: torch.Tensor, true_ab: torch.Tensor) -> dict[str, float]:
+    """The colour cast of a prediction: its mean ab minus the original's, and that vector's length.
+
+    Args:
+        pred_ab, true_ab: ``(1, 2, H, W)`` ab in Lab units.
+
+    Returns:
+        ``{"cast_a", "cast_b", "color_cast"}`` in Lab units (a gray prediction's cast is the
+        chroma of the original's mean colour).
+    """
+    offset = pred_ab.double().mean(dim=(0, 2, 3)) - true_ab.double().mean(dim=(0, 2, 3))
+    return {
+        "cast_a": float(offset[0]),
+        "cast_b": float(offset[1]),
+        "color_cast": float(torch.linalg.vector_norm(offset)),
+    }

@@ -20,7 +20,14 @@ from PIL import Image
 
 from ..errors import OutputError, OutputExistsError
 from . import plots
-from .results import HIGHER_IS_BETTER, METRIC_TITLES, METRICS, EvaluationResult, ModelEvaluation
+from .results import (
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    METRIC_TITLES,
+    METRICS,
+    EvaluationResult,
+    ModelEvaluation,
+)
 from .statistics import Interval
 
 logger = logging.getLogger(__name__)
@@ -127,7 +134,8 @@ def _example_row(result: EvaluationResult, index: int, folder: Path) -> str:
     for k, evaluation in enumerate(result.models):
         scores = evaluation.scores[index]
         caption = (
-            f"{evaluation.label}: {scores.psnr:.1f} dB, rebal. AuC {scores.rebalanced_auc:.1f}"
+            f"{evaluation.label}: {scores.psnr:.1f} dB, rebal. AuC {scores.rebalanced_auc:.1f}, "
+            f"cast {scores.color_cast:.1f} (Δa {scores.cast_a:+.1f}, Δb {scores.cast_b:+.1f})"
         )
         figures.append(
             _figure_html(
@@ -137,7 +145,7 @@ def _example_row(result: EvaluationResult, index: int, folder: Path) -> str:
     figures.append(_figure_html(image.thumbnail, folder / f"{index:04d}_truth.jpg", "ground truth"))
     gray = result.baseline.scores[index]
     facts = (
-        f"gray: {gray.psnr:.1f} dB, rebal. AuC {gray.rebalanced_auc:.1f} · "
+        f"gray: {gray.psnr:.1f} dB, rebal. AuC {gray.rebalanced_auc:.1f}, cast {gray.color_cast:.1f} · "
         f"colorfulness of the original {image.colorfulness:.1f}"
     )
     return f'<div class="example"><h4>{html.escape(image.name)}</h4><p>{html.escape(facts)}</p>{"".join(figures)}</div>'
@@ -175,10 +183,15 @@ def _summary_table(result: EvaluationResult) -> str:
 
 
 def _gain_html(metric: str, gain: Interval) -> str:
-    """The gain with a verdict where higher is better (colourfulness should match the original)."""
-    if metric not in HIGHER_IS_BETTER:
+    """The gain with a verdict where higher (or, for the colour cast, lower) is better.
+
+    Colourfulness should rather match the original's, and the signed cast components have
+    no better direction: they get no verdict.
+    """
+    if metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
         return gain.format(signed=True)
-    verdict = "better" if gain.low > 0 else "worse" if gain.high < 0 else "within noise"
+    better, worse = (gain.low > 0, gain.high < 0) if metric in HIGHER_IS_BETTER else (gain.high < 0, gain.low > 0)
+    verdict = "better" if better else "worse" if worse else "within noise"
     return f"{gain.format(signed=True)} <small>{verdict}</small>"
 
 
@@ -193,7 +206,9 @@ def _headline(result: EvaluationResult) -> str:
             f'<div class="big">{gain.mean:+.1f}</div><div>rebalanced AuC points over gray '
             f"(95% interval {gain.low:+.1f} to {gain.high:+.1f})</div>"
             f'<div class="small">PSNR {evaluation.summary["psnr"].mean:.2f} dB vs gray '
-            f"{result.baseline.summary['psnr'].mean:.2f} dB</div></div>"
+            f"{result.baseline.summary['psnr'].mean:.2f} dB · colour cast "
+            f"{evaluation.summary['color_cast'].mean:.1f} vs gray "
+            f"{result.baseline.summary['color_cast'].mean:.1f}</div></div>"
         )
     return f'<div class="cards">{"".join(cards)}</div>'
 

@@ -16,17 +16,24 @@ from .data import SkippedFile
 from .statistics import Interval
 
 #: The per-image metrics, in report order: raw and class-rebalanced AuC (%), RGB PSNR (dB),
-#: colourfulness of the prediction (Hasler and Suesstrunk).
-METRICS: tuple[str, ...] = ("raw_auc", "rebalanced_auc", "psnr", "colorfulness")
+#: colourfulness of the prediction (Hasler and Suesstrunk), and the colour cast: the image's
+#: mean predicted a and b minus the original's (``cast_a``, ``cast_b``, Lab units) and the
+#: length of that vector (``color_cast``; for the gray baseline, the chroma of the mean colour).
+METRICS: tuple[str, ...] = ("raw_auc", "rebalanced_auc", "psnr", "colorfulness", "color_cast", "cast_a", "cast_b")
 #: Human-readable names of :data:`METRICS`.
 METRIC_TITLES: dict[str, str] = {
     "raw_auc": "AuC raw (%)",
     "rebalanced_auc": "AuC rebalanced (%)",
     "psnr": "PSNR (dB)",
     "colorfulness": "Colorfulness",
+    "color_cast": "Colour cast |mean Δab|",
+    "cast_a": "Cast Δa",
+    "cast_b": "Cast Δb",
 }
 #: Metrics where a higher value is better (colourfulness should rather match the original's).
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"raw_auc", "rebalanced_auc", "psnr"})
+#: Metrics where a lower value is better.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"color_cast"})
 #: Label of the gray baseline (ab = 0).
 BASELINE_LABEL = "gray"
 
@@ -81,6 +88,9 @@ class ImageScores:
     rebalanced_auc: float
     psnr: float
     colorfulness: float
+    color_cast: float = 0.0
+    cast_a: float = 0.0
+    cast_b: float = 0.0
     hint_psnr: dict[int, float] = field(default_factory=dict)
 
     def metric(self, name: str) -> float:

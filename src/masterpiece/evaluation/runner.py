@@ -31,7 +31,7 @@ from ..color.quantize import check_temperature
 from ..errors import ConfigError
 from .data import EvalImage, SkippedFile, list_candidate_files, load_eval_images, resize_long_side
 from .hints import sample_nested_hints
-from .metrics import AUC_MAX_THRESHOLD, accuracy_curve, auc_from_curve, colorfulness, psnr
+from .metrics import AUC_MAX_THRESHOLD, accuracy_curve, auc_from_curve, color_cast, colorfulness, psnr
 from .provenance import git_commit
 from .rebalance import pixel_weights, prior_from_ab
 from .results import (
@@ -217,6 +217,7 @@ class _Accumulator:
             rebalanced_auc=auc_from_curve(rebalanced),
             psnr=psnr(pred_rgb, image.rgb),
             colorfulness=colorfulness(pred_rgb),
+            **color_cast(pred_ab, image.ab),
         )
         if self.sweep_counts:
             scores.hint_psnr = self._hint_psnr(image, scores.psnr, settings.seed)
