@@ -1,47 +1,125 @@
-"""Compare the compact model's two heads on a folder: annealed mean of the bin distribution
-(the paper's decoding, the default) against the regression head trained beside it.
+"""Compare ways of decoding the compact model's output on one or more folders of photographs.
 
-    .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [--limit N]
+    .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [DATA_DIR ...] [--limit N]
+        [--variants annealed@0.38 regression blend0.5@0.38 annealed@0.38+flip ...]
 
-Prints the evaluation summary of both decoders with the gray baseline (the numbers quoted in
-MODEL_CARD.md) and writes the full report to ``reports/decoders``.
+A variant is ``DECODER[@T][+flip][+guided]``: ``annealed`` (annealed mean of the bin
+distribution at temperature ``T``), ``regression`` (the regression head), ``blendW`` (``W``
+times the annealed mean plus ``1 - W`` times the regression head), ``+flip`` averages the
+network's output over the image and its mirror image, ``+guided`` upsamples ab with the
+edge-aware filter guided by the full-resolution L. Prints each variant's summary with the gray
+baseline measured in the same run (the numbers quoted in MODEL_CARD.md) and writes the full
+reports to ``reports/decoders/<folder>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+import torch.nn.functional as F
 
 from masterpiece.evaluation import EvaluationSettings, write_report
 from masterpiece.evaluation.data import load_eval_images
 from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
-from masterpiece.pipeline.image import Colorizer
+
+_VARIANT = re.compile(r"^(annealed|regression|blend(?P<w>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?$")
+
+
+@dataclass
+class DecoderVariant:
+    name: str
+    blend: float  # weight of the annealed mean (1 = annealed only, 0 = regression only)
+    temperature: float
+    flip: bool
+    guided: bool
+
+    @classmethod
+    def parse(cls, text: str) -> DecoderVariant:
+        match = _VARIANT.match(text)
+        if not match:
+            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+guided]")
+        kind = match.group(1)
+        blend = 1.0 if kind == "annealed" else 0.0 if kind == "regression" else float(match.group("w"))
+        return cls(text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")))
+
+
+class VariantPredictor:
+    """Full-resolution ab from L with one decoding variant (the evaluation's predictor protocol)."""
+
+    def __init__(self, model, variant: DecoderVariant, size: int = 256) -> None:
+        self.model, self.variant, self.size = model.eval(), variant, size
+
+    def _network(self, small_l, hint_ab, hint_mask):
+        from masterpiece.color.quantize import decode_annealed_mean
+
+        prediction = self.model.predict(small_l, hint_ab, hint_mask)
+        ab = prediction.ab
+        if self.variant.blend > 0:
+            annealed = decode_annealed_mean(prediction.logits, self.model.bin_centers, self.variant.temperature)
+            ab = annealed if self.variant.blend >= 1 else self.variant.blend * annealed + (1 - self.variant.blend) * ab
+        return ab
+
+    @torch.inference_mode()
+    def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
+        height, width = lightness.shape[-2:]
+        small = F.interpolate(lightness, size=(self.size, self.size), mode="bicubic", antialias=True, align_corners=False)
+        if hint_ab is not None:
+            coverage = F.adaptive_avg_pool2d(hint_mask, (self.size, self.size))
+            hint_ab = F.adaptive_avg_pool2d(hint_ab * hint_mask, (self.size, self.size)) / coverage.clamp(min=1e-8)
+            hint_mask = (coverage > 0).float()
+            hint_ab = hint_ab * hint_mask
+        ab = self._network(small, hint_ab, hint_mask)
+        if self.variant.flip:
+            flipped = self._network(
+                small.flip(-1), None if hint_ab is None else hint_ab.flip(-1), None if hint_mask is None else hint_mask.flip(-1)
+            )
+            ab = 0.5 * (ab + flipped.flip(-1))
+        ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
+        if self.variant.guided:
+            from masterpiece.color.guided import guided_upsample_ab
+
+            refined = [
+                guided_upsample_ab(l[0].numpy(), a.permute(1, 2, 0).contiguous().numpy(), cell=height / (self.size / 4))
+                for l, a in zip(lightness.float(), ab.float())
+            ]
+            ab = torch.stack([torch.from_numpy(r).permute(2, 0, 1) for r in refined])
+        return ab
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
-    parser.add_argument("data", type=Path)
+    parser.add_argument("data", type=Path, nargs="+")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--variants", nargs="+", default=["annealed@0.38", "regression"])
+    parser.add_argument("--no-hints", action="store_true", help="skip the hint sweep")
     parser.add_argument("--out", type=Path, default=Path("reports/decoders"))
     args = parser.parse_args()
-    settings = EvaluationSettings(limit=args.limit)
-    images, skipped = load_eval_images(args.data, settings.eval_size, args.limit)
-    candidates = []
-    for decoder in ("classification", "regression"):
-        model = create_model("compact", weights=args.weights)
-        model.decoder = decoder
-        candidates.append(Candidate(f"compact ({decoder})", Colorizer(model), accepts_hints=True, model="compact"))
-    result = evaluate_candidates(images, candidates, settings, skipped=skipped, data_dir=str(args.data), progress=True)
-    write_report(result, args.out, overwrite=True)
-    for evaluation in (result.baseline, *result.models):
-        row = {name: interval.format() for name, interval in evaluation.summary.items()}
-        print(evaluation.label, row)
-        if evaluation.hint_sweep:
-            print("   hints -> PSNR", {n: round(i.mean, 2) for n, i in evaluation.hint_sweep.items()})
-    print("ground truth colorfulness", result.ground_truth_colorfulness.format())
-    print("report:", args.out / "report.html")
+    settings = EvaluationSettings(limit=args.limit, hint_sweep=not args.no_hints, hint_counts=(0, 10), resamples=1000)
+    model = create_model("compact", weights=args.weights)
+    variants = [DecoderVariant.parse(text) for text in args.variants]
+    for folder in args.data:
+        images, skipped = load_eval_images(folder, settings.eval_size, args.limit)
+        candidates = [Candidate(v.name, VariantPredictor(model, v), accepts_hints=True, model="compact") for v in variants]
+        result = evaluate_candidates(images, candidates, settings, skipped=skipped, data_dir=str(folder))
+        write_report(result, args.out / folder.name, overwrite=True)
+        truth = result.ground_truth_colorfulness.mean
+        print(f"## {folder} ({len(images)} images; originals' colourfulness {truth:.1f})")
+        print("| variant | raw AuC | rebal. AuC | PSNR | colourful % | cast | PSNR +10 hints |")
+        for evaluation in (result.baseline, *result.models):
+            s = evaluation.summary
+            sweep = evaluation.hint_sweep or {}
+            hints = f"{sweep[10].mean - sweep[0].mean:+.2f}" if 10 in sweep else ""
+            print(
+                f"| {evaluation.label} | {s['raw_auc'].mean:.2f} | {s['rebalanced_auc'].mean:.2f} | {s['psnr'].mean:.2f} "
+                f"| {100 * s['colorfulness'].mean / truth:.1f} | {s['color_cast'].mean:.2f} | {hints} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
