@@ -144,3 +144,26 @@ def test_runs_on_the_shared_validation_images(weights_file, tmp_path) -> None:
     assert data["images"][0]["original_size"] in ([768, 512], [512, 768])
     assert data["images"][0]["eval_size"] in ([256, 171], [171, 256])
     assert (out / "plots" / "hint_sweep.png").is_file()
+
+
+def test_without_model_evaluates_the_default_model(photos, tmp_path, capsys) -> None:
+    """The model ``colorize`` would use (here the bundled one: the test cache is empty)."""
+    from masterpiece.models import get_model_info
+    from masterpiece.models.selection import default_model_name
+
+    out = tmp_path / "report"
+    assert evaluate(photos, out, "--eval-size", 32, "--limit", 1, "--no-hint-sweep") == EXIT_OK
+    name = default_model_name()
+    assert name == "compact"
+    assert f"evaluating model {name} (the default" in capsys.readouterr().out
+    [model] = json.loads((out / "metrics.json").read_text())["models"]
+    registered = get_model_info(name).weights  # its registered weights, not a file given
+    assert model["model"] == name and model["weights_sha256"] == registered.sha256
+
+
+def test_without_model_and_without_any_weights(photos, tmp_path, capsys, monkeypatch) -> None:
+    from masterpiece.models import selection
+
+    monkeypatch.setattr(selection, "available_models", lambda: [])
+    assert evaluate(photos, tmp_path / "report", "--no-hint-sweep") == EXIT_MODEL
+    assert "no model weights are available" in capsys.readouterr().err

@@ -2,14 +2,16 @@
 
 ::
 
-    masterpiece evaluate --model NAME [--model NAME2 ...] [--weights FILE] --data DIR
+    masterpiece evaluate [--model NAME [--weights FILE] ...] --data DIR
                          [--out REPORT_DIR] [--limit N] [--eval-size PX] [--seed S]
                          [--temperature T] [--hint-sweep | --no-hint-sweep] [--prior FILE]
                          [--device DEV] [--overwrite]
 
 Each photograph is turned to gray, colorized and compared with the original; the gray
-baseline runs on the same images. Writes ``metrics.json``, ``metrics.csv`` and
-``report.html`` into the report folder and prints a summary table.
+baseline runs on the same images. Without ``--model`` the default model is evaluated, the one
+``colorize`` uses (the best whose weights are on this machine), and its name is printed.
+Writes ``metrics.json``, ``metrics.csv`` and ``report.html`` into the report folder and
+prints a summary table.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         dest="model_specs",
         action=_ModelAction,
-        required=True,
         metavar="NAME",
-        help="a registered model (see `masterpiece models list`); repeat to compare several",
+        help="a registered model (see `masterpiece models list`); repeat to compare several "
+        "(default: the best model whose weights are present, as for colorize)",
     )
     parser.add_argument(
         "--weights",
@@ -156,6 +158,22 @@ def _summary_lines(result: EvaluationResult) -> list[str]:
     ]
 
 
+def model_specs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """The ``(name, weights)`` pairs to evaluate: those given, else the default model (the
+    one ``colorize`` uses), announced on stdout.
+
+    Raises:
+        WeightsNotFoundError: no ``--model`` and no model has its weights on this machine.
+    """
+    if args.model_specs:
+        return [(name, weights) for name, weights in args.model_specs]
+    from ..models.selection import default_model_name
+
+    name = default_model_name()
+    print(f"evaluating model {name} (the default; --model NAME for another)", flush=True)
+    return [(name, None)]
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report, print the summary; returns the exit code."""
     from ..evaluation.plots import require_matplotlib
@@ -175,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     prior = load_prior(args.prior) if args.prior is not None else None
-    specs = [ModelSpec(name, weights) for name, weights in args.model_specs]
+    specs = [ModelSpec(name, weights) for name, weights in model_specs(args)]
     result = evaluate(
         args.data,
         specs,
