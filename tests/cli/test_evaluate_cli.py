@@ -164,6 +164,6 @@ def test_without_model_evaluates_the_default_model(photos, tmp_path, capsys) -> 
 def test_without_model_and_without_any_weights(photos, tmp_path, capsys, monkeypatch) -> None:
     from masterpiece.models import selection
 
-    monkeypatch.setattr(selection, "available_models", lambda: [])
+    monkeypatch.setattr(selection, "available_models", list)
     assert evaluate(photos, tmp_path / "report", "--no-hint-sweep") == EXIT_MODEL
     assert "no model weights are available" in capsys.readouterr().err
