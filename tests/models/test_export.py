@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from masterpiece.cli.main import EXIT_OK, EXIT_OUTPUT, main
-from masterpiece.errors import OutputExistsError, WeightsError
+from masterpiece.errors import ConfigError, OutputExistsError, WeightsError
 from masterpiece.models import create_model, list_models
-from masterpiece.models.export import calibration_images, export_onnx
+from masterpiece.models.export import export_onnx, generated_calibration_images
 from masterpiece.models.runtime import OnnxColorizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")  # tracer and quantizer chatter
@@ -60,7 +60,7 @@ def test_int8_export_is_smaller_and_close(tmp_path: Path) -> None:
     assert int8_path.stat().st_size < float_path.stat().st_size / 2
     runtime = OnnxColorizer(int8_path)
     assert runtime.precision == "int8"
-    lightness = torch.from_numpy(calibration_images(None, 1, 64)[0])
+    lightness = torch.from_numpy(generated_calibration_images(1, 64)[0])
     with torch.no_grad():
         difference = (runtime(lightness, temperature=1.0) - model(lightness, temperature=1.0)).abs().mean()
     assert difference < 2.0  # Lab units
@@ -84,7 +84,7 @@ def test_int8_keeps_the_full_resolution_layers_and_heads_in_float(name: str, tmp
 
 def test_runtime_threads_can_change_without_changing_results(tmp_path: Path) -> None:
     runtime = OnnxColorizer(export_onnx(_seeded("eccv16"), tmp_path / "e.onnx", size=64), threads=2)
-    lightness = torch.from_numpy(calibration_images(None, 1, 64)[0])
+    lightness = torch.from_numpy(generated_calibration_images(1, 64)[0])
     before = runtime.predict(lightness).logits
     runtime.set_threads(1)
     assert runtime.threads == 1
@@ -94,20 +94,46 @@ def test_runtime_threads_can_change_without_changing_results(tmp_path: Path) -> 
 def test_calibration_feeds_hints_to_hint_models() -> None:
     from masterpiece.models.export import _CalibrationReader
 
-    reader = _CalibrationReader(calibration_images(None, 4, 32), accepts_hints=True)
+    reader = _CalibrationReader(generated_calibration_images(4, 32), accepts_hints=True)
     feeds = list(iter(reader.get_next, None))
     assert [float(feed["hint_mask"].sum()) > 0 for feed in feeds] == [False, True, False, True]
-    assert all(set(feed) == {"lightness"} for feed in _CalibrationReader(calibration_images(None, 2, 32), False)._feeds)
+    assert all(set(feed) == {"lightness"} for feed in _CalibrationReader(generated_calibration_images(2, 32), False)._feeds)
+
+
+def test_generated_calibration_is_the_same_every_time() -> None:
+    first, second = generated_calibration_images(3, 32), generated_calibration_images(3, 32)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert all(image.shape == (1, 1, 32, 32) and image.dtype == np.float32 for image in first)
+    assert 0.0 <= min(image.min() for image in first) and max(image.max() for image in first) <= 100.0
 
 
 def test_calibration_from_a_folder(tmp_path: Path, gray_photo: np.ndarray) -> None:
     from PIL import Image
 
+    from masterpiece.cli.models import calibration_from_folder
+
     Image.fromarray(gray_photo).save(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not an image")
-    images = calibration_images(tmp_path, 5, 32)
+    images = calibration_from_folder(tmp_path, 5, 32)
     assert len(images) == 1 and images[0].shape == (1, 1, 32, 32) and images[0].dtype == np.float32
     assert 0.0 <= images[0].min() and images[0].max() <= 100.001
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no readable image"):
+        calibration_from_folder(tmp_path / "empty", 5, 32)
+
+
+def test_int8_export_takes_the_callers_calibration_images(tmp_path: Path) -> None:
+    images = generated_calibration_images(2, 64)
+    path = export_onnx(_seeded("compact"), tmp_path / "q.onnx", size=64, int8=True, calibration=images)
+    assert OnnxColorizer(path).precision == "int8"
+    with pytest.raises(TypeError, match="not a folder"):
+        export_onnx(_seeded("compact"), tmp_path / "r.onnx", size=64, int8=True, calibration=tmp_path)
+
+
+def test_quantizer_chatter_stays_off_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    export_onnx(_seeded("eccv16"), tmp_path / "q.onnx", size=64, int8=True, calibration_count=1)
+    out, err = capfd.readouterr()
+    assert "histogram" not in out + err and "Percentile" not in out + err
 
 
 def test_existing_output_is_refused_and_a_foreign_file_is_named(tmp_path: Path) -> None:
@@ -130,3 +156,18 @@ def test_cli_export(tmp_path: Path, compact_weights: Path, capsys: pytest.Captur
     assert main(command) == EXIT_OUTPUT
     assert "--overwrite" in capsys.readouterr().err
     assert [p.name for p in out.parent.iterdir()] == ["compact.onnx"]  # no temporary left
+
+
+def test_cli_export_int8_calibrated_on_a_folder(
+    tmp_path: Path, compact_weights: Path, gray_photo: np.ndarray, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(gray_photo).save(tmp_path / "photos" / "a.png")
+    out = tmp_path / "q.onnx"
+    command = ["models", "export", "compact", "--weights", str(compact_weights), "--int8",
+               "--calibration", str(tmp_path / "photos"), "-o", str(out)]
+    assert main(command) == EXIT_OK
+    printed = capfd.readouterr().out
+    assert "wrote" in printed and "histogram" not in printed and OnnxColorizer(out).precision == "int8"

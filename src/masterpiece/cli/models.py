@@ -1,4 +1,4 @@
-"""``masterpiece models``: list the model zoo, download weights, import the Caffe release.
+"""``masterpiece models``: list the model zoo, download weights, import the Caffe release, export ONNX.
 
 ::
 
@@ -6,6 +6,7 @@
     masterpiece models pull NAME [NAME ...] | --all
     masterpiece models import-caffe --prototxt P --caffemodel C --pts-in-hull N [-o OUT] [--overwrite]
     masterpiece models export NAME [--weights FILE] --format onnx [--int8] [--calibration DIR] -o OUT.onnx
+    masterpiece models bundle [--model NAME] [--out DIR] [--calibration-count N]
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .main import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE
 
+if TYPE_CHECKING:
+    import numpy as np
+
 _DEFAULT_IMPORT_OUTPUT = "eccv16-caffe.safetensors"
+#: calibration images and their side for `models export --int8` (export_onnx's defaults)
+_CALIBRATION_COUNT = 16
+_EXPORT_SIZE = 256
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,10 +85,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
+    bundle = actions.add_parser(
+        "bundle",
+        help="rebuild the ONNX files shipped with the bundled model (after retraining it)",
+        description="Export each bundled model from its shipped safetensors (the registered file) "
+        "to float32 and int8 ONNX named after the safetensors (NAME-fp32.onnx, NAME-int8.onnx), "
+        "record them in the folder's onnx_manifest.json, and delete the files of replaced weights. Needs the dev "
+        "extras (torch, onnx, onnxruntime).",
+    )
+    bundle.add_argument("--model", action="append", metavar="NAME",
+                        help="a bundled model to rebuild (repeatable; default: every bundled model)")
+    bundle.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder to write into (default: the package's models/bundled)")
+    bundle.add_argument("--calibration-count", type=int, default=16, metavar="N",
+                        help="generated images for the int8 calibration (default: 16)")
+
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; returns the exit code."""
-    handlers = {"list": _list, "pull": _pull, "import-caffe": _import_caffe, "export": _export}
+    handlers = {
+        "list": _list, "pull": _pull, "import-caffe": _import_caffe, "export": _export, "bundle": _bundle,
+    }
     handler = handlers.get(args.models_action)
     if handler is None:
         args.models_parser.print_help()
@@ -162,9 +187,55 @@ def _export(args: argparse.Namespace) -> int:
 
     refuse_overwrite(args.output, args.overwrite)  # before loading the model
     model = create_model(args.name, weights=args.weights)
+    calibration = None
+    if args.int8 and args.calibration is not None:
+        calibration = calibration_from_folder(args.calibration, _CALIBRATION_COUNT, _EXPORT_SIZE)
     path = export_onnx(
-        model, args.output, name=args.name, int8=args.int8, calibration=args.calibration,
-        overwrite=args.overwrite,
+        model, args.output, name=args.name, int8=args.int8, calibration=calibration,
+        calibration_count=_CALIBRATION_COUNT, size=_EXPORT_SIZE, overwrite=args.overwrite,
     )
     print(f"wrote {path} ({'int8' if args.int8 else 'float32'})")
+    return EXIT_OK
+
+
+def calibration_from_folder(folder: Path, count: int, size: int) -> list[np.ndarray]:
+    """Up to ``count`` ``(1, 1, size, size)`` float32 ``L`` images from the photographs in
+    ``folder`` (in name order), each exactly as the Colorizer makes the network's input.
+
+    Raises:
+        ConfigError: ``folder`` holds no readable image.
+    """
+    import logging
+
+    import numpy as np
+
+    from ..errors import ConfigError, InvalidImageError
+    from ..pipeline.bands import network_lightness
+    from ..pipeline.io import iter_image_files, read_image
+
+    images = []
+    for path in sorted(iter_image_files(Path(folder))):
+        try:
+            loaded = read_image(path)
+        except InvalidImageError as error:
+            logging.getLogger(__name__).warning("calibration: %s is skipped (%s)", path, error)
+            continue
+        images.append(np.asarray(network_lightness(loaded.pixels, size, loaded.is_grayscale), dtype=np.float32))
+        if len(images) == count:
+            break
+    if not images:
+        raise ConfigError(f"no readable image in the calibration folder {folder}; pass a folder of photographs")
+    return images
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from ..models.bundled_onnx import MANIFEST_NAME, bundled_dir
+    from ..models.export import bundled_model_names, export_bundled
+
+    for name in args.model or bundled_model_names():
+        files = export_bundled(name, args.out, calibration_count=args.calibration_count)
+        for precision, entry in files.items():
+            print(f"{name} {precision}: {entry.filename} ({entry.size / 1e6:.1f} MB, "
+                  f"sha256 {entry.sha256[:12]}..., from {entry.source_filename})")
+    print(f"wrote {(args.out or bundled_dir()) / MANIFEST_NAME}")
     return EXIT_OK

@@ -13,18 +13,25 @@ model's settings travel in the file's metadata (:data:`METADATA_PREFIX` keys), a
 :class:`~masterpiece.models.runtime.OnnxColorizer` decodes as the PyTorch model does.
 
 int8: ``onnxruntime.quantization.quantize_static`` in operator format (``QLinearConv``: 5 %
-faster than QDQ here, as accurate), per-channel int8 weights and uint8 activations (the VNNI path), calibrated on ``L`` images from a folder of photographs
-or, without one, on generated images. Only convolutions and matrix products are quantized,
+faster than QDQ here, as accurate), per-channel int8 weights and uint8 activations (the VNNI path), calibrated on ``L`` images given
+by the caller (made above this layer, e.g. from a folder of photographs by ``masterpiece models
+export --calibration DIR``) or, without them, on generated images (fixed seeds: the same
+weights give the same file). Only convolutions and matrix products are quantized,
 and not the full-resolution first layers (:attr:`ColorizationModel.int8_float_modules`) nor
 the last convolution (the bin logits): the annealed mean divides the logits by T = 0.38,
 which amplifies their rounding errors. Activation ranges are the 99.9999th percentile of
 the calibration values (:data:`CALIBRATION_PERCENTILE`). On the bundled model int8 stays
 within about 1 ab of float32 on average, with and without hints (2.2 when everything was
 quantized with min-max ranges), at the same speed.
+
+:func:`export_bundled` builds the ONNX files that ship next to a bundled model's safetensors
+(``masterpiece models bundle``; the manifest format is :mod:`masterpiece.models.bundled_onnx`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -39,6 +46,14 @@ from torch import nn
 from ..errors import ConfigError, ModelError, OutputError
 from ._base import ColorizationModel
 from ._weights import _temporary_sibling, refuse_overwrite
+from .bundled_onnx import (
+    BUNDLED_PRECISIONS,
+    BundledOnnxFile,
+    bundled_dir,
+    file_sha256,
+    onnx_filename,
+    write_manifest_entry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +106,16 @@ def _present_outputs(model: ColorizationModel, inputs: tuple[torch.Tensor, ...])
     return tuple(name for name in OUTPUT_NAMES if getattr(prediction, name) is not None)
 
 
-def model_metadata(model: ColorizationModel, name: str, precision: str) -> dict[str, str]:
-    """What :class:`~masterpiece.models.runtime.OnnxColorizer` needs to decode: all strings."""
+def model_metadata(
+    model: ColorizationModel, name: str, precision: str, source_sha256: str | None = None
+) -> dict[str, str]:
+    """What :class:`~masterpiece.models.runtime.OnnxColorizer` needs to decode: all strings.
+
+    ``source_sha256`` (the sha256 of the weights file the model was loaded from) is written
+    as ``masterpiece.source_sha256`` when given, so a file can be traced back to its weights.
+    """
     centers = model.bin_centers
+    source = {} if source_sha256 is None else {f"{METADATA_PREFIX}source_sha256": source_sha256}
     return {
         f"{METADATA_PREFIX}model": name,
         f"{METADATA_PREFIX}precision": precision,
@@ -102,6 +124,7 @@ def model_metadata(model: ColorizationModel, name: str, precision: str) -> dict[
         f"{METADATA_PREFIX}bin_centers": json.dumps(
             None if centers is None else centers.detach().cpu().float().tolist()
         ),
+        **source,
     }
 
 
@@ -111,10 +134,11 @@ def export_onnx(
     *,
     name: str | None = None,
     int8: bool = False,
-    calibration: str | Path | None = None,
+    calibration: Sequence[np.ndarray] | None = None,
     calibration_count: int = 16,
     size: int = 256,
     overwrite: bool = False,
+    source_sha256: str | None = None,
 ) -> Path:
     """Export ``model`` to an ONNX file with dynamic batch, height and width (atomically).
 
@@ -123,9 +147,12 @@ def export_onnx(
         output: the ``.onnx`` file to write.
         name: the registered name stored in the metadata (default: the class name).
         int8: quantize to int8 (static, calibrated) instead of float32.
-        calibration: a folder of photographs for the int8 calibration; ``None`` generates images.
-        calibration_count: how many calibration images to use.
-        size: side of the calibration and tracing images (multiple of 16).
+        calibration: the int8 calibration images, each ``(1, 1, S, S)`` float32 ``L`` in
+            [0, 100] (as the pipeline feeds the network); ``None``: ``calibration_count``
+            generated images (:func:`generated_calibration_images`).
+        calibration_count: how many images to generate when ``calibration`` is ``None``.
+        size: side of the tracing and generated calibration images (multiple of 16).
+        source_sha256: sha256 of the weights file, written into the metadata when given.
 
     Raises:
         OutputExistsError: ``output`` exists and ``overwrite`` is false (checked first).
@@ -138,23 +165,27 @@ def export_onnx(
     require_onnx()
     if size < 32 or size % 16:
         raise ConfigError(f"export size must be a multiple of 16 and at least 32, got {size}")
+    if isinstance(calibration, (str, Path)):
+        raise TypeError("calibration takes L images, not a folder; read them above the models layer")
     model = model.eval().cpu()
     inputs = example_inputs(model, size)
-    metadata = model_metadata(model, name or type(model).__name__, "int8" if int8 else "fp32")
+    precision = "int8" if int8 else "fp32"
+    metadata = model_metadata(model, name or type(model).__name__, precision, source_sha256)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with _temporary_sibling(output) as float_file, _temporary_sibling(output) as final_file:
             _export_float(model, inputs, float_file)
             if int8:
-                images = calibration_images(calibration, calibration_count, size)
+                images = calibration if calibration is not None else generated_calibration_images(calibration_count, size)
                 quantize_int8(float_file, final_file, model, images)
             else:
                 os.replace(float_file, final_file)
             _write_metadata(final_file, metadata)
+            os.chmod(final_file, 0o644)  # a temporary file is private; the export is not
             os.replace(final_file, output)
     except OSError as error:
         raise OutputError(f"cannot write {output} ({error.strerror or error}); check the folder") from error
-    logger.info("exported %s (%s) to %s", metadata[f"{METADATA_PREFIX}model"], "int8" if int8 else "fp32", output)
+    logger.info("exported %s (%s) to %s", metadata[f"{METADATA_PREFIX}model"], precision, output)
     return output
 
 
@@ -189,36 +220,13 @@ def _write_metadata(path: Path, metadata: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- int8
 
 
-def calibration_images(folder: str | Path | None, count: int, size: int) -> list[np.ndarray]:
-    """``count`` ``(1, 1, size, size)`` float32 ``L`` images for calibration.
+def generated_calibration_images(count: int, size: int) -> list[np.ndarray]:
+    """``count`` generated ``(1, 1, size, size)`` float32 ``L`` images in [0, 100] for calibration.
 
-    From ``folder`` (photographs read with :func:`~masterpiece.pipeline.io.read_image`, resized
-    as the pipeline resizes them) or, when it is ``None``, generated: smooth gradients, discs
-    and noise covering the whole ``L`` range.
-
-    Raises:
-        ConfigError: ``folder`` holds no readable image.
+    Smooth gradients, discs and noise covering the whole ``L`` range; image ``i`` is drawn
+    from seed ``i``, so the same arguments give the same images.
     """
-    if folder is None:
-        return [_generated_lightness(np.random.default_rng(index), size) for index in range(count)]
-    from ..errors import InvalidImageError
-    from ..pipeline.bands import network_lightness
-    from ..pipeline.io import iter_image_files, read_image
-
-    images: list[np.ndarray] = []
-    for path in sorted(iter_image_files(Path(folder))):
-        try:
-            loaded = read_image(path)
-        except InvalidImageError as error:
-            logger.warning("calibration: %s is skipped (%s)", path, error)
-            continue
-        # the network's input exactly as the Colorizer makes it
-        images.append(network_lightness(loaded.pixels, size, loaded.is_grayscale).numpy())
-        if len(images) == count:
-            break
-    if not images:
-        raise ConfigError(f"no readable image in the calibration folder {folder}; pass a folder of photographs")
-    return images
+    return [_generated_lightness(np.random.default_rng(index), size) for index in range(count)]
 
 
 def _generated_lightness(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -317,8 +325,10 @@ def quantize_int8(
     root = logging.getLogger()  # the quantizer logs a note per tensor on the root logger
     level = root.level
     root.setLevel(max(level, logging.ERROR))
+    # and the calibrator prints its progress ("Collecting tensor data...", "Percentile : ...")
+    chatter = io.StringIO()
     try:
-        with _temporary_sibling(output) as prepared:
+        with _temporary_sibling(output) as prepared, contextlib.redirect_stdout(chatter):
             quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
                 str(prepared), str(output), _CalibrationReader(images, model.accepts_hints),
@@ -329,3 +339,75 @@ def quantize_int8(
             )
     finally:
         root.setLevel(level)
+        logger.debug("onnxruntime calibration: %s", " | ".join(chatter.getvalue().split("\n")).strip(" |"))
+
+
+# --------------------------------------------------------------------------- bundled files
+
+
+def bundled_model_names() -> list[str]:
+    """The registered models whose weights ship inside the package."""
+    from ._registry import get_model_info, list_models
+
+    return [name for name in list_models() if (spec := get_model_info(name).weights) is not None and spec.bundled]
+
+
+def _tool_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def export_bundled(
+    name: str, directory: str | Path | None = None, *, calibration_count: int = 16
+) -> dict[str, BundledOnnxFile]:
+    """Export a bundled model from its shipped safetensors to the ONNX files that ship with it.
+
+    Writes ``<safetensors stem>-fp32.onnx`` and ``-int8.onnx`` (int8 calibrated on
+    ``calibration_count`` generated images, fixed seeds) with the safetensors' sha256 in their
+    ``masterpiece.source_sha256`` metadata, then the manifest entry
+    (:func:`~masterpiece.models.bundled_onnx.write_manifest_entry`, which deletes the files of
+    replaced weights). The registered spec names the weights, so after a retraining this
+    rebuilds from the new file. The same weights and tool versions give the same bytes.
+
+    Args:
+        name: a model whose registered weights are bundled (``compact``).
+        directory: where to write (default: the package's ``models/bundled``).
+        calibration_count: how many generated images calibrate the int8 file.
+
+    Returns:
+        The manifest entries written, by precision.
+
+    Raises:
+        ConfigError: ``name`` has no bundled weights, onnx is missing, or the count is below 1.
+        WeightsNotFoundError, ChecksumMismatchError: the shipped safetensors are missing or
+            not the registered ones.
+        OutputError: the folder cannot be written.
+    """
+    from ._registry import create_model, get_model_info
+    from ._weights import ensure_weights
+
+    info = get_model_info(name)
+    if name not in bundled_model_names():
+        raise ConfigError(f"{name!r} has no bundled weights; bundled models: {', '.join(bundled_model_names())}")
+    if calibration_count < 1:
+        raise ConfigError(f"the calibration needs at least 1 image, got {calibration_count}")
+    require_onnx()
+    source = ensure_weights(info, download=False)  # verified against the registered sha256
+    source_sha256 = file_sha256(source)
+    model = create_model(name, weights=source)
+    directory = bundled_dir() if directory is None else Path(directory)
+    images = generated_calibration_images(calibration_count, info.input_size)
+    files: dict[str, BundledOnnxFile] = {}
+    for precision in BUNDLED_PRECISIONS:
+        path = export_onnx(
+            model, directory / onnx_filename(source.name, precision), name=name, int8=precision == "int8",
+            calibration=images, size=info.input_size, overwrite=True, source_sha256=source_sha256,
+        )
+        files[precision] = BundledOnnxFile(path.name, file_sha256(path), path.stat().st_size, source.name, source_sha256)
+    try:
+        write_manifest_entry(directory, name, files, _tool_versions())
+    except OSError as error:
+        raise OutputError(f"cannot write the manifest in {directory} ({error.strerror or error}); check the folder") from error
+    return files
