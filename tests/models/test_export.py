@@ -128,6 +128,8 @@ def test_int8_export_takes_the_callers_calibration_images(tmp_path: Path) -> Non
     assert OnnxColorizer(path).precision == "int8"
     with pytest.raises(TypeError, match="not a folder"):
         export_onnx(_seeded("compact"), tmp_path / "r.onnx", size=64, int8=True, calibration=tmp_path)
+    with pytest.raises(ConfigError, match="at least one image"):
+        export_onnx(_seeded("compact"), tmp_path / "r.onnx", size=64, int8=True, calibration=[])
 
 
 def test_quantizer_chatter_stays_off_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

@@ -167,6 +167,8 @@ def export_onnx(
         raise ConfigError(f"export size must be a multiple of 16 and at least 32, got {size}")
     if isinstance(calibration, (str, Path)):
         raise TypeError("calibration takes L images, not a folder; read them above the models layer")
+    if calibration is not None and not len(calibration):
+        raise ConfigError("the int8 calibration needs at least one image")
     model = model.eval().cpu()
     inputs = example_inputs(model, size)
     precision = "int8" if int8 else "fp32"
