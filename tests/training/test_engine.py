@@ -122,7 +122,7 @@ def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_photos, tmp_pa
     whole = train(_config(tiny_photos, tmp_path / "whole", **settings))
     interrupted = Trainer(_config(tiny_photos, tmp_path / "resumed", **settings), step_callback=_stop_at(4))
     first = interrupted.run()
-    assert interrupted.stopped_early and first.steps == 4
+    assert interrupted.stopped_early and first.stopped_early and first.steps == 4
     assert not (tmp_path / "resumed" / "final.safetensors").exists()
     state = load_training_state(tmp_path / "resumed" / "last.pt")
     assert state["epoch"] == 1 and state["epoch_progress"]["items"] == 2  # stopped inside epoch 2

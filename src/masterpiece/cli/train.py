@@ -10,7 +10,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from .main import EXIT_OK
+from .main import EXIT_INTERRUPTED, EXIT_OK
 
 _OPTION_HELP = {
     "epochs": "maximum passes over the training images",
@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("masterpiece").setLevel(logging.INFO)
     config = build_config(args)
     result = train(config)
+    if result.stopped_early:
+        print(f"stopped at step {result.steps}; run the same command again to resume from {result.out_dir / 'last.pt'}")
+        return EXIT_INTERRUPTED
     print(f"trained {result.epochs_completed} epochs ({result.steps} steps); weights: {result.final_weights}")
     if result.best_weights:
         print(f"best validation checkpoint: {result.best_weights} (score {result.best_score:.2f})")

@@ -50,6 +50,7 @@ class TrainResult:
     best_score: float | None
     final_weights: Path
     best_weights: Path | None
+    stopped_early: bool = False
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -192,7 +193,9 @@ class Trainer:
         if context.is_main and finished:
             export_weights(final, model)
         best = self.out_dir / BEST_WEIGHTS
-        return TrainResult(self.out_dir, epoch, step, self._best_score, final, best if best.exists() else None)
+        return TrainResult(
+            self.out_dir, epoch, step, self._best_score, final, best if best.exists() else None, self.stopped_early
+        )
 
     def _out_of_steps(self, step: int) -> bool:
         return self.config.max_steps is not None and step >= self.config.max_steps

@@ -50,7 +50,7 @@ def validate(model: ColorizationModel, folder: str, limit: int = 90, size: int =
     was_training = model.training
     device = next(model.parameters()).device
     settings = EvaluationSettings(eval_size=size, limit=limit, hint_sweep=False, resamples=1, device=str(device))
-    colorizer = Colorizer(model, temperature=settings.temperature, device=device)
+    colorizer = Colorizer(model, temperature=settings.temperature, device=device, precision="fp32")
     try:
         result = evaluate_candidates(images, [Candidate("model", colorizer)], settings)
     finally:
