@@ -23,6 +23,7 @@ PyAV, HTTP clients, torch loading) are translated into these at the edge where t
     │       ├── UnsafeCheckpointError           a checkpoint that would execute code when loaded
     │       └── IncompatibleWeightsError        keys or shapes do not match the architecture
     ├── ConfigError (ValueError)                invalid settings (temperature, sizes, training config)
+    │   └── MissingExtraError                   the feature needs an optional extra that is not installed
     └── DataError                               a training/evaluation data set is empty or unusable
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidVideoError",
     "MasterpieceError",
+    "MissingExtraError",
     "ModelError",
     "OutputError",
     "OutputExistsError",
@@ -119,6 +121,11 @@ class IncompatibleWeightsError(WeightsError):
 
 class ConfigError(MasterpieceError, ValueError):
     """A setting is out of range or inconsistent."""
+
+
+class MissingExtraError(ConfigError):
+    """The feature needs an optional dependency that is not installed (the message names the
+    extra: ``pip install 'masterpiece[torch]'``)."""
 
 
 class DataError(MasterpieceError):

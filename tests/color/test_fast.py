@@ -32,7 +32,7 @@ def test_max_chroma_is_the_edge_of_the_gamut() -> None:
 def test_fast_conversion_is_within_one_delta_e_of_the_exact_one() -> None:
     lab = _random_lab(256)  # most of these colours are outside the sRGB gamut
     exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
-    fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+    fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2], table=True)
     assert fast.dtype == np.float32 and fast.shape == lab.shape
     assert fast.min() >= 0.0 and fast.max() <= 1.0
     delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
@@ -45,7 +45,7 @@ def test_colours_inside_the_gamut_are_not_changed() -> None:
     lab = np.array([[50.0, 10.0, -10.0], [70.0, -20.0, 30.0], [30.0, 0.0, 0.0]], np.float32)
     np.testing.assert_allclose(fit_chroma_with_table(lab), lab, rtol=0, atol=1e-4)
     pure = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]], np.float32)  # black and white stay put
-    rgb = lab_to_rgb_fast(pure[:, 0:1], pure[:, 1:2], pure[:, 2:3])
+    rgb = lab_to_rgb_fast(pure[:, 0:1], pure[:, 1:2], pure[:, 2:3], table=True)
     np.testing.assert_allclose(rgb[:, 0], [[0, 0, 0], [1, 1, 1]], atol=1e-3)
 
 
@@ -63,7 +63,7 @@ def test_panoramas_wider_than_opencv_maps_are_converted() -> None:
     for shape in ((3, 40_000), (40_000, 2)):
         lab = np.stack([rng.uniform(0, 100, shape), rng.uniform(-110, 110, shape), rng.uniform(-110, 110, shape)],
                        axis=-1).astype(np.float32)
-        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2], table=True)
         exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
         assert fast.shape == (*shape, 3)
         delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
@@ -75,7 +75,7 @@ def test_planes_one_pixel_wide_or_tall() -> None:
     for shape in ((4, 1), (1, 4), (1, 1), (5, 1)):
         lab = np.zeros((*shape, 3), np.float32)
         lab[..., 0], lab[..., 1], lab[..., 2] = 40.0, 15.5, 6.1
-        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+        fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2], table=True)
         exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
         np.testing.assert_allclose(fast, exact, atol=2e-3)
 
@@ -90,11 +90,22 @@ def test_bright_colours_where_the_gamut_is_not_one_interval_stay_inside() -> Non
     chroma = rng.uniform(0, 120, n)
     a, b = (chroma * np.cos(hue)).astype(np.float32), (chroma * np.sin(hue)).astype(np.float32)
     planes = [p.reshape(400, 500) for p in (lightness, a, b)]
-    fast = lab_to_rgb_fast(*planes)
+    fast = lab_to_rgb_fast(*planes, table=True)
     exact = lab_to_rgb(torch.from_numpy(np.stack(planes))[None])[0].permute(1, 2, 0).numpy()
     delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
     assert delta_e.max() < 1.0
     worst = np.array([[[95.38, -14.65, 70.08]]], np.float32)  # 15 delta E apart before the check
-    fast_worst = lab_to_rgb_fast(worst[..., 0], worst[..., 1], worst[..., 2])
+    fast_worst = lab_to_rgb_fast(worst[..., 0], worst[..., 1], worst[..., 2], table=True)
     exact_worst = lab_to_rgb(torch.from_numpy(worst).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(fast_worst, exact_worst, atol=0.01)
+
+
+def test_small_images_are_fitted_exactly_without_building_the_table() -> None:
+    # a one-photo command should not pay for the table (about 0.3 s to build)
+    lab = _random_lab(64, seed=5)
+    max_chroma_table.cache_clear()
+    fast = lab_to_rgb_fast(lab[..., 0], lab[..., 1], lab[..., 2])
+    assert max_chroma_table.cache_info().currsize == 0
+    exact = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    delta_e = np.linalg.norm(cv2.cvtColor(fast, cv2.COLOR_RGB2Lab) - cv2.cvtColor(exact, cv2.COLOR_RGB2Lab), axis=-1)
+    assert delta_e.max() < 0.5 and delta_e.mean() < 0.02  # OpenCV's own Lab -> sRGB rounding

@@ -11,12 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from masterpiece.color.lab import rgb_to_lightness
-from masterpiece.pipeline import bands
+from masterpiece.pipeline import bands, image
 from masterpiece.pipeline.bands import (
     band_lightness,
     network_lightness,
+    resize_for_network,
     row_bands,
+    upsample_ab,
     upsample_ab_rows,
+    upsample_ab_width,
 )
 from masterpiece.pipeline.image import Colorizer
 from masterpiece.pipeline.io import read_image
@@ -32,17 +35,18 @@ def test_row_bands_cover_every_row_once() -> None:
 def test_gray_lookup_table_equals_the_rgb_path(dtype: type) -> None:
     values = np.random.default_rng(0).integers(0, np.iinfo(dtype).max + 1, (7, 9)).astype(dtype)
     rgb = np.repeat(values[..., None], 3, axis=2).astype(np.float32) * np.float32(1 / np.iinfo(dtype).max)
-    expected = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
-    # equal up to float32 rounding (the RGB path's einsum sums in its own order)
-    torch.testing.assert_close(band_lightness(values), expected, atol=1e-4, rtol=0)
+    expected = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0, 0].numpy()
+    # equal up to float32 rounding (the RGB path's matrix product sums in its own order)
+    np.testing.assert_allclose(band_lightness(values), expected, atol=1e-4, rtol=0)
     equalised = band_lightness(np.repeat(values[..., None], 3, axis=2), equalise=True)
-    torch.testing.assert_close(equalised, expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(equalised, expected, atol=1e-4, rtol=0)
 
 
 def test_network_lightness_in_bands_equals_whole(gray_photo: np.ndarray) -> None:
     whole = network_lightness(gray_photo, 32)
     banded = network_lightness(gray_photo, 32, band_pixels=128 * 7)
-    torch.testing.assert_close(banded, whole, atol=1e-3, rtol=0)
+    assert whole.shape == (1, 1, 32, 32) and whole.dtype == np.float32
+    np.testing.assert_allclose(banded, whole, atol=1e-3, rtol=0)
 
 
 def test_network_lightness_is_the_official_demos_input() -> None:
@@ -52,23 +56,34 @@ def test_network_lightness_is_the_official_demos_input() -> None:
     rng = np.random.default_rng(0)
     rgb = cv2.GaussianBlur(rng.integers(0, 256, (300, 410, 3), dtype=np.uint8), (0, 0), 2)
     official = np.asarray(Image.fromarray(rgb).resize((64, 64), Image.BICUBIC), np.float32) / 255
-    expected = rgb_to_lightness(torch.from_numpy(official).permute(2, 0, 1)[None])
+    expected = rgb_to_lightness(torch.from_numpy(official).permute(2, 0, 1)[None]).numpy()
     ours = network_lightness(rgb, 64)
-    difference = (ours - expected).abs()
+    difference = np.abs(ours - expected)
     assert float(difference.mean()) < 0.05 and float(difference.max()) < 1.0  # 8-bit rounding flips, in L units
     gray = rgb[..., 1]
     official_gray = np.asarray(Image.fromarray(gray).resize((64, 64), Image.BICUBIC), np.float32) / 255
-    expected_gray = rgb_to_lightness(torch.from_numpy(np.repeat(official_gray[None], 3, axis=0))[None])
-    assert float((network_lightness(gray, 64) - expected_gray).abs().mean()) < 0.05
+    expected_gray = rgb_to_lightness(torch.from_numpy(np.repeat(official_gray[None], 3, axis=0))[None]).numpy()
+    assert float(np.abs(network_lightness(gray, 64) - expected_gray).mean()) < 0.05
+
+
+@pytest.mark.parametrize(("shape", "size"), [((300, 410), 64), ((50, 70), 64), ((64, 64), 64)])
+def test_resize_for_network_equals_torch_antialiased_bicubic(shape: tuple[int, int], size: int) -> None:
+    planes = np.random.default_rng(1).random((3, *shape), dtype=np.float32)
+    expected = F.interpolate(torch.from_numpy(planes)[None], size=(size, size), mode="bicubic",
+                             align_corners=False, antialias=True)[0].numpy()
+    np.testing.assert_allclose(resize_for_network(planes, (size, size)), expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("height", [37, 96, 256])
 def test_ab_rows_equal_interpolate(height: int) -> None:
     ab = torch.randn(1, 2, 16, 16, generator=torch.Generator().manual_seed(0)) * 50
-    expected = F.interpolate(ab, size=(height, 40), mode="bilinear", align_corners=False)
-    wide = F.interpolate(ab, size=(16, 40), mode="bilinear", align_corners=False)
+    expected = F.interpolate(ab, size=(height, 40), mode="bilinear", align_corners=False).numpy()
+    wide = upsample_ab_width(ab.numpy(), 40)
+    np.testing.assert_allclose(wide, F.interpolate(ab, size=(16, 40), mode="bilinear", align_corners=False).numpy(),
+                               atol=1e-4, rtol=1e-5)
     for rows in row_bands(height, 40, band_pixels=40 * 11):
-        torch.testing.assert_close(upsample_ab_rows(wide, rows, height), expected[:, :, rows], atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(upsample_ab_rows(wide, rows, height), expected[:, :, rows], atol=1e-4, rtol=1e-5)
+    np.testing.assert_allclose(upsample_ab(ab.numpy(), (height, 40)), expected, atol=1e-4, rtol=1e-5)
 
 
 def test_bands_on_several_threads_equal_one_thread(
@@ -76,9 +91,9 @@ def test_bands_on_several_threads_equal_one_thread(
 ) -> None:
     colorizer = Colorizer("compact", weights=compact_weights, size=64, precision="bf16")
     monkeypatch.setattr(bands, "BAND_PIXELS", 128 * 7)  # 14 bands
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(image, "default_threads", lambda: 1)
     one = colorizer.colorize_pixels(gray_photo, dtype=np.uint8)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(image, "default_threads", lambda: 3)
     several = colorizer.colorize_pixels(gray_photo, dtype=np.uint8)
     np.testing.assert_array_equal(several, one)
 

@@ -39,7 +39,11 @@ def _reference(colorizer: Colorizer, rgb: np.ndarray) -> np.ndarray:
 
 def test_fp32_reproduces_the_reference(compact_weights: Path, rgb: np.ndarray) -> None:
     colorizer = Colorizer("compact", weights=compact_weights, size=64, precision="fp32")
-    np.testing.assert_allclose(colorizer.colorize_rgb(rgb), _reference(colorizer, rgb), atol=1e-5)
+    ours, reference = colorizer.colorize_rgb(rgb), _reference(colorizer, rgb)
+    # the pipeline is NumPy, the reference PyTorch: float32 sums are rounded in another order,
+    # which can flip one step of the gamut bisection on a pixel at the gamut's edge (1e-5 in RGB)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+    assert np.mean(np.abs(ours - reference) > 1e-5) < 1e-3
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])

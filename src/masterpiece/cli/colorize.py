@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 STDIO = "-"
 #: ``--precision`` choices; the same as ``masterpiece.models.runtime.PRECISIONS`` (spelled out
-#: here so that ``--help`` does not import torch; a test keeps them equal)
+#: here so that ``--help`` imports no model code; a test keeps them equal)
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
 #: write failures that stop a batch: every later output would fail the same way
 _FATAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -284,8 +284,8 @@ class _Cancelled(Exception):
 class _JobRunner:
     """Runs :func:`_colorize_job` on a thread pool, at most ``workers`` jobs at once.
 
-    Each worker thread uses ``cores / workers`` torch threads; the main thread's setting is
-    restored on exit. :meth:`results` yields each job's outcome (True written, False skipped,
+    The network computes with ``cores / workers`` threads while the pool runs (restored on
+    exit). :meth:`results` yields each job's outcome (True written, False skipped,
     or the exception it raised) in input order. Outputs are written in input order too: a
     job writes once the previous job has finished, and not at all after :meth:`stop`, so a
     full disk stops the batch exactly where a plain loop would.
@@ -304,29 +304,17 @@ class _JobRunner:
     def __enter__(self) -> _JobRunner:  # noqa: PYI034  (Self needs Python 3.11)
         from concurrent.futures import ThreadPoolExecutor
 
-        import torch
-
-        self._threads_before = torch.get_num_threads()
+        self._threads_before = self.colorizer.threads
         if self.workers > 1:
-            share = max(1, self._threads_before // self.workers)
-            self._set_runtime_threads(share)  # first: if it fails, no pool is left running
-            self._pool = ThreadPoolExecutor(self.workers, "colorize", initializer=torch.set_num_threads, initargs=(share,))
+            self.colorizer.set_threads(max(1, self._threads_before // self.workers))  # first: if it fails, no pool is left running
+            self._pool = ThreadPoolExecutor(self.workers, "colorize")
         return self
 
-    def _set_runtime_threads(self, threads: int) -> None:
-        """An ONNX Runtime network has its own thread pool: give it the worker's share too."""
-        set_threads = getattr(self.colorizer.model, "set_threads", None)
-        if set_threads is not None:
-            set_threads(threads)
-
     def __exit__(self, *exc_info: object) -> None:
-        import torch
-
         self.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)  # running jobs finish their atomic write
-            self._set_runtime_threads(self._threads_before)
-        torch.set_num_threads(self._threads_before)
+            self.colorizer.set_threads(self._threads_before)
 
     def stop(self) -> None:
         """Start no more jobs."""

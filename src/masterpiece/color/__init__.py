@@ -1,27 +1,51 @@
-"""Colour maths: sRGB <-> CIE Lab and the quantized ab space of the paper."""
+"""Colour maths: sRGB <-> CIE Lab and the quantized ab space of the paper.
 
-from .lab import fit_chroma_to_gamut, gray_to_lightness, lab_to_rgb, rgb_to_lab, rgb_to_lightness
-from .quantize import (
-    decode_annealed_mean,
-    gamut_bin_centers,
-    nearest_bin,
-    rebalancing_weights,
-    smooth_prior,
-    soft_encode,
-    soft_encode_dense,
-)
+:mod:`.lab_np`, :mod:`.fast` and :mod:`.annealed` are NumPy (inference, no torch);
+:mod:`.lab` and :mod:`.quantize` are their PyTorch counterparts for training and evaluation.
+The names below are the PyTorch ones, imported lazily so that ``masterpiece.color.fast``
+does not load torch.
+"""
 
-__all__ = [
-    "decode_annealed_mean",
-    "fit_chroma_to_gamut",
-    "gamut_bin_centers",
-    "gray_to_lightness",
-    "lab_to_rgb",
-    "nearest_bin",
-    "rebalancing_weights",
-    "rgb_to_lab",
-    "rgb_to_lightness",
-    "smooth_prior",
-    "soft_encode",
-    "soft_encode_dense",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_LAZY = {
+    "fit_chroma_to_gamut": "lab",
+    "gray_to_lightness": "lab",
+    "lab_to_rgb": "lab",
+    "rgb_to_lab": "lab",
+    "rgb_to_lightness": "lab",
+    "decode_annealed_mean": "quantize",
+    "gamut_bin_centers": "quantize",
+    "nearest_bin": "quantize",
+    "rebalancing_weights": "quantize",
+    "smooth_prior": "quantize",
+    "soft_encode": "quantize",
+    "soft_encode_dense": "quantize",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:
+    from .lab import fit_chroma_to_gamut, gray_to_lightness, lab_to_rgb, rgb_to_lab, rgb_to_lightness
+    from .quantize import (
+        decode_annealed_mean,
+        gamut_bin_centers,
+        nearest_bin,
+        rebalancing_weights,
+        smooth_prior,
+        soft_encode,
+        soft_encode_dense,
+    )
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,7 +1,7 @@
 """Fast CIE Lab -> sRGB for full-resolution images: OpenCV, with the gamut fitted by a table.
 
-:func:`~masterpiece.color.lab.lab_to_rgb` fits out-of-gamut colours by bisection on every
-such pixel, in PyTorch: exact, but on a 12-megapixel photograph a tenth of the pixels can be
+:func:`~masterpiece.color.lab_np.lab_to_rgb` fits out-of-gamut colours by bisection on every
+such pixel: exact, but on a 12-megapixel photograph a tenth of the pixels can be
 outside (deep shadows and bright skies given colour) and the bisection dominates the run.
 Here OpenCV converts all pixels (vectorised, multithreaded), and the pixels it had to clip
 get their chroma scaled to the edge of the gamut read from a table: the largest chroma that
@@ -22,9 +22,8 @@ import functools
 
 import cv2
 import numpy as np
-import torch
 
-from .lab import fit_chroma_to_gamut, lab_to_linear_rgb, max_chroma_in_gamut
+from .lab_np import fit_chroma_to_gamut, lab_to_linear_rgb, max_chroma_in_gamut
 
 #: grid of the max-chroma table: lightness 0..100 and hue 0..2 pi (the last hue column repeats the first)
 TABLE_LIGHTNESS_STEPS = 401
@@ -39,16 +38,21 @@ _ABRUPT = 1.0
 _CHECKED_ABOVE = 70.0
 #: how far outside [0, 1] a linear channel may be (the exact path's tolerance)
 _TOLERANCE = 1e-4
+#: images up to this many pixels are fitted exactly, by bisection, instead of with the table:
+#: building the table takes about 0.3 s, more than the exact fit of such an image (0.12 s
+#: for 256 x 256 random colours, a tenth of that for a photograph), which matters to a
+#: command that colorizes one small photo
+EXACT_FIT_PIXELS = 1 << 18
 
 
 @functools.lru_cache(maxsize=1)
 def max_chroma_table() -> np.ndarray:
     """``(TABLE_LIGHTNESS_STEPS, TABLE_HUE_STEPS + 1)`` float32: the largest in-gamut chroma
     at lightness ``100 i / (steps - 1)`` and hue angle ``2 pi j / TABLE_HUE_STEPS``."""
-    lightness = torch.linspace(0.0, 100.0, TABLE_LIGHTNESS_STEPS, dtype=torch.float64)
-    hue = torch.arange(TABLE_HUE_STEPS, dtype=torch.float64) * (2 * np.pi / TABLE_HUE_STEPS)
-    grid_l, grid_h = torch.meshgrid(lightness, hue, indexing="ij")
-    table = max_chroma_in_gamut(grid_l, grid_h).numpy().astype(np.float32)
+    lightness = np.linspace(0.0, 100.0, TABLE_LIGHTNESS_STEPS, dtype=np.float64)
+    hue = np.arange(TABLE_HUE_STEPS, dtype=np.float64) * (2 * np.pi / TABLE_HUE_STEPS)
+    grid_l, grid_h = np.meshgrid(lightness, hue, indexing="ij")
+    table = max_chroma_in_gamut(grid_l, grid_h).astype(np.float32)
     return np.concatenate((table, table[:, :1]), axis=1)
 
 
@@ -78,7 +82,7 @@ def fit_chroma_planes(
         table's margin, 0.1 %). Where the gamut's edge changes abruptly between neighbouring
         table entries (the narrow yellow and cyan spikes near white, about 1 in 1000 fitted
         colours), interpolation would cut too much chroma: those colours are fitted exactly
-        by :func:`~masterpiece.color.lab.fit_chroma_to_gamut`.
+        by :func:`~masterpiece.color.lab_np.fit_chroma_to_gamut`.
     """
     shape = np.shape(a)
     # the work is per pixel: done on blocks of 4096 columns, as cv2.remap takes no side of 32767 or more
@@ -102,12 +106,12 @@ def fit_chroma_planes(
     )
     if near.size:
         candidate = np.stack([plane.reshape(-1)[near] for plane in (lightness, fitted_a, fitted_b)])
-        linear = lab_to_linear_rgb(torch.from_numpy(candidate)[None, :, :, None])[0, :, :, 0]
-        exact[near[((linear < -_TOLERANCE) | (linear > 1.0 + _TOLERANCE)).any(dim=0).numpy()]] = True
+        linear = lab_to_linear_rgb(candidate[:, :, None])[:, :, 0]
+        exact[near[((linear < -_TOLERANCE) | (linear > 1.0 + _TOLERANCE)).any(axis=0)]] = True
     exact = np.flatnonzero(exact)
     if exact.size:
         lab = np.stack([plane.reshape(-1)[exact] for plane in (lightness, a, b)])
-        fitted = fit_chroma_to_gamut(torch.from_numpy(lab)[None, :, :, None])[0, :, :, 0].numpy()
+        fitted = fit_chroma_to_gamut(lab[:, :, None])[:, :, 0]
         fitted_a.reshape(-1)[exact], fitted_b.reshape(-1)[exact] = fitted[1], fitted[2]
     size = int(np.prod(shape))
     return fitted_a.reshape(-1)[:size].reshape(shape), fitted_b.reshape(-1)[:size].reshape(shape)
@@ -140,13 +144,26 @@ def fit_chroma_with_table(lab: np.ndarray) -> np.ndarray:
     return np.concatenate((lab[:, 0:1], a, b), axis=1)
 
 
-def lab_to_rgb_fast(lightness: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def lab_to_rgb_fast(
+    lightness: np.ndarray, a: np.ndarray, b: np.ndarray, *, table: bool | None = None
+) -> np.ndarray:
     """``(h, W)`` float32 ``L``, ``a`` and ``b`` planes -> ``(h, W, 3)`` float32 sRGB in [0, 1].
 
-    Every colour's chroma is fitted to the gamut first (:func:`fit_chroma_planes`, reducing
-    chroma at constant ``L`` as :func:`~masterpiece.color.lab.lab_to_rgb` does, never clipping
-    channels), then OpenCV converts all pixels in one pass.
+    Every colour's chroma is fitted to the gamut first (reducing chroma at constant ``L`` as
+    :func:`~masterpiece.color.lab_np.lab_to_rgb` does, never clipping channels), then OpenCV
+    converts all pixels in one pass.
+
+    Args:
+        table: fit with the max-chroma table (:func:`fit_chroma_planes`) or exactly
+            (:func:`~masterpiece.color.lab_np.fit_chroma_to_gamut`); by default the table
+            above :data:`EXACT_FIT_PIXELS` pixels.
     """
     lightness = np.ascontiguousarray(lightness, np.float32)
-    fitted_a, fitted_b = fit_chroma_planes(lightness, a, b)
+    if table is None:
+        table = lightness.size > EXACT_FIT_PIXELS
+    if table:
+        fitted_a, fitted_b = fit_chroma_planes(lightness, a, b)
+    else:
+        fitted = fit_chroma_to_gamut(np.stack((lightness, np.asarray(a, np.float32), np.asarray(b, np.float32))))
+        fitted_a, fitted_b = np.ascontiguousarray(fitted[1]), np.ascontiguousarray(fitted[2])
     return cv2.cvtColor(cv2.merge([lightness, fitted_a, fitted_b]), cv2.COLOR_Lab2RGB)

@@ -1,5 +1,7 @@
-"""sRGB <-> CIE Lab (D65) on torch tensors, shaped ``(*, 3, H, W)``.
+"""sRGB <-> CIE Lab (D65) on torch tensors, shaped ``(*, 3, H, W)``: for training and evaluation.
 
+Inference uses the NumPy versions of the same formulas (:mod:`masterpiece.color.lab_np`, no
+torch); the constants are shared and ``tests/color/test_lab.py`` pins the two together.
 Constants are built on the input's device and dtype. ``lab_to_rgb`` brings colours that
 fall outside the sRGB gamut inside by reducing their chroma at constant ``L`` (never by
 clipping RGB channels, which would shift the lightness).
@@ -7,18 +9,25 @@ clipping RGB channels, which would shift the lightness).
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 
-# sRGB (D65) primaries: linear RGB -> XYZ, and its inverse.
-_RGB_TO_XYZ = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
-)
-_D65_WHITE = (0.950456, 1.0, 1.088754)
-_DELTA = 6.0 / 29.0
+from .lab_np import D65_WHITE as _D65_WHITE
+from .lab_np import DELTA as _DELTA
+from .lab_np import RGB_TO_XYZ as _RGB_TO_XYZ
+from .lab_np import rgb_to_lab_array
+
+__all__ = [
+    "fit_chroma_to_gamut",
+    "gray_to_lightness",
+    "lab_to_linear_rgb",
+    "lab_to_rgb",
+    "linear_to_srgb",
+    "max_chroma_in_gamut",
+    "rgb_to_lab",
+    "rgb_to_lab_array",
+    "rgb_to_lightness",
+    "srgb_to_linear",
+]
 
 
 def _channel_matrix(matrix: tuple[tuple[float, ...], ...], like: torch.Tensor) -> torch.Tensor:
@@ -172,12 +181,3 @@ def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
     f = torch.where(y > _DELTA**3, y.clamp(min=_DELTA**3) ** (1.0 / 3.0), y / (3 * _DELTA**2) + 4.0 / 29.0)
     return 116.0 * f - 16.0
 
-
-def rgb_to_lab_array(rgb: np.ndarray) -> np.ndarray:
-    """OpenCV's fast sRGB -> Lab (D65) for one ``(H, W, 3)`` image (uint8, or float in [0, 1]).
-
-    Returns ``(H, W, 3)`` float32 Lab; agrees with :func:`rgb_to_lab` within 0.5 Lab units.
-    """
-    if rgb.dtype == np.uint8:
-        rgb = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)

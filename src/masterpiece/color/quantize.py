@@ -12,8 +12,23 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from .annealed import MIN_TEMPERATURE, check_temperature
 from .lab import rgb_to_lab
+
+__all__ = [
+    "MIN_TEMPERATURE",
+    "BinLookup",
+    "bin_histogram",
+    "check_temperature",
+    "decode_annealed_mean",
+    "downsample_ab",
+    "gamut_bin_centers",
+    "nearest_bin",
+    "rebalancing_weights",
+    "smooth_prior",
+    "soft_encode",
+    "soft_encode_dense",
+]
 
 GRID_STEP = 10.0
 
@@ -121,23 +136,9 @@ class BinLookup:
         return indices, torch.softmax(-squared / (2 * sigma**2), dim=1)
 
 
-#: the smallest annealed-mean temperature accepted: below it ``logits / T`` overflows float32
-#: (1e-300 gave NaN colours) and the result is the mode anyway
-MIN_TEMPERATURE = 0.01
-
-
-def check_temperature(temperature: float) -> float:
-    """Validate an annealed-mean temperature (must be in [:data:`MIN_TEMPERATURE`, 10])."""
-    if not MIN_TEMPERATURE <= float(temperature) <= 10.0:
-        raise ConfigError(
-            f"temperature must be between {MIN_TEMPERATURE} and 10, got {temperature}; "
-            "0.38 is the paper's value, 1 the plain mean, lower values tend to the most likely colour"
-        )
-    return float(temperature)
-
-
 def decode_annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
-    """Annealed mean of a distribution over ab bins.
+    """Annealed mean of a distribution over ab bins (PyTorch; the NumPy version used at
+    inference is :func:`masterpiece.color.annealed.annealed_mean`).
 
     ``f_T(z) = softmax(log z / T)``, then the expectation over the bin centres; with logits
     this is ``softmax(logits / T)``. ``T = 1`` is the plain mean, ``T -> 0`` the mode.

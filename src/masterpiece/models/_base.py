@@ -13,14 +13,13 @@ import torch
 from torch import nn
 
 from ..color.quantize import decode_annealed_mean
+from .catalogue import DEFAULT_TEMPERATURE  # noqa: F401  (re-exported)
 
 #: ``L`` is fed to the networks as ``(L - L_CENTER) / L_SCALE``.
 L_CENTER = 50.0
 L_SCALE = 100.0
 #: ``ab`` is fed to and predicted by the networks divided by ``AB_SCALE``.
 AB_SCALE = 110.0
-#: The paper's annealed-mean temperature.
-DEFAULT_TEMPERATURE = 0.38
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:

@@ -2,115 +2,83 @@
 
 As in timm, the decorated function's name is the model's key, and the function builds the
 architecture with random weights. The metadata (where the weights come from, their sha256,
-licence) is a typed :class:`WeightsSpec` attached at registration.
+licence) is a typed :class:`WeightsSpec`. The built-in models' metadata is the torch-free
+:mod:`.catalogue`; their architecture modules are imported (and need torch) only when a
+network is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from .._optional import require_torch
 from ..errors import UnknownModelError
+from .catalogue import BUILTIN_MODELS, ModelInfo, WeightsSpec
+
+if TYPE_CHECKING:
+    from ._base import ColorizationModel
+
+__all__ = ["ModelInfo", "WeightsSpec", "create_model", "get_model_info", "list_models", "register_model"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """Where a model's pretrained weights come from and how to verify them.
-
-    Attributes:
-        filename: the file's name in the cache (or in the package for bundled weights).
-        sha256: full hex sha256 of the file as published.
-        license: licence of the weights.
-        source: a human-readable origin (paper, project page).
-        url: download address, or ``None`` for weights shipped inside the package.
-        size_bytes: the file's size when known (shown by ``models list``).
-        bundled: ``True`` when the file ships inside the package (``models/bundled``).
-    """
-
-    filename: str
-    sha256: str
-    license: str
-    source: str
-    url: str | None = None
-    size_bytes: int | None = None
-    bundled: bool = False
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A registered model: its key, what it is, how to build it and where its weights are.
-
-    Attributes:
-        name: the registry key (the factory function's name).
-        description: one line for ``models list``.
-        input_size: default side of the square L image the network sees.
-        accepts_hints: whether the model takes user colour hints.
-        weights: the published weights, or ``None`` when there are none.
-        factory: builds the architecture with random weights.
-        quality_rank: higher is preferred when choosing a default among available models.
-    """
-
-    name: str
-    description: str
-    input_size: int
-    accepts_hints: bool
-    weights: WeightsSpec | None
-    factory: Callable[..., object]
-    quality_rank: int = 0
-
-
-_REGISTRY: dict[str, ModelInfo] = {}
+_REGISTRY: dict[str, ModelInfo] = {info.name: info for info in BUILTIN_MODELS}
 
 F = TypeVar("F", bound=Callable[..., object])
 
 
 def register_model(
     *,
-    description: str,
-    weights: WeightsSpec | None,
+    description: str | None = None,
+    weights: WeightsSpec | None = None,
     input_size: int = 256,
     accepts_hints: bool = False,
     quality_rank: int = 0,
 ) -> Callable[[F], F]:
-    """Register a model factory under its function name."""
+    """Register a model factory under its function name.
+
+    A built-in model (in :mod:`.catalogue`) takes its metadata from there: ``@register_model()``
+    attaches the factory; metadata given anyway must equal the catalogue's.
+
+    Raises:
+        RuntimeError: the name is registered twice, a new model has no description, or a
+            built-in model's metadata differs from the catalogue's.
+    """
 
     def decorator(factory: F) -> F:
         name = factory.__name__
-        if name in _REGISTRY:
+        known = _REGISTRY.get(name)
+        if known is not None and known.factory is not None:
             raise RuntimeError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(
-            name=name,
-            description=description,
-            input_size=input_size,
-            accepts_hints=accepts_hints,
-            weights=weights,
-            factory=factory,
-            quality_rank=quality_rank,
+        given = None if description is None else ModelInfo(
+            name=name, description=description, input_size=input_size, accepts_hints=accepts_hints,
+            weights=weights, quality_rank=quality_rank,
         )
+        if known is None and given is None:
+            raise RuntimeError(f"model {name!r} needs a description and its weights to be registered")
+        if known is not None and given is not None and given.metadata() != known.metadata():
+            raise RuntimeError(
+                f"the metadata of model {name!r} differs from masterpiece/models/catalogue.py; "
+                "change it there (the catalogue is read without importing the architecture)"
+            )
+        _REGISTRY[name] = dataclasses.replace(known or given, factory=factory)
         return factory
 
     return decorator
 
 
-def _ensure_builtin_models_registered() -> None:
-    # Importing the architecture modules runs their @register_model decorators.
-    from . import compact, eccv16, siggraph17  # noqa: F401
-
-
 def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    _ensure_builtin_models_registered()
+    """Names of all registered models, sorted (no torch needed)."""
     return sorted(_REGISTRY)
 
 
 def get_model_info(name: str) -> ModelInfo:
     """The registration record of ``name``; raises :class:`UnknownModelError` if unknown."""
-    _ensure_builtin_models_registered()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -121,14 +89,27 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
+def _factory(info: ModelInfo) -> Callable[..., object]:
+    """The factory of ``info``, importing its architecture module first when needed.
+
+    Raises:
+        MissingExtraError: torch is not installed.
+    """
+    if info.factory is not None:
+        return info.factory
+    require_torch(f"building the {info.name!r} network in PyTorch")
+    # the function is named as the model; importing its module also registers it
+    return getattr(importlib.import_module(info.module or ""), info.name)
+
+
 def create_model(
     name: str,
     pretrained: bool = True,
     weights: str | Path | None = None,
     download: bool = True,
     **kwargs: object,
-):
-    """Build a registered model, optionally with its pretrained weights.
+) -> ColorizationModel:
+    """Build a registered model in PyTorch, optionally with its pretrained weights.
 
     Args:
         name: a key from :func:`list_models`.
@@ -140,11 +121,15 @@ def create_model(
 
     Returns:
         The model (a :class:`~masterpiece.models.ColorizationModel`) in eval mode.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered.
+        MissingExtraError: torch is not installed.
     """
     from ._weights import load_weights_into
 
     info = get_model_info(name)
-    model = info.factory(**kwargs)
+    model = _factory(info)(**kwargs)
     if weights is not None or pretrained:
         load_weights_into(model, info, weights_path=weights, download=download)
     model.eval()

@@ -28,11 +28,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pooch
-import torch
-from torch import nn
+from .._optional import require_torch
 
 from ..errors import (
     ChecksumMismatchError,
@@ -44,7 +42,11 @@ from ..errors import (
     WeightsError,
     WeightsNotFoundError,
 )
-from ._registry import ModelInfo, WeightsSpec
+from .catalogue import ModelInfo, WeightsSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ def cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()
+    import pooch  # imported here: only needed when no cache directory is configured
+
     return Path(pooch.os_cache("masterpiece"))
 
 
@@ -345,6 +349,7 @@ def ensure_weights(info: ModelInfo, download: bool = True, progress: bool = True
 
 
 def _load_pickle_checkpoint(path: Path) -> object:
+    torch = require_torch(f"loading the PyTorch checkpoint {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -363,6 +368,7 @@ def _load_pickle_checkpoint(path: Path) -> object:
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    require_torch(f"loading {path} into a PyTorch model")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -379,6 +385,8 @@ def _as_state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
             if isinstance(loaded.get(key), Mapping):
                 loaded = loaded[key]
                 break
+    import torch  # a state dict was loaded: torch is there
+
     if not isinstance(loaded, Mapping) or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
     ):

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, normalize_l
-from ._registry import WeightsSpec, register_model
+from ._registry import register_model
+from .catalogue import ECCV16_WEIGHTS  # noqa: F401  (re-exported: the metadata lives in the catalogue)
 
 #: number of quantized ab bins of the published model
 NUM_BINS = 313
@@ -125,23 +126,7 @@ class ECCV16Colorizer(ColorizationModel):
         return ColorPrediction(logits=self.model8(features))
 
 
-ECCV16_WEIGHTS = WeightsSpec(
-    filename="colorization_release_v2-9b330a0b.pth",
-    sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
-    license="BSD-2-Clause",
-    source="Zhang, Isola, Efros, ECCV 2016 (github.com/richzhang/colorization)",
-    url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-    size_bytes=None,  # about 129 MB; the exact size is not published
-)
-
-
-@register_model(
-    description="ECCV 2016 'Colorful Image Colorization' (automatic, vivid; 32 M parameters)",
-    weights=ECCV16_WEIGHTS,
-    input_size=256,
-    accepts_hints=False,
-    quality_rank=2,
-)
+@register_model()
 def eccv16(**kwargs: object) -> ECCV16Colorizer:
     """The ECCV 2016 colorizer with random weights (``create_model`` loads the published ones)."""
     return ECCV16Colorizer(**kwargs)

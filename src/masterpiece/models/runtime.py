@@ -1,39 +1,47 @@
-"""How a network runs: numeric precision, and models executed by ONNX Runtime.
+"""How a network runs: numeric precision, and which backend runs it.
 
 Precisions (``--precision``):
 
-- ``fp32``: float32 eager PyTorch; reproduces the reference results exactly.
+- ``fp32``: float32. The bundled model runs its shipped float32 ONNX file in ONNX Runtime
+  (no PyTorch); other models (and a user's ``--weights``) run eager in PyTorch and reproduce
+  the reference results exactly.
 - ``bf16``: PyTorch ``bfloat16`` autocast for the network (decoding stays float32); about
-  2x faster on CPUs with native bfloat16 (AVX-512 BF16, AMX), slower elsewhere.
-- ``int8``: the network exported to ONNX and statically quantized
-  (:mod:`masterpiece.models.export`), run by ONNX Runtime; the fastest on CPUs with VNNI.
-- ``auto`` (the default): the fastest variant whose accuracy was verified on the bundled
+  2x faster on CPUs with native bfloat16 (AVX-512 BF16, AMX), slower elsewhere. Needs PyTorch.
+- ``int8``: the network statically quantized (:mod:`masterpiece.models.export`), run by ONNX
+  Runtime; the fastest on CPUs with VNNI. The bundled model's int8 file ships with the package
+  (nothing is exported or calibrated on the user's machine); another model is exported once
+  into the weights cache on first use (needs PyTorch and onnx).
+- ``auto`` (the default): for the bundled model, int8 on CPUs with VNNI, else its float32 ONNX
+  file. For other models, the fastest variant whose accuracy was verified on the bundled
   model's real weights (``make bench``: int8 0.97 ab from fp32 on average over 20 validation
-  photographs, 1.01 over all 90 with 9 of them above 1.5; bf16 0.48; the
-  target is < 1.5): ``int8`` on CPUs with VNNI when onnxruntime is installed (the first use
-  of a model exports it, seconds to a minute, then it is cached), else ``bf16`` where the CPU
-  computes it natively, else ``fp32``. On a GPU: ``bf16`` where supported.
+  photographs, 1.01 over all 90 with 9 of them above 1.5; bf16 0.48; the target is < 1.5):
+  ``int8`` on CPUs with VNNI when onnx and onnxruntime are installed, else ``bf16`` where the
+  CPU computes it natively, else ``fp32``. On a GPU: ``bf16`` where supported.
 
 ``$MASTERPIECE_PRECISION`` sets the default for a whole environment (``fp32`` to reproduce
-published results exactly everywhere).
-
-:class:`OnnxColorizer` is a :class:`~masterpiece.models.ColorizationModel` backed by an
-exported file, so a :class:`~masterpiece.pipeline.image.Colorizer` runs on it unchanged.
+published results exactly everywhere). :func:`load_network` picks the backend
+(:class:`~masterpiece.models.onnx_backend.OnnxBackend`, or
+:class:`~masterpiece.models.torch_backend.TorchBackend`); this module imports no torch.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
+import importlib.util
 import logging
 import os
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from .._optional import require_torch, torch_available
+from ..errors import ConfigError
+from .onnx_backend import NetworkBackend, OnnxBackend
 
-from ..errors import ConfigError, WeightsError
-from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
+if TYPE_CHECKING:
+    import torch
+
+    from ._base import ColorizationModel
+    from .torch_backend import OnnxColorizer, autocast_for, int8_model, state_fingerprint  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,14 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 #: the precision a Colorizer and ``--precision`` use unless told otherwise (or ``$MASTERPIECE_PRECISION``)
 DEFAULT_PRECISION = "auto"
 PRECISION_ENV = "MASTERPIECE_PRECISION"
+#: names kept importable from here; they live in :mod:`.torch_backend` (imports torch)
+_TORCH_NAMES = ("OnnxColorizer", "autocast_for", "int8_model", "state_fingerprint")
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        return getattr(importlib.import_module(".torch_backend", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_precision() -> str:
@@ -73,167 +89,145 @@ def cpu_supports_int8() -> bool:
 
 
 def onnxruntime_available() -> bool:
-    import importlib.util
-
+    """Whether onnx and onnxruntime (what exporting to int8 needs) are installed."""
     return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
 
 def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); emulation is slower than fp32."""
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX) in PyTorch (False
+    without PyTorch); emulation is slower than fp32."""
+    if not torch_available():
+        return False
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def device_type(device: str | torch.device) -> str:
+    """``"cpu"``, ``"cuda"``... of a device given as a string (``"cuda:1"``) or a ``torch.device``."""
+    return getattr(device, "type", None) or str(device).split(":", 1)[0].strip().lower()
+
+
+def resolve_precision(precision: str, device: str | torch.device, *, shipped_onnx: bool = False) -> str:
     """The concrete precision (``fp32``, ``bf16`` or ``int8``) that ``precision`` means on ``device``.
+
+    Args:
+        shipped_onnx: the model is a bundled one with ONNX files in the package: ``auto`` is
+            then int8 on CPUs with VNNI, else its float32 file (neither needs PyTorch).
 
     Raises:
         ConfigError: an unknown precision, or ``int8`` on a GPU.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "int8" and device.type != "cpu":
+    kind = device_type(device)
+    if precision == "int8" and kind != "cpu":
         raise ConfigError("precision int8 runs on the CPU (ONNX Runtime); use --device cpu or --precision bf16")
     if precision != "auto":
         return precision
-    if device.type == "cuda":
+    if kind == "cuda":
+        import torch  # a CUDA device was accepted: torch is there
+
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and cpu_supports_int8() and onnxruntime_available():
+    if cpu_supports_int8() and (shipped_onnx or onnxruntime_available()):
         return "int8"
+    if shipped_onnx:
+        return "fp32"
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
-def autocast_for(precision: str, device: torch.device) -> AbstractContextManager[object]:
-    """The autocast context for a resolved ``precision`` (a no-op for fp32 and int8)."""
-    if precision != "bf16":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-class OnnxColorizer(ColorizationModel):
-    """A model exported by :func:`~masterpiece.models.export.export_onnx`, run by ONNX Runtime.
-
-    ``predict`` and ``decode`` keep the contract of the PyTorch models (``L`` in [0, 100] in,
-    :class:`ColorPrediction` out); it always runs on the CPU and has no trainable parameters.
-
-    Args:
-        path: the ``.onnx`` file.
-        threads: ONNX Runtime intra-op threads (default: ``torch.get_num_threads()``).
+def check_device(device: str | torch.device) -> str:
+    """``device`` as a string, checked: ``cpu`` needs nothing, a GPU needs PyTorch with CUDA.
 
     Raises:
-        WeightsError: the file is not a Masterpiece ONNX export or cannot be loaded.
-        ConfigError: onnxruntime is not installed.
+        ConfigError: no such device here (MissingExtraError without PyTorch).
     """
-
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        super().__init__()
-        from .export import METADATA_PREFIX, require_onnx
-
-        require_onnx()
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise WeightsError(f"ONNX file {self.path} not found; export one with `masterpiece models export`")
-        self.threads = 0
-        self.set_threads(threads or torch.get_num_threads())
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if f"{METADATA_PREFIX}model" not in meta:
-            raise WeightsError(f"{self.path} is not a Masterpiece export (no {METADATA_PREFIX}* metadata); "
-                               "export it with `masterpiece models export`")
-        self.model_name = meta[f"{METADATA_PREFIX}model"]
-        self.precision = meta.get(f"{METADATA_PREFIX}precision", "fp32")
-        self.accepts_hints = bool(json.loads(meta.get(f"{METADATA_PREFIX}accepts_hints", "false")))
-        self.decoder = meta.get(f"{METADATA_PREFIX}decoder", "classification")
-        centers = json.loads(meta.get(f"{METADATA_PREFIX}bin_centers", "null"))
-        self.register_buffer("ab_bin_centers", None if centers is None else torch.tensor(centers, dtype=torch.float32))
-        self._inputs = [node.name for node in self.session.get_inputs()]
-        self._outputs = [node.name for node in self.session.get_outputs()]
-
-    def set_threads(self, threads: int) -> None:
-        """Run with ``threads`` intra-op threads (the session is rebuilt when the number changes).
-
-        A batch that colorizes several images at once gives each its share of the cores.
-        """
-        import onnxruntime as ort
-
-        threads = max(1, int(threads))
-        if threads == self.threads:
-            return
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # no busy-waiting between runs: the idle threads would take the cores from the
-        # full-resolution colour work (and from other images in a folder) that follows each run
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own untyped errors; translated once here
-            raise WeightsError(f"{self.path} cannot be loaded by ONNX Runtime ({error}); re-export it") from error
-        self.threads = threads
-
-    @property
-    def bin_centers(self) -> torch.Tensor | None:
-        return self.ab_bin_centers
-
-    def predict(
-        self,
-        lightness: torch.Tensor,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> ColorPrediction:
-        """``(B, 1, H, W)`` L in [0, 100] (+ hints) -> the exported outputs as float32 CPU tensors."""
-        feed = {"lightness": _numpy(lightness)}
-        if "hint_ab" in self._inputs:
-            hint_ab, hint_mask = hints_or_zeros(lightness, hint_ab, hint_mask)
-            feed["hint_ab"], feed["hint_mask"] = _numpy(hint_ab), _numpy(hint_mask)
-        results = dict(zip(self._outputs, self.session.run(self._outputs, feed)))
-        return ColorPrediction(
-            logits=_tensor(results.get("logits")), ab=_tensor(results.get("ab"))
-        )
+    kind = device_type(device)
+    if kind == "cpu":
+        return "cpu"
+    torch = require_torch(f"--device {device}")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ConfigError(f"unknown device {device!r}; use cpu or cuda") from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
+    return str(parsed)
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().float().numpy())
+def shipped_onnx_file(name: str, precision: str, source_sha256: str | None) -> Path | None:
+    """The bundled model's ONNX file for ``precision`` (verified), or None if none ships."""
+    if precision not in ("fp32", "int8"):
+        return None
+    from .bundled_onnx import bundled_onnx_path
+
+    return bundled_onnx_path(name, precision, source_sha256=source_sha256)
 
 
-def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
-    return None if array is None else torch.from_numpy(array)
-
-
-def state_fingerprint(model: torch.nn.Module) -> str:
-    """A short sha256 of ``model``'s state dict (names and values): a cache key for exports."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for key, value in model.state_dict().items():
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def int8_model(
-    model: ColorizationModel, name: str, cache: Path, calibration: str | Path | None = None, count: int = 16,
+def load_network(
+    model: str | ColorizationModel,
+    *,
+    precision: str,
+    device: str | torch.device = "cpu",
+    weights: str | Path | None = None,
+    download: bool = True,
     size: int = 256,
-) -> OnnxColorizer:
-    """``model`` quantized to int8 and loaded in ONNX Runtime; exported once into ``cache``.
+) -> NetworkBackend:
+    """The backend that runs ``model`` in ``precision`` (``auto`` allowed) on ``device``.
 
-    The file is ``cache/<name>-<state fingerprint>-int8.onnx``: a change of weights makes a
-    new export. A failed or interrupted export leaves no file (the export is atomic).
-    ``calibration`` (a folder of photographs, else generated images), ``count`` and ``size``
-    (the calibration images' side: the Colorizer's network size) matter only when the file is made.
+    A bundled model without ``weights`` on the CPU in fp32 or int8 runs its shipped ONNX file
+    (no PyTorch, nothing exported). Everything else runs in PyTorch (int8: exported once into
+    the weights cache).
+
+    Raises:
+        UnknownModelError: ``model`` names no registered model.
+        MissingExtraError: the combination needs PyTorch and it is not installed.
+        WeightsError: the weights (or a shipped ONNX file) are missing or corrupt.
     """
-    from .export import export_onnx
+    from ._registry import get_model_info
 
-    if isinstance(model, OnnxColorizer):
-        return model
-    path = cache / f"{name}-{state_fingerprint(model)}-int8.onnx"
-    if not path.is_file():
-        logger.warning("exporting %s to int8 ONNX once (seconds to a minute); cached in %s", name, path)
-        export_onnx(model, path, name=name, int8=True, calibration=calibration, calibration_count=count, size=size, overwrite=True)
-    return OnnxColorizer(path, threads=_ort_threads_from_env())
+    if isinstance(model, str):
+        info = get_model_info(model)  # unknown names fail before any loading
+        spec = info.weights
+        shipped = weights is None and spec is not None and spec.bundled and device_type(device) == "cpu"
+        resolved = resolve_precision(precision, device, shipped_onnx=shipped)
+        path = shipped_onnx_file(model, resolved, spec.sha256) if shipped else None
+        if path is not None:
+            return OnnxBackend(path, threads=_ort_threads_from_env())
+        require_torch(_torch_feature(model, resolved, weights, shipped))
+    else:
+        require_torch("a PyTorch model instance")
+        resolved = resolve_precision(precision, device)
+    return _torch_network(model, resolved, device, weights, download, size)
+
+
+def _torch_feature(name: str, precision: str, weights: str | Path | None, shipped: bool) -> str:
+    """What needs torch, for the one-line error."""
+    if precision == "bf16":
+        return "--precision bf16"
+    if weights is not None:
+        return f"loading --weights {weights}"
+    if shipped:
+        return f"the {name!r} model in {precision} (this installation ships no ONNX file for it)"
+    return f"the {name!r} model (its published weights are a PyTorch checkpoint)"
+
+
+def _torch_network(
+    model: str | ColorizationModel, precision: str, device: str | torch.device, weights: str | Path | None,
+    download: bool, size: int,
+) -> NetworkBackend:
+    from ._registry import create_model
+    from ._weights import cache_dir
+    from .torch_backend import TorchBackend, int8_model
+
+    name = model if isinstance(model, str) else type(model).__name__
+    network = create_model(model, weights=weights, download=download) if isinstance(model, str) else model
+    if precision == "int8":
+        network = int8_model(network, name, cache_dir() / "onnx", size=size, threads=_ort_threads_from_env())
+    return TorchBackend(network, name, precision, device)
 
 
 def _ort_threads_from_env() -> int | None:

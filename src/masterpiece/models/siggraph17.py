@@ -22,7 +22,8 @@ from torch import nn
 
 from ..errors import InvalidInputError
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
-from ._registry import WeightsSpec, register_model
+from ._registry import register_model
+from .catalogue import SIGGRAPH17_WEIGHTS  # noqa: F401  (re-exported: the metadata lives in the catalogue)
 from .eccv16 import conv_block, upsample_x2
 
 #: the classification head's ab grid: step 10 from -110 to 110 on both axes (23 x 23 bins)
@@ -123,23 +124,7 @@ class SIGGRAPH17Colorizer(ColorizationModel):
         return ColorPrediction(logits=self.model_class(conv8), ab=self.model_out(conv10) * AB_SCALE)
 
 
-SIGGRAPH17_WEIGHTS = WeightsSpec(
-    filename="siggraph17-df00044c.pth",
-    sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66",
-    license="BSD-2-Clause",
-    source="Zhang, Zhu, Isola et al., SIGGRAPH 2017 (github.com/richzhang/colorization)",
-    url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-    size_bytes=136787426,
-)
-
-
-@register_model(
-    description="SIGGRAPH 2017 user-guided colorization (accepts colour hints; 34 M parameters)",
-    weights=SIGGRAPH17_WEIGHTS,
-    input_size=256,
-    accepts_hints=True,
-    quality_rank=3,
-)
+@register_model()
 def siggraph17(**kwargs: object) -> SIGGRAPH17Colorizer:
     """The SIGGRAPH 2017 colorizer with random weights (``create_model`` loads the published ones)."""
     return SIGGRAPH17Colorizer(**kwargs)

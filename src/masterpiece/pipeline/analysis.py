@@ -28,12 +28,11 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ..color.lab import lab_to_rgb, rgb_to_lightness
+from ..color.annealed import softmax
+from ..color.lab_np import lab_to_rgb
 from ..errors import InvalidHintError, InvalidInputError, ModelError
-from .bands import network_lightness
+from .bands import band_lightness, network_lightness, upsample_ab
 from .image import ColorHint, Colorizer, hint_maps
 from .io import LoadedImage
 
@@ -89,8 +88,8 @@ class ColorDistribution:
         lightness: ``(H, W)`` float32 ``L`` in [0, 100] of the full-resolution image.
     """
 
-    probabilities: torch.Tensor
-    centers: torch.Tensor
+    probabilities: np.ndarray
+    centers: np.ndarray
     lightness: np.ndarray
 
     @property
@@ -125,13 +124,11 @@ class ColorDistribution:
         """
         row, column = self.cell_of(x, y)
         probabilities = self.probabilities[:, row, column]
-        order = torch.argsort(probabilities, descending=True)
+        order = np.argsort(-probabilities, kind="stable")
         centres = self.centers[order]
-        distances = torch.cdist(centres, centres)
+        distances = np.linalg.norm(centres[:, None, :] - centres[None, :, :], axis=-1)
         lab = self._lab_at(x, y, centres)
-        colours = (
-            (lab_to_rgb(lab.T[:, None, :])[:, 0, :].T * 255.0).round().to(torch.uint8).tolist()
-        )
+        colours = np.round(lab_to_rgb(lab.T[:, None, :])[:, 0, :].T * 255.0).astype(np.uint8).tolist()
         chosen: list[int] = []
         for position, rgb in enumerate(colours):
             if len(chosen) == k:
@@ -141,15 +138,15 @@ class ColorDistribution:
                 chosen.append(position)
         return [ColorSuggestion(tuple(colours[p]), float(probabilities[order[p]])) for p in chosen]
 
-    def _lab_at(self, x: float, y: float, ab: torch.Tensor) -> torch.Tensor:
+    def _lab_at(self, x: float, y: float, ab: np.ndarray) -> np.ndarray:
         """``(N, 3)`` Lab: the ``(N, 2)`` ``ab`` at the mean ``L`` around ``(x, y)``."""
         column, row = int(x), int(y)
         window = self.lightness[
             max(0, row - _SWATCH_RADIUS) : row + _SWATCH_RADIUS + 1,
             max(0, column - _SWATCH_RADIUS) : column + _SWATCH_RADIUS + 1,
         ]
-        lightness = torch.full((ab.shape[0], 1), float(window.mean()), dtype=ab.dtype)
-        return torch.cat((lightness, ab), dim=1)
+        lightness = np.full((ab.shape[0], 1), float(window.mean()), dtype=ab.dtype)
+        return np.concatenate((lightness, ab), axis=1)
 
     def uncertainty(self, size: tuple[int, int] | None = None) -> np.ndarray:
         """Normalized entropy of the distribution, upsampled bilinearly.
@@ -163,11 +160,9 @@ class ColorDistribution:
         """
         width, height = size or self.image_size
         p = self.probabilities
-        entropy = -(p * torch.log(p.clamp(min=1e-12))).sum(dim=0) / math.log(p.shape[0])
-        grid = F.interpolate(
-            entropy[None, None], size=(height, width), mode="bilinear", align_corners=False
-        )
-        return grid[0, 0].clamp(0.0, 1.0).numpy().astype(np.float32, copy=False)
+        entropy = -(p * np.log(np.maximum(p, 1e-12))).sum(axis=0) / math.log(p.shape[0])
+        grid = upsample_ab(entropy.astype(np.float32)[None], (height, width))[0]
+        return np.clip(grid, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _rgb_of(image: ImageInput) -> np.ndarray:
@@ -180,7 +175,6 @@ def _rgb_of(image: ImageInput) -> np.ndarray:
     return rgb
 
 
-@torch.inference_mode()
 def predict_distribution(
     colorizer: Colorizer, image: ImageInput, hints: Sequence[ColorHint] = ()
 ) -> ColorDistribution:
@@ -198,30 +192,27 @@ def predict_distribution(
         ModelError: the model has no classification head (no distribution to show).
         InvalidHintError: a hint lies outside the image or is malformed.
     """
-    rgb = _rgb_of(image)
-    model = colorizer.model
-    if model.bin_centers is None:
+    rgb = np.ascontiguousarray(_rgb_of(image), dtype=np.float32)
+    backend = colorizer.backend
+    centers = backend.bin_centers
+    if centers is None:
         raise ModelError(
             f"model {colorizer.model_name!r} predicts no colour distribution; choose a model "
             "with a classification head (compact, eccv16, siggraph17)"
         )
-    lightness = rgb_to_lightness(torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None])
-    network_size = (colorizer.size, colorizer.size)
-    network_l = network_lightness(np.ascontiguousarray(rgb, dtype=np.float32), colorizer.size)
+    network_l = network_lightness(rgb, colorizer.size)
     hint_ab = hint_mask = None
-    if hints and model.accepts_hints:
-        hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), network_size)
-        hint_ab, hint_mask = hint_ab.to(colorizer.device), hint_mask.to(colorizer.device)
+    if hints and colorizer.accepts_hints:
+        hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), (colorizer.size, colorizer.size))
     elif hints:
         logger.info("model %s does not accept hints; they are ignored", colorizer.model_name)
-    prediction = model.predict(network_l.to(colorizer.device), hint_ab, hint_mask)
-    if prediction.logits is None:
+    logits = backend.logits(network_l, hint_ab, hint_mask)
+    if logits is None:
         raise ModelError(f"model {colorizer.model_name!r} returned no class logits")
-    probabilities = torch.softmax(prediction.logits[0].float(), dim=0).cpu()
     return ColorDistribution(
-        probabilities=probabilities,
-        centers=model.bin_centers.detach().float().cpu(),
-        lightness=lightness[0, 0].numpy(),
+        probabilities=softmax(logits[0], axis=0),
+        centers=np.asarray(centers, np.float32),
+        lightness=band_lightness(rgb),
     )
 
 

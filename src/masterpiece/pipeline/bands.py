@@ -11,10 +11,10 @@ Pixels come as the decoder produced them (:attr:`~masterpiece.pipeline.io.Loaded
 values (and RGB pixels whose channels are equal, by the sum of their channels) go through a
 lookup table of their ``L``, built with the RGB path's float32 arithmetic (equal within 1e-4).
 
-Accuracy: an image that fits in one band is processed exactly as a whole image would be. With
-several bands the antialiased downscale to the network size is done separably (width per
-band, then height) and the ``ab`` upsampling row by row with PyTorch's bilinear formula: both
-are the same linear maps, equal up to float32 rounding (below 1e-4 Lab units).
+Everything here is NumPy, OpenCV and Pillow (no torch). The resize for the network is Pillow's
+antialiased bicubic and the ``ab`` upsampling PyTorch's bilinear formula (``align_corners=False``),
+computed separably: the same linear maps as PyTorch's ``F.interpolate``, equal up to float32
+rounding (below 1e-4 Lab units), in one band or several (width per band, then height).
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+from PIL import Image
 
 from ..color.fast import lab_to_rgb_fast
-from ..color.lab import gray_to_lightness, lab_to_rgb, rgb_to_lightness
+from ..color.lab_np import gray_to_lightness, lab_to_rgb, rgb_to_lightness
 
 #: rows are processed in bands of about this many pixels (a band of 2 MP needs about 120 MB of
 #: temporaries; bands run two at a time on two cores)
@@ -66,46 +65,55 @@ def _lightness_table(dtype_name: str, channels: int) -> np.ndarray:
     """
     top = np.iinfo(np.dtype(dtype_name)).max * channels
     levels = np.arange(top + 1, dtype=np.float32) * np.float32(1.0 / top)
-    rgb = torch.from_numpy(np.repeat(levels[np.newaxis, :, np.newaxis], 3, axis=2)).permute(2, 0, 1)
-    return rgb_to_lightness(rgb)[0, 0].numpy()
+    return rgb_to_lightness(np.repeat(levels[np.newaxis, np.newaxis], 3, axis=0))[0, 0]
 
 
-def band_lightness(pixels: np.ndarray, equalise: bool = False) -> torch.Tensor:
-    """CIE ``L`` of a band: ``(h, W)`` or ``(h, W, 3)`` pixels -> ``(1, 1, h, W)`` float32 in [0, 100].
+def band_lightness(pixels: np.ndarray, equalise: bool = False) -> np.ndarray:
+    """CIE ``L`` of a band: ``(h, W)`` or ``(h, W, 3)`` pixels -> ``(h, W)`` float32 in [0, 100].
 
     Args:
         pixels: uint8, uint16 or float32 in [0, 1].
         equalise: replace RGB by the mean of its channels first (an RGB file that is gray).
     """
     if pixels.dtype == np.uint8 and pixels.ndim == 2:  # OpenCV's table lookup: 2x NumPy's, multithreaded
-        return torch.from_numpy(cv2.LUT(np.ascontiguousarray(pixels), _lightness_table("uint8", 1)))[None, None]
+        return cv2.LUT(np.ascontiguousarray(pixels), _lightness_table("uint8", 1))
     if pixels.dtype in (np.uint8, np.uint16) and (pixels.ndim == 2 or equalise):
         index = pixels if pixels.ndim == 2 else pixels.sum(axis=-1, dtype=np.uint32)
         table = _lightness_table(pixels.dtype.name, 1 if pixels.ndim == 2 else pixels.shape[-1])
-        return torch.from_numpy(table[index])[None, None]
+        return table[index]
     rgb = _float_rgb(pixels)
     if equalise and pixels.ndim == 3:
         rgb[...] = rgb.mean(axis=-1, keepdims=True)
-    return rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1)[None])
+    return rgb_to_lightness(np.moveaxis(rgb, -1, 0))[0]
 
 
-def resize_for_network(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bicubic resize of ``(B, C, H, W)``: Pillow's ``BICUBIC`` filter, which the
-    official demo resizes with (PyTorch's antialiased bicubic is written to match it)."""
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
+def resize_for_network(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Antialiased bicubic resize of ``(*, H, W)`` float32 planes to ``size`` ``(h, w)``.
+
+    Pillow's ``BICUBIC`` filter in float32 (mode ``F``), which the official demo resizes with;
+    PyTorch's ``F.interpolate(..., mode="bicubic", antialias=True)`` is written to match it
+    (equal within 5e-7 on values in [0, 1]).
+    """
+    height, width = size
+    planes = np.asarray(image, np.float32).reshape(-1, *image.shape[-2:])
+    out = np.empty((planes.shape[0], height, width), np.float32)
+    for index, plane in enumerate(planes):
+        resized = Image.fromarray(np.ascontiguousarray(plane), "F").resize((width, height), Image.Resampling.BICUBIC)
+        out[index] = np.asarray(resized)
+    return out.reshape(*image.shape[:-2], height, width)
 
 
-def _pixel_planes(pixels: np.ndarray) -> torch.Tensor:
-    """``(h, W)`` or ``(h, W, 3)`` pixels -> ``(1, C, h, W)`` float32 values in [0, 1]."""
-    planes = _float_rgb(pixels) if pixels.ndim == 3 else pixels.astype(np.float32) * _scale(pixels.dtype)
-    tensor = torch.from_numpy(planes)
-    return tensor.permute(2, 0, 1)[None] if pixels.ndim == 3 else tensor[None, None]
+def _pixel_planes(pixels: np.ndarray) -> np.ndarray:
+    """``(h, W)`` or ``(h, W, 3)`` pixels -> ``(C, h, W)`` float32 values in [0, 1]."""
+    if pixels.ndim == 3:
+        return np.moveaxis(_float_rgb(pixels), -1, 0)
+    return (pixels.astype(np.float32) * _scale(pixels.dtype))[np.newaxis]
 
 
 def network_lightness(
     pixels: np.ndarray, size: int, equalise: bool = False, band_pixels: int | None = None
-) -> torch.Tensor:
-    """The ``(1, 1, size, size)`` ``L`` the network sees, made as the official demo makes it.
+) -> np.ndarray:
+    """The ``(1, 1, size, size)`` float32 ``L`` the network sees, made as the official demo makes it.
 
     The pixels (not their ``L``) are resized to ``size`` x ``size`` with antialiased bicubic
     (:func:`resize_for_network`), 8-bit sources rounded back to 8 bits as Pillow does, and the
@@ -118,46 +126,69 @@ def network_lightness(
     if len(bands) == 1:
         small = resize_for_network(_pixel_planes(pixels), (size, size))
     else:
-        narrow = torch.cat([resize_for_network(_pixel_planes(pixels[rows]), (rows.stop - rows.start, size))
-                            for rows in bands], dim=2)
+        narrow = np.concatenate([resize_for_network(_pixel_planes(pixels[rows]), (rows.stop - rows.start, size))
+                                 for rows in bands], axis=1)
         small = resize_for_network(narrow, (size, size))
-    small = small.clamp(0.0, 1.0)
+    small = np.clip(small, 0.0, 1.0)
     if pixels.dtype == np.uint8:
-        small = torch.round(small * 255.0) / 255.0
-    if small.shape[1] == 1:
-        return gray_to_lightness(small)
+        small = np.round(small * 255.0) / 255.0
+    if small.shape[0] == 1:
+        return gray_to_lightness(small)[np.newaxis]
     if equalise:
-        small = small.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
-    return rgb_to_lightness(small.contiguous())
+        small = np.repeat(small.mean(axis=0, keepdims=True), 3, axis=0)
+    return rgb_to_lightness(small)[np.newaxis]
 
 
-def upsample_ab_rows(ab_wide: torch.Tensor, rows: slice, height: int) -> torch.Tensor:
+def _linear_taps(source: int, rows: slice, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PyTorch's bilinear (``align_corners=False``) taps for output positions ``rows`` of ``target``:
+    ``(lower, upper, weight)``, the output is ``x[lower] * (1 - weight) + x[upper] * weight``."""
+    scale = np.float32(source / target)
+    position = np.maximum((np.arange(rows.start, rows.stop, dtype=np.float32) + 0.5) * scale - 0.5, 0.0)
+    lower = np.minimum(np.floor(position).astype(np.int64), source - 1)
+    upper = np.minimum(lower + 1, source - 1)
+    return lower, upper, (position - lower).astype(np.float32)
+
+
+def upsample_ab_rows(ab_wide: np.ndarray, rows: slice, height: int) -> np.ndarray:
     """Rows ``rows`` of the bilinear (``align_corners=False``) upsampling of ab to ``height`` rows.
 
     Args:
-        ab_wide: ``(B, 2, h, W)`` ab already at the full width ``W``.
+        ab_wide: ``(*, h, W)`` ab already at the full width ``W``.
         rows: the output rows wanted, within ``range(height)``.
 
     Returns:
-        ``(B, 2, rows, W)``, what ``F.interpolate(ab, size=(height, W))[:, :, rows]`` gives.
+        ``(*, rows, W)``, what ``F.interpolate(ab, size=(height, W))[..., rows, :]`` gives.
     """
     source_height = ab_wide.shape[-2]
     if source_height == height:
-        return ab_wide[:, :, rows]
-    scale = source_height / height
-    position = ((torch.arange(rows.start, rows.stop, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0.0)
-    lower = position.floor().long().clamp(max=source_height - 1)
-    upper = (lower + 1).clamp(max=source_height - 1)
-    weight = (position - lower.float()).view(1, 1, -1, 1)
-    return ab_wide[:, :, lower] * (1.0 - weight) + ab_wide[:, :, upper] * weight
+        return ab_wide[..., rows, :]
+    lower, upper, weight = _linear_taps(source_height, rows, height)
+    weight = weight[:, np.newaxis]
+    return ab_wide[..., lower, :] * (1.0 - weight) + ab_wide[..., upper, :] * weight
 
 
-def lab_band_to_rgb(lightness: torch.Tensor, ab: torch.Tensor, fast: bool) -> np.ndarray:
-    """``(1, 1, h, W)`` L and ``(1, 2, h, W)`` ab -> ``(h, W, 3)`` float32 sRGB in [0, 1].
+def upsample_ab_width(ab: np.ndarray, width: int) -> np.ndarray:
+    """``(*, h, w)`` ab -> ``(*, h, width)``, bilinear along the rows (``align_corners=False``)."""
+    if ab.shape[-1] == width:
+        return ab
+    lower, upper, weight = _linear_taps(ab.shape[-1], slice(0, width), width)
+    return ab[..., lower] * (1.0 - weight) + ab[..., upper] * weight
+
+
+def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(*, h, w)`` ab -> ``(*, H, W)``: ``F.interpolate(ab, size, mode="bilinear",
+    align_corners=False)``, computed separably (equal up to float32 rounding)."""
+    height, width = size
+    return upsample_ab_rows(upsample_ab_width(ab, width), slice(0, height), height).astype(np.float32, copy=False)
+
+
+def lab_band_to_rgb(lightness: np.ndarray, ab: np.ndarray, fast: bool) -> np.ndarray:
+    """``(h, W)`` L and ``(2, h, W)`` ab -> ``(h, W, 3)`` float32 sRGB in [0, 1].
 
     ``fast`` converts with OpenCV and a gamut table (:mod:`masterpiece.color.fast`, within
-    1 delta E of the exact path), else the exact PyTorch conversion.
+    1 delta E of the exact path), else the exact conversion (:func:`~masterpiece.color.lab_np.lab_to_rgb`).
     """
     if fast:
-        return lab_to_rgb_fast(lightness[0, 0].numpy(), ab[0, 0].numpy(), ab[0, 1].numpy())
-    return lab_to_rgb(torch.cat((lightness, ab), dim=1))[0].permute(1, 2, 0).numpy()
+        return lab_to_rgb_fast(lightness, ab[0], ab[1])
+    lab = np.concatenate((lightness[np.newaxis], ab), axis=0).astype(np.float32, copy=False)
+    return np.ascontiguousarray(np.moveaxis(lab_to_rgb(lab), 0, -1))

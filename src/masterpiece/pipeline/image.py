@@ -8,8 +8,12 @@ colours outside the gamut, so the output's lightness is the input's.
 The full-resolution steps run in bands of rows (:mod:`.bands`), so memory beyond the source
 and the result stays bounded whatever the image size. ``precision`` selects how the network
 runs (:mod:`masterpiece.models.runtime`): ``fp32`` reproduces the reference results exactly
-(and uses the exact PyTorch colour conversion); the faster precisions also convert Lab to
-sRGB with OpenCV, re-fitting out-of-gamut pixels exactly.
+(and uses the exact colour conversion); the faster precisions also convert Lab to sRGB with
+OpenCV, re-fitting out-of-gamut pixels exactly.
+
+The pipeline is NumPy: the network is a :class:`~masterpiece.models.onnx_backend.NetworkBackend`
+(ONNX Runtime for the bundled model, no torch imported; PyTorch for the others), called with
+NumPy arrays.
 """
 
 from __future__ import annotations
@@ -22,19 +26,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from ..color.lab import rgb_to_lab
-from ..color.quantize import check_temperature
+from .._optional import torch_loaded
+from ..color.annealed import check_temperature
+from ..color.lab_np import rgb_to_lab
 from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
-from ..models._base import DEFAULT_TEMPERATURE, ColorizationModel, ColorPrediction
-from ..models._registry import create_model, get_model_info
-from ..models._weights import cache_dir
-from ..models.runtime import autocast_for, default_precision, int8_model, resolve_precision
+from ..models.catalogue import DEFAULT_TEMPERATURE
+from ..models.onnx_backend import NetworkBackend, default_threads
+from ..models.runtime import check_device, default_precision, load_network
 from ..models.selection import default_model_name
 from .bands import band_lightness as _band_lightness
 from .bands import (
@@ -42,7 +46,9 @@ from .bands import (
     network_lightness,
     resize_for_network,
     row_bands,
+    upsample_ab,
     upsample_ab_rows,
+    upsample_ab_width,
 )
 from .io import (
     LoadedImage,
@@ -55,6 +61,11 @@ from .io import (
     writable_format,
     write_image,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models._base import ColorizationModel
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +133,7 @@ def _check_hint(hint: object, width: int, height: int) -> None:
 
 def hint_maps(
     hints: Sequence[ColorHint], image_size: tuple[int, int], network_size: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Rasterize hints at the network's resolution.
 
     Args:
@@ -131,58 +142,83 @@ def hint_maps(
         network_size: ``(width, height)`` of the network input.
 
     Returns:
-        ``(hint_ab (1, 2, h, w), hint_mask (1, 1, h, w))`` in Lab units and {0, 1}.
+        ``(hint_ab (1, 2, h, w), hint_mask (1, 1, h, w))`` float32 in Lab units and {0, 1}.
     """
     width, height = image_size
     net_w, net_h = network_size
-    hint_ab = torch.zeros(1, 2, net_h, net_w)
-    hint_mask = torch.zeros(1, 1, net_h, net_w)
+    hint_ab = np.zeros((1, 2, net_h, net_w), np.float32)
+    hint_mask = np.zeros((1, 1, net_h, net_w), np.float32)
     for hint in hints:
         _check_hint(hint, width, height)
-        ab = rgb_to_lab(torch.tensor(hint.rgb()).view(3, 1, 1))[1:, 0, 0]
+        ab = rgb_to_lab(np.asarray(hint.rgb(), np.float32).reshape(3, 1, 1))[1:, 0, 0]
         column = int(hint.x * net_w / width)
         row = int(hint.y * net_h / height)
         half = int(hint.size) // 2
         rows = slice(max(0, row - half), min(net_h, row - half + int(hint.size)))
         columns = slice(max(0, column - half), min(net_w, column - half + int(hint.size)))
-        hint_ab[0, :, rows, columns] = ab.view(2, 1, 1)
+        hint_ab[0, :, rows, columns] = ab.reshape(2, 1, 1)
         hint_mask[0, :, rows, columns] = 1.0
     return hint_ab, hint_mask
 
 
+def adaptive_average(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(*, H, W)`` -> ``(*, h, w)``: the mean over the cells of PyTorch's ``adaptive_avg_pool2d``
+    (cell ``i`` spans ``floor(i H / h)`` to ``ceil((i + 1) H / h)``)."""
+    for axis, target in ((-2, size[0]), (-1, size[1])):
+        source = planes.shape[axis]
+        index = np.arange(target)
+        starts, stops = (index * source) // target, -((-(index + 1) * source) // target)
+        total = np.concatenate((np.zeros_like(np.take(planes, [0], axis=axis)),
+                                np.cumsum(planes, axis=axis, dtype=np.float64)), axis=axis)
+        sums = np.take(total, stops, axis=axis) - np.take(total, starts, axis=axis)
+        shape = [1] * planes.ndim
+        shape[axis] = target
+        planes = (sums / (stops - starts).reshape(shape)).astype(np.float32)
+    return planes
+
+
 def _resize_hints(
-    hint_ab: torch.Tensor, hint_mask: torch.Tensor, size: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bring full-resolution hint maps to ``size`` (h, w): mean hinted ab per cell."""
+    hint_ab: np.ndarray, hint_mask: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bring hint maps of any resolution to ``size`` (h, w): mean hinted ab per cell."""
     if tuple(hint_mask.shape[-2:]) == tuple(size):
         return hint_ab, hint_mask
-    coverage = F.adaptive_avg_pool2d(hint_mask, size)
-    ab = F.adaptive_avg_pool2d(hint_ab * hint_mask, size) / coverage.clamp(min=1e-8)
-    mask = (coverage > 0).to(hint_mask.dtype)
+    coverage = adaptive_average(hint_mask, size)
+    ab = adaptive_average(hint_ab * hint_mask, size) / np.maximum(coverage, 1e-8)
+    mask = (coverage > 0).astype(np.float32)
     return ab * mask, mask
+
+
+def _as_array(values: object) -> np.ndarray:
+    """A NumPy float32 view of an array or a (CPU or GPU) torch tensor."""
+    if hasattr(values, "detach"):  # a torch tensor
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, np.float32)
 
 
 class Colorizer:
     """A loaded model with its settings, for colorizing many images.
 
     Args:
-        model: a registered model name, a model instance, or ``None`` for the best model
-            whose weights are available (the bundled one offline).
+        model: a registered model name, a model instance (PyTorch), or ``None`` for the best
+            model whose weights are available (the bundled one offline).
         weights: a local weights file for ``model`` instead of the registered weights.
         size: side of the square ``L`` image the network sees (multiple of 16).
         temperature: annealed-mean temperature (0.38 = the paper; 1 = plain mean).
         saturation: multiplies the predicted chroma (1 = as predicted, 0 = gray).
-        device: ``cpu``, ``cuda`` or a ``torch.device``.
+        device: ``cpu``, ``cuda`` or a ``torch.device`` (a GPU needs PyTorch).
         download: allow downloading missing registered weights.
         max_pixels: the largest image (width x height) read, judged from the file's header
             before decoding (decompression bombs); None for no limit. By default
             ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.io.DEFAULT_MAX_PIXELS`.
         precision: ``auto``, ``fp32`` (exact reproduction), ``bf16`` or ``int8`` (ONNX
-            Runtime; exported once into the weights cache); see :mod:`masterpiece.models.runtime`.
-            ``None``: ``$MASTERPIECE_PRECISION``, else ``auto``.
+            Runtime); see :mod:`masterpiece.models.runtime`. ``None``: ``$MASTERPIECE_PRECISION``,
+            else ``auto``. The bundled model runs its shipped ONNX files (fp32, int8) without
+            PyTorch.
 
     Raises:
         ConfigError: a setting (or ``$MASTERPIECE_MAX_PIXELS``) is out of range.
+        MissingExtraError: the model or precision needs PyTorch and it is not installed.
     """
 
     def __init__(
@@ -206,73 +242,80 @@ class Colorizer:
         self.temperature = check_temperature(temperature)
         self.saturation = float(saturation)
         self.size = int(size)
-        self.device = _resolve_device(device)
-        self.precision = resolve_precision(precision or default_precision(), self.device)
-        if isinstance(model, ColorizationModel):
-            self.model_name = type(model).__name__
-            self.model = model
-        else:
-            self.model_name = model or default_model_name()
-            get_model_info(self.model_name)  # unknown names fail before any loading
-            self.model = create_model(self.model_name, weights=weights, download=download)
-        if self.precision == "int8":
-            self.model = int8_model(self.model, self.model_name, cache_dir() / "onnx", size=self.size)
-        self.model.eval().to(self.device)
+        self.device = check_device(device)
+        if model is None:
+            model = default_model_name()
+        self.backend: NetworkBackend = load_network(
+            model, precision=precision or default_precision(), device=self.device, weights=weights,
+            download=download, size=self.size,
+        )
+        self.model_name = model if isinstance(model, str) else type(model).__name__
+        self.precision = self.backend.precision
+
+    @property
+    def model(self):
+        """The network: the PyTorch model behind a PyTorch backend, else the backend itself."""
+        return getattr(self.backend, "model", self.backend)
 
     @property
     def accepts_hints(self) -> bool:
-        return self.model.accepts_hints
+        return bool(self.model.accepts_hints)
 
-    @torch.inference_mode()
+    @property
+    def threads(self) -> int:
+        """Threads the network computes with."""
+        return self.backend.threads
+
+    def set_threads(self, threads: int) -> None:
+        """Compute with ``threads`` threads: the network's, and PyTorch's when it is loaded."""
+        self.backend.set_threads(threads)
+        if torch_loaded():
+            import torch
+
+            torch.set_num_threads(max(1, int(threads)))
+
     def network_ab(
         self,
-        network_l: torch.Tensor,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        network_l: np.ndarray,
+        hint_ab: np.ndarray | None = None,
+        hint_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Run the network at its own resolution, in the Colorizer's precision.
 
         Args:
-            network_l: ``(B, 1, size, size)`` ``L`` in [0, 100].
+            network_l: ``(B, 1, size, size)`` ``L`` in [0, 100] (NumPy, or a CPU tensor).
             hint_ab, hint_mask: hints at any resolution (Lab units, {0, 1}), or ``None``.
 
         Returns:
-            ``(B, 2, h, w)`` float32 ab in Lab units on the CPU (no saturation applied);
-            decoding always runs in float32.
+            ``(B, 2, h, w)`` float32 ab in Lab units (no saturation applied); decoding always
+            runs in float32.
         """
-        network_l = network_l.to(self.device)
+        network_l = _as_array(network_l)
         if hint_ab is not None and hint_mask is not None:
-            hint_ab, hint_mask = _resize_hints(hint_ab.to(self.device), hint_mask.to(self.device), network_l.shape[-2:])
-        with autocast_for(self.precision, self.device):
-            prediction = self.model.predict(network_l, hint_ab, hint_mask)
-        prediction = ColorPrediction(
-            logits=None if prediction.logits is None else prediction.logits.float(),
-            ab=None if prediction.ab is None else prediction.ab.float(),
-        )
-        return self.model.decode(prediction, self.temperature).float().cpu()
+            hint_ab, hint_mask = _resize_hints(_as_array(hint_ab), _as_array(hint_mask), network_l.shape[-2:])
+        return self.backend.network_ab(network_l, hint_ab, hint_mask, self.temperature)
 
-    @torch.inference_mode()
-    def predict_ab(
-        self,
-        lightness: torch.Tensor,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
         """Predict ab for an ``L`` image at its own resolution.
 
         Args:
-            lightness: ``(B, 1, H, W)`` ``L`` in [0, 100].
+            lightness: ``(B, 1, H, W)`` ``L`` in [0, 100], a NumPy array or a tensor.
             hint_ab: ``(B, 2, h, w)`` hint ab (Lab units) at any resolution, or ``None``.
             hint_mask: ``(B, 1, h, w)`` 1 where a hint is set.
 
         Returns:
-            ``(B, 2, H, W)`` ab in Lab units (saturation applied).
+            ``(B, 2, H, W)`` float32 ab in Lab units (saturation applied), of the input's kind
+            (a tensor on the input's device for a tensor).
         """
-        height, width = lightness.shape[-2:]
-        network_l = resize_for_network(lightness, (self.size, self.size))
-        ab = self.network_ab(network_l, hint_ab, hint_mask).to(lightness.device)
-        ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
-        return ab * self.saturation
+        values = _as_array(lightness)
+        height, width = values.shape[-2:]
+        network_l = resize_for_network(values, (self.size, self.size))
+        ab = upsample_ab(self.network_ab(network_l, hint_ab, hint_mask), (height, width)) * np.float32(self.saturation)
+        if hasattr(lightness, "detach"):
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(ab)).to(lightness.device)
+        return ab
 
     def colorize_rgb(self, rgb: np.ndarray, hints: Sequence[ColorHint] = ()) -> np.ndarray:
         """Colorize an ``(H, W, 3)`` float32 sRGB image in [0, 1]; returns the same shape.
@@ -281,7 +324,6 @@ class Colorizer:
         """
         return self.colorize_pixels(np.asarray(rgb, dtype=np.float32), hints)
 
-    @torch.inference_mode()
     def colorize_pixels(
         self,
         pixels: np.ndarray,
@@ -311,11 +353,10 @@ class Colorizer:
         ab_small = self.network_ab(network_lightness(pixels, self.size, equalise), hint_ab, hint_mask)
         return self.render(pixels, ab_small, equalise=equalise, dtype=dtype)
 
-    @torch.inference_mode()
     def render(
         self,
         pixels: np.ndarray,
-        ab_small: torch.Tensor,
+        ab_small: np.ndarray,
         *,
         equalise: bool = False,
         dtype: type = np.float32,
@@ -345,19 +386,19 @@ class Colorizer:
         out = np.empty((height, width, 3), dtype)
         bands = list(row_bands(height, width))
         if len(bands) == 1:  # the whole image at once: exactly the reference computation
-            ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
-            self._store(out, bands[0], _band_lightness(pixels, equalise), ab * saturation, fast)
+            ab = upsample_ab(_as_array(ab_small)[0], (height, width))
+            self._store(out, bands[0], _band_lightness(pixels, equalise), ab * np.float32(saturation), fast)
             return out
-        ab_wide = F.interpolate(ab_small, size=(ab_small.shape[-2], width), mode="bilinear", align_corners=False)
+        ab_wide = upsample_ab_width(_as_array(ab_small)[0], width)
 
         def colorize_band(rows: slice) -> None:
-            ab = upsample_ab_rows(ab_wide, rows, height) * saturation
+            ab = upsample_ab_rows(ab_wide, rows, height) * np.float32(saturation)
             self._store(out, rows, _band_lightness(pixels[rows], equalise), ab, fast)
 
         # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores
-        # (each band writes its own rows of ``out``); the exact path is PyTorch, already parallel
+        # (each band writes its own rows of ``out``); the exact path runs one band at a time;
         # at most 4 bands at once: their temporaries (~120 MB each) stay bounded on big machines
-        workers = min(len(bands), torch.get_num_threads(), MAX_BAND_WORKERS) if fast else 1
+        workers = min(len(bands), default_threads(), MAX_BAND_WORKERS) if fast else 1
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="masterpiece-band") as pool:
                 list(pool.map(colorize_band, bands))  # re-raises a band's error here
@@ -367,7 +408,7 @@ class Colorizer:
         return out
 
     @staticmethod
-    def _store(out: np.ndarray, rows: slice, lightness: torch.Tensor, ab: torch.Tensor, fast: bool) -> None:
+    def _store(out: np.ndarray, rows: slice, lightness: np.ndarray, ab: np.ndarray, fast: bool) -> None:
         rgb = lab_band_to_rgb(lightness, ab, fast)
         if out.dtype == np.float32:
             out[rows] = rgb
@@ -450,13 +491,6 @@ class Colorizer:
         if isinstance(image, np.ndarray):
             return _to_array_like(rgb, loaded.alpha, image.dtype)
         raise InvalidInputError(f"cannot colorize a {type(image).__name__}; pass a path, bytes, a PIL image or an array")
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
-    return device
 
 
 def _to_pil(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:

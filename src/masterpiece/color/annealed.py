@@ -1,0 +1,51 @@
+"""Annealed-mean decoding on NumPy arrays (inference, no torch).
+
+``f_T(z) = softmax(log z / T)`` then the expectation over the bin centres: with logits this is
+``softmax(logits / T)``. ``T = 1`` is the plain mean, ``T -> 0`` the mode. The PyTorch version
+for training and evaluation is :func:`masterpiece.color.quantize.decode_annealed_mean`
+(``tests/color/test_quantize.py`` pins the two together).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+#: the smallest annealed-mean temperature accepted: below it ``logits / T`` overflows float32
+#: (1e-300 gave NaN colours) and the result is the mode anyway
+MIN_TEMPERATURE = 0.01
+
+
+def check_temperature(temperature: float) -> float:
+    """Validate an annealed-mean temperature (must be in [:data:`MIN_TEMPERATURE`, 10])."""
+    if not MIN_TEMPERATURE <= float(temperature) <= 10.0:
+        raise ConfigError(
+            f"temperature must be between {MIN_TEMPERATURE} and 10, got {temperature}; "
+            "0.38 is the paper's value, 1 the plain mean, lower values tend to the most likely colour"
+        )
+    return float(temperature)
+
+
+def softmax(values: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax along ``axis``, float32 (the maximum is subtracted first: no overflow)."""
+    shifted = np.asarray(values, np.float32) - np.max(values, axis=axis, keepdims=True)
+    weights = np.exp(shifted, out=shifted)
+    weights /= weights.sum(axis=axis, keepdims=True)
+    return weights
+
+
+def annealed_mean(logits: np.ndarray, centers: np.ndarray, temperature: float = 0.38) -> np.ndarray:
+    """Annealed mean of a distribution over ab bins.
+
+    Args:
+        logits: ``(B, Q, H, W)`` unnormalized log-probabilities.
+        centers: ``(Q, 2)`` bin centres in Lab units.
+        temperature: in [0.01, 10].
+
+    Returns:
+        ``(B, 2, H, W)`` float32 ab in Lab units.
+    """
+    temperature = check_temperature(temperature)
+    weights = softmax(np.asarray(logits, np.float32) / np.float32(temperature), axis=1)
+    return np.einsum("bqhw,qc->bchw", weights, np.asarray(centers, np.float32), optimize=True)

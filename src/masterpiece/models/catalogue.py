@@ -1,0 +1,128 @@
+"""The model catalogue: what each built-in model is, readable without PyTorch.
+
+``masterpiece models list``, default-model selection and the ONNX Runtime path need only the
+metadata (name, description, weights, hints, input size, rank), so it lives here, apart from
+the architectures: an architecture module (which imports torch) is imported only when its
+network is built (:func:`masterpiece.models.create_model`). Its ``@register_model`` then
+attaches the factory to the entry below and checks that any metadata it repeats is equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: The paper's annealed-mean temperature.
+DEFAULT_TEMPERATURE = 0.38
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where a model's pretrained weights come from and how to verify them.
+
+    Attributes:
+        filename: the file's name in the cache (or in the package for bundled weights).
+        sha256: full hex sha256 of the file as published.
+        license: licence of the weights.
+        source: a human-readable origin (paper, project page).
+        url: download address, or ``None`` for weights shipped inside the package.
+        size_bytes: the file's size when known (shown by ``models list``).
+        bundled: ``True`` when the file ships inside the package (``models/bundled``).
+    """
+
+    filename: str
+    sha256: str
+    license: str
+    source: str
+    url: str | None = None
+    size_bytes: int | None = None
+    bundled: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model: its key, what it is, how to build it and where its weights are.
+
+    Attributes:
+        name: the registry key (the factory function's name).
+        description: one line for ``models list``.
+        input_size: default side of the square L image the network sees.
+        accepts_hints: whether the model takes user colour hints.
+        weights: the published weights, or ``None`` when there are none.
+        factory: builds the architecture with random weights; ``None`` until ``module`` is
+            imported (built-in models, see the module docstring).
+        quality_rank: higher is preferred when choosing a default among available models.
+        module: the module whose import registers ``factory`` (built-in models).
+    """
+
+    name: str
+    description: str
+    input_size: int
+    accepts_hints: bool
+    weights: WeightsSpec | None
+    factory: Callable[..., object] | None = None
+    quality_rank: int = 0
+    module: str | None = None
+
+    def metadata(self) -> tuple[object, ...]:
+        """Everything but how to build it (compared when an architecture registers itself)."""
+        return (self.name, self.description, self.input_size, self.accepts_hints, self.weights, self.quality_rank)
+
+
+BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
+    filename="masterpiece_compact_v1.safetensors",
+    sha256="ad6b02084f131004a03e97dda6e50877579e835abf06818c9b8d590d54bdfc89",
+    size_bytes=10_459_864,
+    license="non-commercial research (inherits the ImageNet terms of its training data; MODEL_CARD.md)",
+    source="Masterpiece, trained on the project's training set (see MODEL_CARD.md)",
+    bundled=True,
+)
+
+ECCV16_WEIGHTS = WeightsSpec(
+    filename="colorization_release_v2-9b330a0b.pth",
+    sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
+    license="BSD-2-Clause",
+    source="Zhang, Isola, Efros, ECCV 2016 (github.com/richzhang/colorization)",
+    url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+    size_bytes=None,  # about 129 MB; the exact size is not published
+)
+
+SIGGRAPH17_WEIGHTS = WeightsSpec(
+    filename="siggraph17-df00044c.pth",
+    sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66",
+    license="BSD-2-Clause",
+    source="Zhang, Zhu, Isola et al., SIGGRAPH 2017 (github.com/richzhang/colorization)",
+    url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
+    size_bytes=136787426,
+)
+
+#: the built-in models, without their factories (attached when their module is imported)
+BUILTIN_MODELS: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        name="compact",
+        description="Masterpiece compact model: hint-aware, fast on CPU, bundled for offline use",
+        input_size=256,
+        accepts_hints=True,
+        weights=BUNDLED_COMPACT_WEIGHTS,
+        quality_rank=1,
+        module="masterpiece.models.compact",
+    ),
+    ModelInfo(
+        name="eccv16",
+        description="ECCV 2016 'Colorful Image Colorization' (automatic, vivid; 32 M parameters)",
+        input_size=256,
+        accepts_hints=False,
+        weights=ECCV16_WEIGHTS,
+        quality_rank=2,
+        module="masterpiece.models.eccv16",
+    ),
+    ModelInfo(
+        name="siggraph17",
+        description="SIGGRAPH 2017 user-guided colorization (accepts colour hints; 34 M parameters)",
+        input_size=256,
+        accepts_hints=True,
+        weights=SIGGRAPH17_WEIGHTS,
+        quality_rank=3,
+        module="masterpiece.models.siggraph17",
+    ),
+)
