@@ -1,12 +1,13 @@
 # Masterpiece: `make demo` and `make test` work on a fresh clone (Python 3.10+ with venv).
 VENV ?= .venv
 PYTHON ?= python3
-# the web app, its browser test driver, video, the service, Ray and the test tools; `pip install masterpiece` alone is the library and CLI
+# the web app, its browser test driver, video, the service, Ray and the test tools (dev brings
+# torch and onnx); `pip install masterpiece` alone is the library and CLI, without torch
 EXTRAS ?= dev,app,browser,video,serve,ray
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-cold clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,10 @@ test: $(STAMP)
 # speed and memory against the baselines (several minutes; needs the dev extras): benchmarks/results/*.json, BENCHMARKS.md
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# the cold start alone (seconds): `masterpiece colorize small.png`, warm and with an empty cache and HOME
+bench-cold: $(STAMP)
+	$(PY) benchmarks/run.py --only cold_start
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -115,7 +115,7 @@ def test_auto_precision_is_settled_on_the_driver(photo_tree, tmp_path, monkeypat
     assert factory.args[0].precision == "fp32"
 
 
-def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray):
+def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray, compact_weights):
     from masterpiece.cli import batch
     from masterpiece.models import runtime
 
@@ -125,6 +125,9 @@ def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, 
     built = []
     monkeypatch.setattr(batch, "make_colorizer", lambda args: built.append(args.precision))
     argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
-    assert main(argv) == 0
+    assert main([*argv, "--weights", str(compact_weights)]) == 0
     assert built == ["int8"]  # on the driver, before the actors start
     assert fake_ray[0].args[0].precision == "int8"
+    # the bundled model's int8 file ships with the package: nothing is exported
+    assert main([*argv[:3], str(tmp_path / "out2"), *argv[4:]]) == 0
+    assert built == ["int8"] and fake_ray[1].args[0].precision == "int8"

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pooch
+import platformdirs
 import pytest
 import torch
 from PIL import Image
@@ -204,7 +204,7 @@ def test_cache_dir_follows_the_environment(
         == isolated_cache / "x.pth"
     )
     monkeypatch.delenv("MASTERPIECE_CACHE")
-    assert cache_dir() == Path(pooch.os_cache("masterpiece"))
+    assert cache_dir() == Path(platformdirs.user_cache_dir("masterpiece"))
 
 
 # --------------------------------------------------------------------------- downloading

@@ -162,19 +162,31 @@ def _settle_precision(args: argparse.Namespace) -> None:
     each node resolves it (bf16 where its GPU supports it, else fp32): pass ``--precision``
     to fix it.
     """
-    import torch
+    from ..models.runtime import check_device, default_precision, resolve_precision, ships_onnx
 
-    from ..models.runtime import default_precision, resolve_precision
-
-    device = _check_device(args.device, local=args.ray == LOCAL)
+    local = args.ray == LOCAL
+    device = check_device(args.device, here=local)
     precision = args.precision or default_precision()
-    if device.type == "cuda" and not torch.cuda.is_available():
-        resolve_precision(precision, torch.device("cuda"))  # checks the name, refuses int8
+    if device != "cpu" and not local and not _cuda_here():
+        resolve_precision(precision, "cuda")  # checks the name, refuses int8
         args.precision = precision
         return
-    args.precision = resolve_precision(precision, device)
-    if args.precision == "int8":
+    shipped = ships_onnx(args.model or _default_model(), args.weights, device)
+    args.precision = resolve_precision(precision, device, shipped_onnx=shipped)
+    if args.precision == "int8" and not shipped:  # a bundled model's int8 file ships with it
         _export_int8(args)
+
+
+def _default_model() -> str:
+    from ..models.selection import default_model_name
+
+    return default_model_name()
+
+
+def _cuda_here() -> bool:
+    import torch  # a GPU device was accepted: torch is there
+
+    return bool(torch.cuda.is_available())
 
 
 def _export_int8(args: argparse.Namespace) -> None:
@@ -192,27 +204,6 @@ def _export_int8(args: argparse.Namespace) -> None:
         logging.getLogger(__name__).warning(
             "cannot export the int8 model here (%s); each node exports its own", error
         )
-
-
-def _check_device(device: str, local: bool):
-    """``--device`` as a ``torch.device``; for a local Ray instance, one this machine has.
-
-    Raises:
-        ConfigError: not a device, or a GPU this machine does not have (``local``).
-    """
-    import torch
-
-    from ..errors import ConfigError
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"--device {device!r} is not a device; use cpu or cuda") from None
-    if parsed.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device {device!r} is not supported; use cpu or cuda")
-    if local and parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r}: no CUDA GPU is available here; use cpu")
-    return parsed
 
 
 def _run_on_ray(args: argparse.Namespace) -> int:

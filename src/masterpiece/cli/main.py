@@ -152,13 +152,36 @@ def main(argv: list[str] | None = None) -> int:
     return _run_verb(args)
 
 
+#: optional modules a verb may import, and the extra that installs each
+OPTIONAL_MODULES = {"torch": "torch", "torchvision": "torch", "onnx": "onnx", "onnxscript": "onnx"}
+
+
+def missing_extra(error: ImportError, verb: str | None) -> BaseException:
+    """An optional dependency that failed to import, as the one-line error naming its extra
+    (:class:`~masterpiece.errors.MissingExtraError`); any other import error is returned as is."""
+    from .._optional import TORCH_INSTALL_HINT
+    from ..errors import MissingExtraError
+
+    module = (error.name or "").split(".")[0]
+    extra = OPTIONAL_MODULES.get(module)
+    if extra is None:
+        return error
+    hint = TORCH_INSTALL_HINT if extra == "torch" else f"pip install 'masterpiece[{extra}]'"
+    what = f"`masterpiece {verb}`" if verb else "this command"
+    return MissingExtraError(f"{what} needs {module}, which is not installed; install it with {hint}")
+
+
 def _run_verb(args: argparse.Namespace) -> int:
     """Run the verb; turn every error and interruption into one line and an exit code."""
     from ..errors import MasterpieceError
 
     try:
         with _sigterm_interrupts():
-            return int(args.func(args))
+            try:
+                return int(args.func(args))
+            except ImportError as error:  # an optional extra that is not installed: one line
+                command = " ".join(filter(None, (getattr(args, "verb", None), getattr(args, "models_action", None))))
+                raise missing_extra(error, command) from error
     except MasterpieceError as error:
         say(f"masterpiece: error: {error}")
         return exit_code_for(error)

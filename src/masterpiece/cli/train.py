@@ -76,6 +76,9 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from .._optional import require_torch
+
+    require_torch("training")
     from ..training.engine import train
 
     logging.getLogger("masterpiece").setLevel(logging.INFO)

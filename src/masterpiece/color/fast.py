@@ -23,7 +23,7 @@ import functools
 import cv2
 import numpy as np
 
-from .lab_np import fit_chroma_to_gamut, lab_to_linear_rgb, max_chroma_in_gamut
+from .lab_np import fit_chroma_to_gamut, lab_to_linear_rgb, lab_to_rgb, max_chroma_in_gamut
 
 #: grid of the max-chroma table: lightness 0..100 and hue 0..2 pi (the last hue column repeats the first)
 TABLE_LIGHTNESS_STEPS = 401
@@ -38,10 +38,10 @@ _ABRUPT = 1.0
 _CHECKED_ABOVE = 70.0
 #: how far outside [0, 1] a linear channel may be (the exact path's tolerance)
 _TOLERANCE = 1e-4
-#: images up to this many pixels are fitted exactly, by bisection, instead of with the table:
-#: building the table takes about 0.3 s, more than the exact fit of such an image (0.12 s
-#: for 256 x 256 random colours, a tenth of that for a photograph), which matters to a
-#: command that colorizes one small photo
+#: images up to this many pixels are converted exactly (bisection, NumPy) instead of with the
+#: table and OpenCV: building the table (0.3 s) and OpenCV's first Lab conversion (0.4 s, its
+#: own tables) cost more than the exact path on such an image (0.12 s for 256 x 256 random
+#: colours, far less for a photograph), which matters to a command that colorizes one photo
 EXACT_FIT_PIXELS = 1 << 18
 
 
@@ -154,16 +154,15 @@ def lab_to_rgb_fast(
     converts all pixels in one pass.
 
     Args:
-        table: fit with the max-chroma table (:func:`fit_chroma_planes`) or exactly
-            (:func:`~masterpiece.color.lab_np.fit_chroma_to_gamut`); by default the table
-            above :data:`EXACT_FIT_PIXELS` pixels.
+        table: fit with the max-chroma table (:func:`fit_chroma_planes`) and convert with
+            OpenCV, or convert exactly (:func:`~masterpiece.color.lab_np.lab_to_rgb`); by
+            default the table above :data:`EXACT_FIT_PIXELS` pixels.
     """
     lightness = np.ascontiguousarray(lightness, np.float32)
     if table is None:
         table = lightness.size > EXACT_FIT_PIXELS
-    if table:
-        fitted_a, fitted_b = fit_chroma_planes(lightness, a, b)
-    else:
-        fitted = fit_chroma_to_gamut(np.stack((lightness, np.asarray(a, np.float32), np.asarray(b, np.float32))))
-        fitted_a, fitted_b = np.ascontiguousarray(fitted[1]), np.ascontiguousarray(fitted[2])
+    if not table:  # the exact path: also no OpenCV Lab tables, whose first use costs 0.4 s
+        lab = np.stack((lightness, np.asarray(a, np.float32), np.asarray(b, np.float32)))
+        return np.ascontiguousarray(np.moveaxis(lab_to_rgb(lab), 0, -1))
+    fitted_a, fitted_b = fit_chroma_planes(lightness, a, b)
     return cv2.cvtColor(cv2.merge([lightness, fitted_a, fitted_b]), cv2.COLOR_Lab2RGB)

@@ -101,7 +101,7 @@ class ColorizeFiles:
         make_colorizer: builds the colorizer (called once, in the actor). It must be
             importable on the workers (a module-level function or a ``functools.partial``).
         overwrite, quality, bit_depth: as in :func:`colorize_or_skip`.
-        torch_threads: torch threads of this actor (its share of the node's cores).
+        threads: the network's threads in this actor (its share of the node's cores).
     """
 
     def __init__(
@@ -110,16 +110,14 @@ class ColorizeFiles:
         overwrite: bool = False,
         quality: int = 95,
         bit_depth: int | None = None,
-        torch_threads: int = 1,
+        threads: int = 1,
     ) -> None:
-        import torch
-
-        torch.set_num_threads(max(1, torch_threads))
         self.options = {"overwrite": overwrite, "quality": quality, "bit_depth": bit_depth}
         self.colorizer: Colorizer | None = None
         self.load_error = ("", "")
         try:
             self.colorizer = make_colorizer()
+            self.colorizer.set_threads(max(1, threads))
         except MasterpieceError as error:  # reported with the first batch, stops the run
             self.load_error = (str(error), "model" if isinstance(error, ModelError) else "settings")
         except Exception as error:  # e.g. a device torch does not know: the same, never a
@@ -258,7 +256,7 @@ def colorize_files_on_ray(
             "overwrite": overwrite,
             "quality": quality,
             "bit_depth": bit_depth,
-            "torch_threads": max(1, int(cpus_per_worker)),
+            "threads": max(1, int(cpus_per_worker)),
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         batch_size=batch_size,

@@ -76,9 +76,9 @@ def cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser()
-    import pooch  # imported here: only needed when no cache directory is configured
+    import platformdirs  # imported here: only needed when no cache directory is configured
 
-    return Path(pooch.os_cache("masterpiece"))
+    return Path(platformdirs.user_cache_dir("masterpiece"))
 
 
 def weights_path_for(spec: WeightsSpec) -> Path:

@@ -139,23 +139,42 @@ def resolve_precision(precision: str, device: str | torch.device, *, shipped_onn
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
-def check_device(device: str | torch.device) -> str:
-    """``device`` as a string, checked: ``cpu`` needs nothing, a GPU needs PyTorch with CUDA.
+def check_device(device: str | torch.device, *, here: bool = True) -> str:
+    """``device`` (``cpu``, ``cuda``, ``cuda:N``) as a string, checked.
+
+    ``cpu`` needs nothing; a GPU needs PyTorch and, when ``here``, a CUDA GPU of that index on
+    this machine (``here=False`` checks the name only: a cluster's nodes may have GPUs).
 
     Raises:
-        ConfigError: no such device here (MissingExtraError without PyTorch).
+        ConfigError: not a device name, or a GPU this machine does not have.
+        MissingExtraError: a GPU without PyTorch installed.
     """
-    kind = device_type(device)
-    if kind == "cpu":
+    if device_type(device) == "cpu" and str(device).strip().lower() in ("cpu", "cpu:0"):
         return "cpu"
     torch = require_torch(f"--device {device}")
     try:
         parsed = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ConfigError(f"unknown device {device!r}; use cpu or cuda") from error
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {device!r} is not a device; use cpu or cuda") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported; use cpu or cuda")
+    if here and parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} was requested but no CUDA GPU is available; use cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     return str(parsed)
+
+
+def ships_onnx(model: object, weights: str | Path | None, device: str | torch.device) -> bool:
+    """Whether ``model`` (a name) is a bundled model run from its shipped ONNX files: no
+    ``weights`` of the user's, on the CPU."""
+    from ._registry import get_model_info
+
+    if not isinstance(model, str) or weights is not None or device_type(device) != "cpu":
+        return False
+    spec = get_model_info(model).weights
+    return spec is not None and spec.bundled
 
 
 def shipped_onnx_file(name: str, precision: str, source_sha256: str | None) -> Path | None:
@@ -190,9 +209,8 @@ def load_network(
     from ._registry import get_model_info
 
     if isinstance(model, str):
-        info = get_model_info(model)  # unknown names fail before any loading
-        spec = info.weights
-        shipped = weights is None and spec is not None and spec.bundled and device_type(device) == "cpu"
+        spec = get_model_info(model).weights  # unknown names fail before any loading
+        shipped = ships_onnx(model, weights, device)
         resolved = resolve_precision(precision, device, shipped_onnx=shipped)
         path = shipped_onnx_file(model, resolved, spec.sha256) if shipped else None
         if path is not None:

@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
-from ..color.quantize import MIN_TEMPERATURE
+from ..color.annealed import MIN_TEMPERATURE
 from ..errors import (
     ConfigError,
     ImageTooLargeError,

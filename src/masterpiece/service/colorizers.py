@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..color.quantize import check_temperature
+from ..color.annealed import check_temperature
 from ..errors import InvalidInputError, MasterpieceError, ModelError, OutputError
 from ..models import default_model_name, get_model_info
 from ..pipeline.image import ColorHint, Colorizer

@@ -37,15 +37,19 @@ class ColorizationTimeoutError(Exception):
 
 
 def _set_torch_threads(count: int) -> None:
-    import torch
+    """PyTorch's threads, where a model runs in PyTorch (ONNX Runtime keeps its own pool)."""
+    from .._optional import torch_loaded
 
-    torch.set_num_threads(count)
+    if torch_loaded():
+        import torch
+
+        torch.set_num_threads(count)
 
 
 class ColorizationSlots:
     """At most ``max_concurrent`` colorizations at once, each on its own worker thread.
 
-    Each worker thread uses ``cores / max_concurrent`` torch threads (as the CLI's batch
+    Each worker thread uses ``cores / max_concurrent`` PyTorch threads (as the CLI's batch
     runner does), so concurrent requests share the cores instead of oversubscribing them.
     Create it anywhere; :meth:`open` (the application's start-up) makes what belongs to an
     event loop, so one application can be served by several loops one after the other (test
@@ -95,9 +99,9 @@ class ColorizationSlots:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            import torch
+            from ..models.onnx_backend import default_threads
 
-            share = max(1, torch.get_num_threads() // self.max_concurrent)
+            share = max(1, default_threads() // self.max_concurrent)
             self._executor = ThreadPoolExecutor(
                 self.max_concurrent, "colorize", initializer=_set_torch_threads, initargs=(share,)
             )

@@ -11,12 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    import torch
 
 #: the environment variable holding the API key; unset or empty: no key is required
 API_KEY_ENV = "MASTERPIECE_API_KEY"
@@ -121,14 +117,19 @@ class ServiceSettings:
             UnknownModelError: ``model`` is not a registered model.
             ConfigError: anything else above.
         """
-        from ..models import get_model_info
-        from ..models.runtime import default_precision, resolve_precision
+        from .._optional import require_torch
+        from ..models import default_model_name, get_model_info
+        from ..models.runtime import default_precision, resolve_precision, ships_onnx
 
         if self.model:
             get_model_info(self.model)  # an unknown name fails here, with the known ones
         if self.weights is not None and not Path(self.weights).is_file():
             raise ConfigError(f"weights {self.weights}: no such file")
-        resolve_precision(default_precision(), check_device(self.device))
+        device = check_device(self.device)
+        model = self.model or default_model_name()
+        shipped = ships_onnx(model, self.weights, device)
+        if resolve_precision(default_precision(), device, shipped_onnx=shipped) == "bf16" or not shipped:
+            require_torch(f"serving {model!r} with these settings")
 
     def limits(self) -> dict[str, object]:
         """The limits as shown in ``/healthz`` and the API description."""
@@ -147,30 +148,15 @@ _INTEGERS = {"max_upload_bytes", "max_pixels", "max_concurrent", "max_queue"}
 _FLOATS = {"queue_timeout_s", "request_timeout_s"}
 
 
-def check_device(device: str) -> torch.device:
-    """``device`` as a :class:`torch.device` if this machine has it (``cpu``, ``cuda[:N]``).
+def check_device(device: str) -> str:
+    """``device`` if this machine has it (``cpu``, ``cuda[:N]``; a GPU needs PyTorch).
 
     Raises:
         ConfigError: not a device name, or a GPU this machine does not have.
     """
-    import torch
+    from ..models.runtime import check_device as check
 
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"device {device!r} is not a device; use cpu or cuda") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"device {device!r} was requested but no CUDA GPU is available; use cpu"
-            )
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ConfigError(
-                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
-            )
-    elif parsed.type != "cpu":
-        raise ConfigError(f"device {device!r} is not supported; use cpu or cuda")
-    return parsed
+    return check(device)
 
 
 def environment_variable(name: str) -> str:

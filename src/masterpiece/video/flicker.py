@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..color.lab import rgb_to_lab_array
+from ..color.lab_np import rgb_to_lab_array
 from .temporal import MotionLink, TemporalSettings, is_cut, link_frames, warp
 
 __all__ = ["ANALYSIS_WIDTH", "STATIC_PIXELS", "FlickerReport", "measure_flicker"]

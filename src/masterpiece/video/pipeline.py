@@ -37,9 +37,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
-from ..color.lab import rgb_to_lab_array
+from ..color.lab_np import rgb_to_lab_array
 from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
 from ..pipeline.bands import network_lightness
 from ..pipeline.image import ColorHint, Colorizer, hint_maps
@@ -111,7 +110,7 @@ class _Frame:
 
     index: int
     pixels: np.ndarray  # (H, W) or (H, W, 3) uint8, as decoded
-    network_l: torch.Tensor  # (1, S, S)
+    network_l: np.ndarray  # (1, S, S) float32 L
     small: np.ndarray  # (FLOW_SIZE, FLOW_SIZE) uint8 L * 2.55
     link: MotionLink | None = None
     hints: HintMaps | None = None
@@ -150,7 +149,7 @@ class FrameColorizer:
         self.colorizer = colorizer
         self.stabilise = stabilise
         self.settings = temporal or TemporalSettings()
-        default_batch = DEFAULT_BATCH_GPU if colorizer.device.type == "cuda" else DEFAULT_BATCH_CPU
+        default_batch = DEFAULT_BATCH_GPU if colorizer.device.startswith("cuda") else DEFAULT_BATCH_CPU
         self.batch_size = default_batch if batch_size is None else int(batch_size)
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
@@ -195,7 +194,7 @@ class FrameColorizer:
             raise InvalidInputError("video frames must be (H, W) or (H, W, 3) uint8 arrays")
         network_l = network_lightness(frame, self.colorizer.size)[0]
         small = cv2.resize(
-            network_l[0].numpy(), (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA
+            network_l[0], (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA
         )
         small = np.clip(small * 2.55 + 0.5, 0, 255).astype(np.uint8)
         item = _Frame(self._count, frame, network_l, small)
@@ -234,23 +233,21 @@ class FrameColorizer:
         hint_ab, mask = reference if reference is not None else _empty_hints(size)
         if hints:
             height, width = frame.pixels.shape[:2]
-            point_ab, point_mask = (
-                t[0].numpy() for t in hint_maps(hints, (width, height), (size, size))
-            )
+            point_ab, point_mask = (maps[0] for maps in hint_maps(hints, (width, height), (size, size)))
             hint_ab = np.where(point_mask > 0, point_ab, hint_ab)
             mask = np.maximum(mask, point_mask)
         return hint_ab, mask
 
     def _predict(self, batch: list[_Frame]) -> np.ndarray:
         """``(B, 2, h, w)`` float32 ab for the batch, saturation applied."""
-        network_l = torch.stack([frame.network_l for frame in batch])
+        network_l = np.stack([frame.network_l for frame in batch])
         hint_ab = hint_mask = None
         if any(frame.hints is not None for frame in batch):
             maps = [frame.hints or _empty_hints(self.colorizer.size) for frame in batch]
-            hint_ab = torch.from_numpy(np.stack([ab for ab, _ in maps]))
-            hint_mask = torch.from_numpy(np.stack([mask for _, mask in maps]))
+            hint_ab = np.stack([ab for ab, _ in maps])
+            hint_mask = np.stack([mask for _, mask in maps])
         ab = self.colorizer.network_ab(network_l, hint_ab, hint_mask)
-        return (ab * self.colorizer.saturation).numpy()
+        return ab * np.float32(self.colorizer.saturation)
 
     def _finish(self, batch: list[_Frame]) -> Iterator[np.ndarray]:
         for frame in batch:
@@ -261,7 +258,7 @@ class FrameColorizer:
                 ab = self._stabiliser.step(ab, frame.link)
             yield self.colorizer.render(
                 frame.pixels,
-                torch.from_numpy(np.ascontiguousarray(ab))[None],
+                np.ascontiguousarray(ab)[None],
                 dtype=np.uint8,
                 saturation=1.0,
                 fast=True,
