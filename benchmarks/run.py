@@ -558,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats (default: 5, quick: 1)")
     parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), help="run only these sections")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results", help="JSON folder")
-    parser.add_argument("--markdown", type=Path, help="table file (default: BENCHMARKS.md; quick runs: beside the JSON)")
+    parser.add_argument("--markdown", type=Path,
+                        help="table file (default: BENCHMARKS.md; quick runs and --only: beside the JSON)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = Settings.make(args.quick, args.precision, args.repeats)
@@ -580,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "-quick" if settings.quick else ""
     json_path = args.results / f"{started}{suffix}.json"
     json_path.write_text(json.dumps(results, indent=2) + "\n")
-    markdown_path = args.markdown or (args.results / f"{started}{suffix}.md" if settings.quick else REPO / "BENCHMARKS.md")
+    partial = settings.quick or args.only  # a smoke run or some sections: never over BENCHMARKS.md
+    markdown_path = args.markdown or (args.results / f"{started}{suffix}.md" if partial else REPO / "BENCHMARKS.md")
     markdown_path.write_text(markdown(results))
     print(f"wrote {json_path} and {markdown_path}")
     return 1 if any("error" in section for section in results["sections"].values()) else 0

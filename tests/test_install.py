@@ -1,0 +1,50 @@
+"""``pip install masterpiece`` without extras: no PyTorch, and the command colorizes a photo.
+
+Creates a fresh virtual environment and installs this checkout into it from the package
+registry (about 80 MB of wheels: ONNX Runtime, OpenCV, NumPy, Pillow), so it is marked
+``install`` and ``slow``: ``pytest -m install`` runs it alone, ``-m "not install"`` skips it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.install]
+
+
+def _site_packages_mb(environment: Path) -> float:
+    (site,) = environment.glob("lib/python*/site-packages")
+    return sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 1e6
+
+
+def test_a_plain_install_has_no_torch_and_colorizes(tmp_path: Path, gray_photo: np.ndarray) -> None:
+    environment = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(environment)
+    python = environment / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(REPO)],
+                             capture_output=True, text=True, timeout=900, check=False)
+    assert install.returncode == 0, install.stderr[-3000:]
+    installed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True,
+                               text=True, check=True).stdout.lower()
+    assert "torch" not in installed and "safetensors" not in installed, installed
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gray_photo).save(photo)
+    out = tmp_path / "colour.jpg"
+    done = subprocess.run([str(environment / "bin" / "masterpiece"), "colorize", str(photo), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "colorized 1 image(s) with model compact"
+    assert Image.open(out).size == (128, 96)
+    needs_torch = subprocess.run([str(environment / "bin" / "masterpiece"), "train", str(tmp_path)],
+                                 capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+    assert needs_torch.returncode == 2 and "pip install 'masterpiece[torch]'" in needs_torch.stderr
+    print(f"site-packages of the plain install: {_site_packages_mb(environment):.0f} MB", file=sys.stderr)
