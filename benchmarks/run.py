@@ -218,7 +218,7 @@ def _precision_distances(make: Callable[[str], Colorizer], photos: list[np.ndarr
     result = {}
     for precision in settings.fast_precisions:
         colorizer = make(precision)
-        network = [float((colorizer.network_ab(x) - ab).norm(dim=1).mean()) for x, (ab, _) in zip(inputs, references)]
+        network = [float(np.linalg.norm(colorizer.network_ab(x) - ab, axis=1).mean()) for x, (ab, _) in zip(inputs, references)]
         images = [_ab_distance(colorizer.colorize_rgb(p), rgb) for p, (_, rgb) in zip(photos, references)]
         result[precision] = {"network_mean_ab": float(np.mean(network)), "mean_ab": float(np.mean(images)),
                              "max_image_mean_ab": float(np.max(images))}
@@ -297,11 +297,10 @@ def _resize_effect_bundled(official: OfficialPipeline, settings: Settings) -> di
 def _ours_on(colorizer: Colorizer, network_l: torch.Tensor, rgb: np.ndarray) -> np.ndarray:
     """Masterpiece's output for ``rgb`` (uint8) when its network sees ``network_l``: isolates
     the decoding, upsampling and colour conversion from the choice of resize."""
-    from masterpiece.pipeline.bands import band_lightness, lab_band_to_rgb
+    from masterpiece.pipeline.bands import band_lightness, lab_band_to_rgb, upsample_ab
 
-    ab = colorizer.network_ab(network_l)
-    ab = torch.nn.functional.interpolate(ab, size=rgb.shape[:2], mode="bilinear", align_corners=False)
-    return lab_band_to_rgb(band_lightness(rgb), ab * colorizer.saturation, fast=colorizer.precision != "fp32")
+    ab = upsample_ab(colorizer.network_ab(network_l)[0], rgb.shape[:2])
+    return lab_band_to_rgb(band_lightness(rgb), ab * np.float32(colorizer.saturation), fast=colorizer.precision != "fp32")
 
 
 def bench_photo(ws: Workspace, settings: Settings) -> dict:
@@ -437,8 +436,9 @@ def bench_cold_start(ws: Workspace, settings: Settings) -> dict:
     start = time.perf_counter()
     run(fresh)  # the very first run: nothing cached, no home directory contents
     first = time.perf_counter() - start
-    probe = [sys.executable, "-c", "import sys; from masterpiece.cli.main import main; code = main(sys.argv[1:]); "
-             "print('torch' in sys.modules, file=sys.stderr); sys.exit(code)", *command[len(program):]]
+    probe = [sys.executable, "-c", ("import sys; from masterpiece.cli.main import main; code = main(sys.argv[1:]); "
+                                    "print('torch' in sys.modules, file=sys.stderr); sys.exit(code)"),
+             *command[len(program):]]
     imports_torch = subprocess.run(probe, capture_output=True, text=True, check=True).stderr.strip().endswith("True")
     return {"model": "default (bundled)" if bundled else "eccv16 (random weights)",
             **timed(run, settings, repeats=3), "first_run_s": first, "imports_torch": imports_torch,

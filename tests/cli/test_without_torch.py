@@ -132,7 +132,7 @@ def test_models_list_works_without_torch() -> None:
 def test_what_needs_torch_says_so_in_one_line(photo: Path, tmp_path: Path, args: list[str], what: str) -> None:
     (tmp_path / "mine.pth").write_bytes(b"not really a checkpoint")
     filled = [arg.format(photo=photo, photos=photo.parent, tmp=tmp_path) for arg in args]
-    code, stdout, stderr, _ = run_child(filled)
+    code, _, stderr, _ = run_child(filled)
     assert code == 2, stderr
     assert len(stderr) == 1 and stderr[0].startswith("masterpiece: error: "), stderr
     assert what in stderr[0] and "pip install 'masterpiece[torch]'" in stderr[0]

@@ -70,3 +70,32 @@ def test_registry_records_are_consistent() -> None:
 def test_unknown_model_names_the_known_ones() -> None:
     with pytest.raises(UnknownModelError, match="eccv16.*siggraph17"):
         create_model("eccv17", pretrained=False)
+
+
+def test_the_catalogue_is_what_the_architectures_register() -> None:
+    # the catalogue is read without torch; importing an architecture attaches its factory
+    import importlib
+
+    from masterpiece.models.catalogue import BUILTIN_MODELS
+
+    for entry in BUILTIN_MODELS:
+        module = importlib.import_module(entry.module)
+        registered = get_model_info(entry.name)
+        assert registered.factory is getattr(module, entry.name)
+        assert registered.metadata() == entry.metadata()
+
+
+def test_metadata_that_drifts_from_the_catalogue_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from masterpiece.models import _registry
+
+    monkeypatch.setitem(_registry._REGISTRY, "compact", dataclasses.replace(get_model_info("compact"), factory=None))
+
+    def compact() -> None:
+        """Stands for an architecture module registering other weights than the catalogue's."""
+
+    with pytest.raises(RuntimeError, match="catalogue"):
+        _registry.register_model(description="compact, retrained", weights=None)(compact)
+    _registry.register_model()(compact)  # no metadata: the catalogue's is used
+    assert get_model_info("compact").factory is compact

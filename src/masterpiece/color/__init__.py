@@ -26,10 +26,29 @@ _LAZY = {
     "soft_encode_dense": "quantize",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "decode_annealed_mean",
+    "fit_chroma_to_gamut",
+    "gamut_bin_centers",
+    "gray_to_lightness",
+    "lab_to_rgb",
+    "nearest_bin",
+    "rebalancing_weights",
+    "rgb_to_lab",
+    "rgb_to_lightness",
+    "smooth_prior",
+    "soft_encode",
+    "soft_encode_dense",
+]
 
 if TYPE_CHECKING:
-    from .lab import fit_chroma_to_gamut, gray_to_lightness, lab_to_rgb, rgb_to_lab, rgb_to_lightness
+    from .lab import (
+        fit_chroma_to_gamut,
+        gray_to_lightness,
+        lab_to_rgb,
+        rgb_to_lab,
+        rgb_to_lightness,
+    )
     from .quantize import (
         decode_annealed_mean,
         gamut_bin_centers,

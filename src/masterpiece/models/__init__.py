@@ -24,7 +24,20 @@ _LAZY = {
     "register_model": "._registry",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "AB_SCALE",
+    "DEFAULT_TEMPERATURE",
+    "ColorPrediction",
+    "ColorizationModel",
+    "ModelInfo",
+    "WeightsSpec",
+    "available_models",
+    "create_model",
+    "default_model_name",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]
 
 if TYPE_CHECKING:
     from ._base import AB_SCALE, ColorizationModel, ColorPrediction

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..color.quantize import decode_annealed_mean
-from .catalogue import DEFAULT_TEMPERATURE  # noqa: F401  (re-exported)
+from .catalogue import DEFAULT_TEMPERATURE
 
 #: ``L`` is fed to the networks as ``(L - L_CENTER) / L_SCALE``.
 L_CENTER = 50.0

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .._optional import require_torch
-
 from ..errors import (
     ChecksumMismatchError,
     DownloadError,
