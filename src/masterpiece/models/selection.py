@@ -1,9 +1,10 @@
-"""Choosing the default model: the best registered model whose weights are available."""
+"""Choosing the default model: the best registered model that can run here."""
 
 from __future__ import annotations
 
 import logging
 
+from .._optional import torch_available
 from ..errors import WeightsNotFoundError
 from ._registry import get_model_info, list_models
 from ._weights import weights_available
@@ -11,17 +12,30 @@ from ._weights import weights_available
 logger = logging.getLogger(__name__)
 
 
+def _runs_here(name: str) -> bool:
+    """Whether ``name``'s weights are on this machine (bundled or cached) and can be run: a
+    bundled model runs its shipped ONNX files, the others need PyTorch."""
+    info = get_model_info(name)
+    if not weights_available(info):
+        return False
+    if info.weights.bundled or torch_available():
+        return True
+    logger.info("model %s is not the default: its weights need PyTorch, which is not installed", name)
+    return False
+
+
 def available_models() -> list[str]:
-    """Registered models whose weights are on this machine (bundled or cached), best first."""
-    names = [name for name in list_models() if weights_available(get_model_info(name))]
+    """Registered models whose weights are on this machine and that can run here, best first."""
+    names = [name for name in list_models() if _runs_here(name)]
     return sorted(names, key=lambda name: -get_model_info(name).quality_rank)
 
 
 def default_model_name() -> str:
     """The best model whose weights are available without downloading.
 
-    The bundled model makes this work offline; a model whose weights were pulled into the
-    cache (``masterpiece models pull``) is preferred when it ranks higher.
+    The bundled model makes this work offline (and without PyTorch); a model whose weights
+    were pulled into the cache (``masterpiece models pull``) is preferred when it ranks higher
+    and PyTorch is installed.
     """
     names = available_models()
     if not names:

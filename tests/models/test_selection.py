@@ -1,0 +1,36 @@
+"""The default model: the best one whose weights are here and that can run here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from masterpiece.models import selection
+from masterpiece.models._registry import get_model_info
+from masterpiece.models._weights import weights_path_for
+
+
+@pytest.fixture
+def eccv16_cached(isolated_cache: Path) -> Path:
+    path = weights_path_for(get_model_info("eccv16").weights)
+    path.write_bytes(b"present; not loaded by the selection")
+    return path
+
+
+def test_the_bundled_model_is_the_default_when_nothing_was_pulled() -> None:
+    assert selection.default_model_name() == "compact"
+
+
+def test_a_pulled_model_that_ranks_higher_is_the_default(eccv16_cached: Path) -> None:
+    assert selection.available_models() == ["eccv16", "compact"]
+    assert selection.default_model_name() == "eccv16"
+
+
+def test_without_torch_a_pulled_pytorch_checkpoint_is_not_the_default(
+    eccv16_cached: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it could not run: the default would fail with "needs PyTorch" on every photo
+    monkeypatch.setattr(selection, "torch_available", lambda: False)
+    assert selection.available_models() == ["compact"]
+    assert selection.default_model_name() == "compact"
