@@ -1,9 +1,11 @@
 """The app in a real browser: Debian's chromium, headless, driven by Playwright.
 
-Starts ``masterpiece app`` (random compact weights), uploads a photograph, waits for the
-colorized result, places a hint by clicking the photo, drags the comparison divider, turns
-on the uncertainty view, and saves screenshots at desktop and phone widths under
-``test-artifacts/browser/``. Also checks that the page makes no request beyond the app's own
+Starts ``masterpiece app`` on the bundled compact model (its shipped weights), uploads a
+photograph, waits for the colorized result and checks that it is colourful, places a hint by
+clicking the photo and makes it blue with the colour picker (the region around it must turn
+blue), drags the comparison divider, turns on the uncertainty view, and saves screenshots at
+desktop and phone widths under ``test-artifacts/browser/``. The result is measured as the page
+shows it: the colorized image the browser holds. Also checks that the page makes no request beyond the app's own
 address (it must work offline).
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``) and the ``playwright`` package
@@ -24,9 +26,21 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .conftest import (
+    ASTRONAUT,
+    BLUE,
+    COLOURFUL_CHROMA,
+    COLOURFUL_SPREAD,
+    REPO_ROOT,
+    SUIT,
+    assert_turned_towards,
+    colourfulness,
+    data_url_image,
+    region_ab,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,11 +56,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
-PHOTO = REPO_ROOT / "examples" / "astronaut_bw.jpg"
 TIMEOUT_MS = 120_000
 START_TIMEOUT_S = 120
 VIEW = '[data-testid="mp-photo"]'
-RESULT = f'{VIEW} img.mp-after[src^="data:"]'
+AFTER = f"{VIEW} img.mp-after"
+RESULT = f'{AFTER}[src^="data:"]'
 PLACED = f"{VIEW} .mp-marker:not(.mp-pending)"
 
 
@@ -83,8 +97,8 @@ def _wait_until_healthy(url: str, process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def app_url(compact_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``masterpiece app`` serving the random compact model; its address."""
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``masterpiece app`` serving the bundled compact model; its address."""
     _skip_without_browser()
     port = _free_port()
     env = dict(os.environ, MASTERPIECE_CACHE=str(tmp_path_factory.mktemp("app-cache")))
@@ -98,8 +112,6 @@ def app_url(compact_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         str(port),
         "--model",
         "compact",
-        "--weights",
-        str(compact_weights),
     ]
     log = tmp_path_factory.mktemp("app-log") / "app.log"
     with open(log, "wb") as output:
@@ -131,7 +143,7 @@ def browser(app_url: str):
 
 
 def _open_with_photo(browser, app_url: str, **context_options):
-    """A new page at the app with :data:`PHOTO` uploaded and colorized; and its foreign requests."""
+    """A new page at the app with :data:`ASTRONAUT` uploaded and colorized; and its foreign requests."""
     context = browser.new_context(**context_options)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -145,7 +157,7 @@ def _open_with_photo(browser, app_url: str, **context_options):
         ),
     )
     page.goto(app_url)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(PHOTO))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(ASTRONAUT))
     page.wait_for_selector(RESULT)
     page.wait_for_selector("text=Download PNG", state="attached")
     return page, foreign
@@ -162,19 +174,55 @@ def _settle(page) -> None:
     page.wait_for_timeout(500)
 
 
+def _result(page) -> np.ndarray:
+    """The colorized image the page shows, ``(H, W, 3)`` uint8."""
+    return data_url_image(page.locator(AFTER).get_attribute("src"))
+
+
+def _assert_colourful(page) -> np.ndarray:
+    result = _result(page)
+    chroma, spread = colourfulness(result)
+    assert chroma > COLOURFUL_CHROMA and spread > COLOURFUL_SPREAD, (chroma, spread)
+    return result
+
+
+def _recolour_selected_hint(page, colour: str) -> None:
+    """Set the selected hint's colour with the colour picker; wait for the run that follows.
+
+    The marker's colour and the colorized image come to the photo component together, so
+    the marker turning ``colour`` means the image shown is the one made with it.
+    """
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stColorPickerBlock"]').click()
+    field = page.locator('[data-testid="stColorPickerPopover"] input').first
+    field.fill(colour)
+    field.press("Enter")
+    page.keyboard.press("Escape")  # closing the popover sends the colour
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    page.wait_for_selector(f"{PLACED}[style*='background: rgb({red}, {green}, {blue})']")
+    # the run has ended when the hint editor of the last run (greyed out) is gone
+    expect(page.locator('[data-testid="stColorPicker"]')).to_have_count(1, timeout=TIMEOUT_MS)
+    _settle(page)
+
+
 def test_desktop_upload_hint_compare_uncertainty(browser, app_url: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, foreign = _open_with_photo(browser, app_url, viewport={"width": 1366, "height": 1300})
     _settle(page)
     page.screenshot(path=ARTIFACTS / "desktop-result.png", full_page=True)
+    unhinted = _assert_colourful(page)
 
-    _click_photo(page, 0.72, 0.35)
+    _click_photo(page, *SUIT)
     page.wait_for_selector(PLACED)
     page.wait_for_selector("text=Suggested by the model")
     _settle(page)
     assert page.locator(PLACED).count() == 1
     style = page.locator(PLACED).get_attribute("style")
-    assert "left: 72" in style and "top: 35" in style
+    assert "left: 17" in style and "top: 62" in style
+    _recolour_selected_hint(page, BLUE)
+    assert page.locator(PLACED).count() == 1
+    assert_turned_towards(region_ab(unhinted, *SUIT), region_ab(_result(page), *SUIT), BLUE)
     page.screenshot(path=ARTIFACTS / "desktop-hint.png", full_page=True)
 
     knob = page.locator(f"{VIEW} .mp-knob").bounding_box()
@@ -205,6 +253,7 @@ def test_phone_upload_and_hint(browser, app_url: str) -> None:
         has_touch=True,
     )
     _settle(page)
+    _assert_colourful(page)
     page.locator(VIEW).scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "phone-result.png", full_page=True)
     box = page.locator(VIEW).bounding_box()
@@ -223,13 +272,13 @@ def test_desktop_gallery(browser, app_url: str, tmp_path: Path) -> None:
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     mirrored = tmp_path / "astronaut_mirrored.png"
-    ImageOps.mirror(Image.open(PHOTO)).save(mirrored)
+    ImageOps.mirror(Image.open(ASTRONAUT)).save(mirrored)
     context = browser.new_context(viewport={"width": 1366, "height": 1300})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(app_url)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-        [str(PHOTO), str(mirrored)]
+        [str(ASTRONAUT), str(mirrored)]
     )
     page.wait_for_selector("text=Gallery (2 photos)")
     page.wait_for_selector(RESULT)

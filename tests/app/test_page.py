@@ -14,10 +14,18 @@ import pytest
 from PIL import Image
 
 from .conftest import (
+    ASTRONAUT,
+    BLUE,
+    COLOURFUL_CHROMA,
+    COLOURFUL_SPREAD,
+    SUIT,
+    assert_turned_towards,
     button,
+    colourfulness,
     data_url_image,
     no_problems,
     png_bytes,
+    region_ab,
     start,
     upload,
     view_data,
@@ -174,6 +182,26 @@ def test_add_hint_uses_the_models_first_suggestion(app, photo, compact_weights, 
     swatches = widget(app.get("button_group"), "Suggested by the model")
     assert len(swatches.options) == len(expected) == 6
     assert swatches.options[0].startswith("1 · ")
+
+
+def test_the_bundled_model_colours_a_photo_and_follows_a_hint(bundled_app) -> None:
+    """The shipped weights on a real photograph: a colourful result, and a blue hint on the
+    suit turns the suit blue (random weights pass the flow tests but fail these)."""
+    app = upload(bundled_app, ("astronaut.jpg", ASTRONAUT.read_bytes()))
+    no_problems(app)
+    result = data_url_image(view_data(app)["after"])
+    chroma, spread = colourfulness(result)
+    assert chroma > COLOURFUL_CHROMA and spread > COLOURFUL_SPREAD, (chroma, spread)
+    add_hint(app)
+    width, height = result.shape[1], result.shape[0]
+    widget(app.number_input, "x").set_value(SUIT[0] * width).run()
+    widget(app.number_input, "y").set_value(SUIT[1] * height).run()
+    app.color_picker[0].set_value(BLUE).run()
+    no_problems(app)
+    [marker] = markers(app)
+    assert marker["color"] == BLUE and (marker["x"], marker["y"]) == pytest.approx(SUIT)
+    hinted = data_url_image(view_data(app)["after"])
+    assert_turned_towards(region_ab(result, *SUIT), region_ab(hinted, *SUIT), BLUE)
 
 
 def test_hint_colour_from_picker_and_swatch_then_undo(
