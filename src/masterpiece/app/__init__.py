@@ -2,8 +2,8 @@
 
 Start it with ``masterpiece app`` (see :mod:`masterpiece.cli.app`), or with
 ``streamlit run`` on :data:`PAGE`; its Streamlit settings (upload limit, no usage statistics,
-no error tracebacks in the page) are in ``.streamlit/config.toml`` next to the page, which
-Streamlit reads for the script it runs. The page holds no image maths: it calls
+no first-run e-mail prompt, no error tracebacks in the page) are in ``.streamlit/config.toml``
+next to the page, which Streamlit reads for the script it runs. The page holds no image maths: it calls
 :mod:`masterpiece.pipeline`.
 
 Modules: ``page`` (the page's layout), ``studio`` (what it computes, through the library,
