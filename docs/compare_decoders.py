@@ -27,7 +27,9 @@ from masterpiece.evaluation.data import load_eval_images
 from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
 
-_VARIANT = re.compile(r"^(annealed|regression|blend(?P<w>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?$")
+_VARIANT = re.compile(
+    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?$"
+)
 
 
 @dataclass
@@ -37,6 +39,7 @@ class DecoderVariant:
     temperature: float
     flip: bool
     guided: bool
+    confidence_scale: float | None = None  # adaptive: weight = clip(scale * (1 - normalized entropy), 0, 1)
 
     @classmethod
     def parse(cls, text: str) -> DecoderVariant:
@@ -44,8 +47,11 @@ class DecoderVariant:
         if not match:
             raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+guided]")
         kind = match.group(1)
-        blend = 1.0 if kind == "annealed" else 0.0 if kind == "regression" else float(match.group("w"))
-        return cls(text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")))
+        scale = float(match.group("s")) if match.group("s") else None
+        blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))
+        return cls(
+            text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale
+        )
 
 
 class VariantPredictor:
@@ -61,7 +67,13 @@ class VariantPredictor:
         ab = prediction.ab
         if self.variant.blend > 0:
             annealed = decode_annealed_mean(prediction.logits, self.model.bin_centers, self.variant.temperature)
-            ab = annealed if self.variant.blend >= 1 else self.variant.blend * annealed + (1 - self.variant.blend) * ab
+            weight = self.variant.blend
+            if self.variant.confidence_scale is not None:
+                probabilities = prediction.logits.float().softmax(dim=1)
+                entropy = -(probabilities * probabilities.clamp(min=1e-12).log()).sum(dim=1, keepdim=True)
+                normalized = entropy / torch.log(torch.tensor(float(probabilities.shape[1])))
+                weight = (self.variant.confidence_scale * (1 - normalized)).clamp(0, 1)
+            ab = annealed if isinstance(weight, float) and weight >= 1 else weight * annealed + (1 - weight) * ab
         return ab
 
     @torch.inference_mode()

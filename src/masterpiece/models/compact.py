@@ -22,7 +22,7 @@ from torch import nn
 
 from ..color.quantize import gamut_bin_centers
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
-from ._registry import WeightsSpec, register_model
+from ._registry import register_model
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -143,23 +143,7 @@ def _average_pool(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
-BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
-    filename="masterpiece_compact_v1.safetensors",
-    sha256="ad6b02084f131004a03e97dda6e50877579e835abf06818c9b8d590d54bdfc89",
-    size_bytes=10_459_864,
-    license="non-commercial research (inherits the ImageNet terms of its training data; MODEL_CARD.md)",
-    source="Masterpiece, trained on the project's training set (see MODEL_CARD.md)",
-    bundled=True,
-)
-
-
-@register_model(
-    description="Masterpiece compact model: hint-aware, fast on CPU, bundled for offline use",
-    weights=BUNDLED_COMPACT_WEIGHTS,
-    input_size=256,
-    accepts_hints=True,
-    quality_rank=1,
-)
+@register_model()
 def compact(**kwargs: object) -> CompactColorizer:
     """The bundled compact colorizer (about 4.5 M parameters)."""
     return CompactColorizer(**kwargs)
