@@ -19,6 +19,8 @@ measured in the same run, see :mod:`baselines`):
   ``masterpiece colorize FOLDER`` (model loading included in both).
 - ``scan_100mp``: peak resident memory (VmHWM) of ``masterpiece colorize`` on a 100-megapixel
   8-bit grayscale TIFF, in a child process.
+- ``bundled``: the bundled model's network at 256x256 (float32 within 60 ms) and its shipped int8
+  file against float32 on both validation sets (:mod:`bundled`).
 - ``cold_start``: wall time of the ``masterpiece colorize small.png`` command (256 x 256): the
   median of 3 runs after a warm-up (``median_s``), and the very first run with an empty weights
   cache and an empty ``HOME`` (``first_run_s``); whether torch was imported (``imports_torch``).
@@ -56,6 +58,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import OfficialPipeline, SeedPipeline, official_forward
+from bundled import bench_bundled as _bench_bundled
+from bundled import markdown_rows as _bundled_rows
 
 from masterpiece.models.caffe_writer import random_eccv16
 from masterpiece.models.export import export_onnx
@@ -445,9 +449,15 @@ def bench_cold_start(ws: Workspace, settings: Settings) -> dict:
             "target_s": TARGETS["cold_start_s"], "first_run_target_s": TARGETS["first_run_s"]}
 
 
+def bench_bundled(ws: Workspace, settings: Settings) -> dict:
+    """The bundled model's network time and int8 accuracy on both validation sets (:mod:`bundled`)."""
+    return _bench_bundled(SHARED_DATA, quick=settings.quick)
+
+
 SECTIONS: dict[str, Callable[[Workspace, Settings], dict]] = {
     "network": bench_network, "accuracy": bench_accuracy, "agreement": bench_agreement,
     "photo_12mp": bench_photo, "folder": bench_folder, "scan_100mp": bench_scan, "cold_start": bench_cold_start,
+    "bundled": bench_bundled,
 }
 
 
@@ -520,6 +530,8 @@ def markdown(results: dict) -> str:
     if "vmhwm_mb" in scan:
         row(f"{scan['megapixels']:.0f} MP gray scan: peak memory", "",
             f"{scan['vmhwm_mb']:.0f} MB ({scan['seconds']:.1f} s)", "", "<= 1536 MB")
+    for bundled_row in _bundled_rows(sections.get("bundled", {})):
+        row(*bundled_row)
     cold = sections.get("cold_start", {})
     if "median_s" in cold:
         row(f"cold start `masterpiece colorize small.png` ({cold['model']}), median of 3", "",
