@@ -7,7 +7,7 @@ EXTRAS ?= dev,app,browser,video,serve,ray
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-cold clean
+.PHONY: install demo test bench bench-cold evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(STAMP)
 # the cold start alone (seconds): `masterpiece colorize small.png`, warm and with an empty cache and HOME
 bench-cold: $(STAMP)
 	$(PY) benchmarks/run.py --only cold_start
+
+# the bundled model's quality on both validation sets with the gray baseline (MODEL_CARD.md): reports/<set>/
+DATA ?= ../shared/data
+evaluate: $(STAMP)
+	MASTERPIECE_PRECISION=fp32 $(VENV)/bin/masterpiece evaluate --model compact --data $(DATA)/val_people --out reports/val_people --overwrite
+	MASTERPIECE_PRECISION=fp32 $(VENV)/bin/masterpiece evaluate --model compact --data $(DATA)/val --out reports/val --overwrite
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
