@@ -49,3 +49,18 @@ def annealed_mean(logits: np.ndarray, centers: np.ndarray, temperature: float = 
     temperature = check_temperature(temperature)
     weights = softmax(np.asarray(logits, np.float32) / np.float32(temperature), axis=1)
     return np.einsum("bqhw,qc->bchw", weights, np.asarray(centers, np.float32), optimize=True)
+
+
+def blend_decoded(annealed, regressed, annealed_weight: float):
+    """``annealed_weight`` times the annealed mean plus the rest times the regression head's ab.
+
+    Works on NumPy arrays and torch tensors alike (``(B, 2, h, w)`` ab in Lab units, the same
+    shape). A weight of 1 is the annealed mean alone (the paper's decoding), 0 the regression
+    head alone: the annealed mean keeps rare, saturated colours, the regression head the
+    average colour, and a blend trades one for the other (MODEL_CARD.md measures the choice).
+    """
+    if annealed_weight >= 1.0:
+        return annealed
+    if annealed_weight <= 0.0:
+        return regressed
+    return annealed_weight * annealed + (1.0 - annealed_weight) * regressed

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..color.annealed import blend_decoded
 from ..color.quantize import decode_annealed_mean
 from .catalogue import DEFAULT_TEMPERATURE
 
@@ -66,6 +67,9 @@ class ColorizationModel(nn.Module):
     #: ``"classification"`` decodes ab by annealed mean over bins, ``"regression"`` uses the
     #: regression head.
     decoder: str = "classification"
+    #: weight of the annealed mean when a classification model also has a regression head:
+    #: ``decode`` returns ``w * annealed + (1 - w) * regressed`` (1: the annealed mean alone)
+    annealed_weight: float = 1.0
     #: submodules left in float32 by int8 quantization: the full-resolution layers, whose
     #: few input channels (``L`` and hints) quantize badly (measured on the bundled model:
     #: quantizing its first block alone moves ab by 2.2 on average, the rest together by 0.3)
@@ -101,7 +105,10 @@ class ColorizationModel(nn.Module):
         if self.decoder == "classification" and prediction.logits is not None:
             centers = self.bin_centers
             assert centers is not None, "classification models must define bin_centers"
-            return decode_annealed_mean(prediction.logits, centers, temperature)
+            annealed = decode_annealed_mean(prediction.logits, centers, temperature)
+            if prediction.ab is None or prediction.ab.shape != annealed.shape:
+                return annealed
+            return blend_decoded(annealed, prediction.ab, self.annealed_weight)
         if prediction.ab is None:
             raise RuntimeError(f"{type(self).__name__} produced neither logits nor ab")
         return prediction.ab

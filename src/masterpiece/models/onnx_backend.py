@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..color.annealed import annealed_mean
+from ..color.annealed import annealed_mean, blend_decoded
 from ..errors import MissingExtraError, WeightsError
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class OnnxBackend:
         self.precision = meta.get(f"{METADATA_PREFIX}precision", "fp32")
         self.accepts_hints = bool(json.loads(meta.get(f"{METADATA_PREFIX}accepts_hints", "false")))
         self.decoder = meta.get(f"{METADATA_PREFIX}decoder", "classification")
+        #: see :attr:`~masterpiece.models.ColorizationModel.annealed_weight` (1 for older exports)
+        self.annealed_weight = float(json.loads(meta.get(f"{METADATA_PREFIX}annealed_weight", "1.0")))
         centers = json.loads(meta.get(f"{METADATA_PREFIX}bin_centers", "null"))
         #: ``(Q, 2)`` float32 bin centres (Lab units), or None for regression-only exports
         self.bin_centers = None if centers is None else np.asarray(centers, np.float32)
@@ -166,7 +168,11 @@ class OnnxBackend:
         """See :meth:`NetworkBackend.network_ab`."""
         results = self.run(lightness, hint_ab, hint_mask)
         if self.decoder == "classification" and "logits" in results and self.bin_centers is not None:
-            return annealed_mean(results["logits"], self.bin_centers, temperature)
+            annealed = annealed_mean(results["logits"], self.bin_centers, temperature)
+            regressed = results.get("ab")
+            if regressed is None or regressed.shape != annealed.shape:
+                return annealed
+            return blend_decoded(annealed, np.asarray(regressed, np.float32), self.annealed_weight)
         if "ab" not in results:
             raise WeightsError(f"{self.path} produces neither logits with bin centres nor ab; re-export it")
         return np.asarray(results["ab"], np.float32)

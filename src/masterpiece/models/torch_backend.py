@@ -117,6 +117,7 @@ class OnnxColorizer(ColorizationModel):
         self.precision = self.backend.precision
         self.accepts_hints = self.backend.accepts_hints
         self.decoder = self.backend.decoder
+        self.annealed_weight = self.backend.annealed_weight
         centers = self.backend.bin_centers
         self.register_buffer("ab_bin_centers", None if centers is None else torch.from_numpy(centers))
 
