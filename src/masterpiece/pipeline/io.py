@@ -51,7 +51,6 @@ import stat
 import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -72,6 +71,7 @@ from masterpiece.errors import (
     OutputError,
     OutputExistsError,
 )
+from masterpiece.pipeline.encoders import encode_png, encode_tiff
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -901,9 +901,12 @@ def _encode(
     exif = _reset_orientation(exif, "the EXIF to write") if exif else None
     if not output.metadata and (exif or icc_profile):
         logger.info("%s cannot store EXIF or an ICC profile; they are not written", output.name)
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
     try:
-        if bit_depth == 16:
-            return _encode_16bit(output, rgb, alpha, exif, icc_profile)
+        if output.name == "PNG":
+            return encode_png(_quantized_pixels(rgb, alpha, dtype, bgr=True), exif, icc_profile)
+        if output.name == "TIFF":
+            return encode_tiff(_quantized_pixels(rgb, alpha, dtype), exif, icc_profile)
         return _encode_pillow(output, rgb, alpha, exif, icc_profile, quality)
     except MasterpieceError:
         raise
@@ -972,8 +975,6 @@ def _encode_pillow(
     options: dict[str, object] = {}
     if output.quality:
         options["quality"] = quality
-    if output.name == "TIFF":
-        options["compression"] = "tiff_lzw"
     if output.metadata and exif:
         if output.name == "JPEG" and len(exif) > _JPEG_MAX_EXIF_BYTES:
             logger.warning(
@@ -989,46 +990,6 @@ def _encode_pillow(
     buffer = BytesIO()
     Image.fromarray(_quantized_pixels(rgb, alpha, np.uint8)).save(buffer, output.name, **options)
     return buffer.getvalue()
-
-
-def _encode_16bit(
-    output: _OutputFormat,
-    rgb: np.ndarray,
-    alpha: np.ndarray | None,
-    exif: bytes | None,
-    icc_profile: bytes | None,
-) -> bytes:
-    """16-bit PNG or TIFF through OpenCV (Pillow has no 16-bit RGB mode)."""
-    import cv2
-
-    pixels = _quantized_pixels(rgb, alpha, np.uint16, bgr=True)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 6] if output.name == "PNG" else []
-    try:
-        ok, encoded = cv2.imencode(output.extensions[0], pixels, params)
-    except cv2.error as err:
-        raise OutputError(f"cannot encode the image as 16-bit {output.name}: {err}") from err
-    if not ok:
-        raise OutputError(f"cannot encode the image as 16-bit {output.name}: OpenCV failed")
-    if output.name == "PNG":
-        return _png_with_metadata(encoded.tobytes(), exif, icc_profile)
-    if exif or icc_profile:
-        logger.warning("16-bit TIFF output: EXIF and the ICC profile are not written")
-    return encoded.tobytes()
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_with_metadata(png: bytes, exif: bytes | None, icc_profile: bytes | None) -> bytes:
-    """Insert iCCP and eXIf chunks right after the IHDR chunk of an encoded PNG."""
-    chunks = b""
-    if icc_profile:
-        chunks += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
-    if exif:
-        chunks += _png_chunk(b"eXIf", exif[len(_EXIF_HEADER) :])
-    end_of_header = len(_PNG_SIGNATURE) + 8 + 13 + 4  # length, type, IHDR data, CRC
-    return png[:end_of_header] + chunks + png[end_of_header:]
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:

@@ -1,0 +1,180 @@
+"""Lossless PNG and TIFF encoding, fast at file sizes close to Pillow's defaults (issue 15).
+
+Callers (:mod:`masterpiece.pipeline.io`) pass integer pixels already quantized; these functions
+only encode. The choices, measured on 12-megapixel colorized photographs (grainy scanned
+lightness, smooth colour) and on smooth and noisy generated ones:
+
+- PNG, 8 and 16 bits: OpenCV's encoder (libpng) at zlib level 1 with the ``Z_RLE`` strategy.
+  About 4 to 6 times faster than Pillow's default (level 6), files from 9 % smaller to 10 %
+  larger. Level 1 with the default strategy is as fast but up to 27 % larger on smooth
+  content; levels 4 to 6 are 2 to 5 times slower. OpenCV writes no metadata, so the iCCP and
+  eXIf chunks are inserted after IHDR. Images OpenCV refuses (libpng's limit is a million
+  pixels a side) fall back to Pillow with the same zlib settings (8 bits only).
+- TIFF, written here (Pillow has no 16-bit colour mode, and its libtiff writer fails on EXIF
+  with a sub-IFD), with the ICC profile and the EXIF (IFD0 tags, EXIF and GPS sub-IFDs).
+  8 bits: deflate at zlib level 1 with the horizontal predictor, 1 MiB strips compressed in
+  parallel threads (zlib releases the GIL): as fast as libtiff's LZW and files half the size
+  of Pillow's default (uncompressed). 16 bits: uncompressed, Pillow's default: the noise in
+  the low bits leaves deflate 19 % smaller for 6 times the time, and makes LZW larger than raw.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+from typing import Final
+
+import cv2
+import numpy as np
+from PIL import Image, TiffImagePlugin, TiffTags
+
+from masterpiece.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+PNG_COMPRESSION_LEVEL: Final = 1
+PNG_STRATEGY: Final = zlib.Z_RLE  # the value of cv2.IMWRITE_PNG_STRATEGY_RLE too
+TIFF_COMPRESSION_LEVEL: Final = 1
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_EXIF_HEADER: Final = b"Exif\x00\x00"
+_TIFF_PREDICTOR: Final = 317
+_TIFF_HORIZONTAL_DIFFERENCING: Final = 2
+_TIFF_MAX_BYTES: Final = 2**32 - 2**20  # classic TIFF offsets are 32 bits
+_TIFF_STRIP_BYTES: Final = 2**20
+#: EXIF IFD0 tags that describe pixel layout: the writer's own values stand
+_TIFF_LAYOUT_TAGS: Final = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325,
+     338, 339, 513, 514, 530, 531, 532}
+)  # fmt: skip
+
+
+def encode_png(bgr: np.ndarray, exif: bytes | None, icc_profile: bytes | None) -> bytes:
+    """A PNG of ``bgr``, with the EXIF and ICC profile if given.
+
+    Args:
+        bgr: ``(H, W, 3 | 4)`` uint8 or uint16, in OpenCV's channel order (BGR, then alpha).
+        exif: EXIF with the ``b"Exif\\0\\0"`` header, or None.
+        icc_profile: the ICC profile of the pixels, or None.
+
+    Raises:
+        OutputError: neither OpenCV nor (8 bits) Pillow could encode the image.
+    """
+    params = [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        PNG_COMPRESSION_LEVEL,
+        cv2.IMWRITE_PNG_STRATEGY,
+        PNG_STRATEGY,
+    ]
+    try:
+        ok, encoded = cv2.imencode(".png", bgr, params)
+        problem = "" if ok else "OpenCV's PNG encoder failed"
+    except cv2.error as err:
+        problem = f"OpenCV's PNG encoder failed: {err}"
+    if problem:
+        return _png_with_metadata(_pillow_png(bgr, problem), exif, icc_profile)
+    return _png_with_metadata(encoded.tobytes(), exif, icc_profile)
+
+
+def _pillow_png(bgr: np.ndarray, problem: str) -> bytes:
+    if bgr.dtype != np.uint8:
+        raise OutputError(f"cannot encode the image as 16-bit PNG: {problem}; try a .tif output")
+    logger.info("%s (%dx%d); encoding the PNG with Pillow", problem, bgr.shape[1], bgr.shape[0])
+    rgb = bgr[..., [2, 1, 0, 3][: bgr.shape[2]]]
+    buffer = BytesIO()
+    Image.fromarray(rgb).save(
+        buffer, "PNG", compress_level=PNG_COMPRESSION_LEVEL, compress_type=PNG_STRATEGY
+    )
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_with_metadata(png: bytes, exif: bytes | None, icc_profile: bytes | None) -> bytes:
+    """Insert iCCP and eXIf chunks right after the IHDR chunk of an encoded PNG."""
+    chunks = b""
+    if icc_profile:
+        chunks += png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
+    if exif:
+        chunks += png_chunk(b"eXIf", exif.removeprefix(_EXIF_HEADER))
+    if not chunks:
+        return png
+    end_of_header = len(_PNG_SIGNATURE) + 8 + 13 + 4  # length, type, IHDR data, CRC
+    return b"".join((png[:end_of_header], chunks, memoryview(png)[end_of_header:]))
+
+
+def encode_tiff(rgb: np.ndarray, exif: bytes | None, icc_profile: bytes | None) -> bytes:
+    """A little-endian, chunky RGB(A) TIFF of ``rgb``, with the EXIF and ICC profile if given.
+
+    Args:
+        rgb: ``(H, W, 3 | 4)`` uint8 (deflate with the horizontal predictor, strips compressed
+            in parallel threads) or uint16 (uncompressed), RGB then unassociated alpha.
+        exif: EXIF with the ``b"Exif\\0\\0"`` header, or None: its IFD0 tags (camera, date)
+            and its EXIF and GPS sub-IFDs are written.
+        icc_profile: the ICC profile of the pixels, or None.
+
+    Raises:
+        OutputError: an image of 4 GiB or more (classic TIFF's limit).
+    """
+    height, width, channels = rgb.shape
+    if rgb.nbytes > _TIFF_MAX_BYTES:
+        raise OutputError(
+            f"cannot encode a {width}x{height} TIFF: it would pass the format's 4 GiB limit; "
+            "write a PNG"
+        )
+    pixels = np.ascontiguousarray(rgb, dtype=rgb.dtype.newbyteorder("<"))
+    rows_per_strip = max(1, _TIFF_STRIP_BYTES // (width * channels * pixels.itemsize))
+    strips = [pixels[start : start + rows_per_strip] for start in range(0, height, rows_per_strip)]
+    compressed = pixels.dtype.itemsize == 1
+    if compressed:
+        with ThreadPoolExecutor(min(len(strips), os.cpu_count() or 1)) as pool:
+            data = list(pool.map(_deflate_strip, strips))
+    else:
+        data = [memoryview(strip).cast("B") for strip in strips]
+    sizes = [len(strip) for strip in data]
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        _copy_exif(exif, ifd)
+    if icc_profile:
+        ifd[TiffImagePlugin.ICCPROFILE] = icc_profile
+    layout: dict[int, object] = {
+        256: width, 257: height, 258: (pixels.itemsize * 8,) * channels, 262: 2,
+        259: 8 if compressed else 1, 277: channels, 278: rows_per_strip, 284: 1,
+        339: (1,) * channels,
+        273: tuple(itertools.accumulate(sizes[:-1], initial=0)),  # Pillow adds the data offset
+        279: tuple(sizes),
+    }  # fmt: skip
+    if compressed:
+        layout[_TIFF_PREDICTOR] = _TIFF_HORIZONTAL_DIFFERENCING
+    if channels == 4:
+        layout[338] = 2  # unassociated alpha
+    for tag, value in layout.items():
+        ifd[tag] = value
+        ifd.tagtype[tag] = TiffTags.LONG if tag in (273, 279) else TiffTags.SHORT
+    header = BytesIO()
+    ifd.save(header)  # the file header, the directory and its data; the strips follow
+    return b"".join((header.getvalue(), *data))
+
+
+def _deflate_strip(strip: np.ndarray) -> bytes:
+    """One strip, horizontally differenced (TIFF predictor 2, modulo 2**8) and deflated."""
+    differences = strip.copy()
+    np.subtract(strip[:, 1:], strip[:, :-1], out=differences[:, 1:])
+    return zlib.compress(differences, TIFF_COMPRESSION_LEVEL)
+
+
+def _copy_exif(exif: bytes, ifd: TiffImagePlugin.ImageFileDirectory_v2) -> None:
+    """EXIF's IFD0 tags (camera, date, ...) and sub-IFDs (EXIF, GPS) into the TIFF's IFD0."""
+    info = Image.Exif()
+    info.load(exif)
+    for tag in info:
+        if tag in _TIFF_LAYOUT_TAGS:
+            continue
+        ifd[tag] = info.get_ifd(tag) if tag in TiffTags.TAGS_V2_GROUPS else info[tag]
