@@ -46,6 +46,12 @@ def test_folder_mirrors_tree_and_skips_existing(photo_tree, compact_weights, tmp
     assert main(["colorize", str(photo_tree), "-o", str(out), "--overwrite", *_args(compact_weights)]) == 0
 
 
+def test_folder_without_a_terminal_prints_only_the_summary(photo_tree, compact_weights, tmp_path, capsys):
+    assert main(["colorize", str(photo_tree), "-o", str(tmp_path / "out"), *_args(compact_weights)]) == 0
+    # stderr is not a terminal here: no progress bar (its carriage returns fill logs)
+    assert capsys.readouterr().err.strip() == "colorized 2 image(s) with model compact"
+
+
 def test_failure_is_reported_and_others_continue(photo_tree, compact_weights, tmp_path, capsys):
     (photo_tree / "broken.jpg").write_bytes(b"this is not a jpeg")
     out = tmp_path / "out"

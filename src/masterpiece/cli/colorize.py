@@ -242,7 +242,8 @@ def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespa
 
     inputs = {real_path(job.source) for job in jobs}
     workers = _worker_count(len(jobs))
-    bar = tqdm(total=len(jobs), unit="image", disable=len(jobs) < 2, file=sys.stderr)
+    # a bar for a terminal only (tqdm's disable=None): in a log or a pipe it is carriage-return noise
+    bar = tqdm(total=len(jobs), unit="image", disable=True if len(jobs) < 2 else None, file=sys.stderr)
     with logging_redirect_tqdm(), bar, _JobRunner(workers, colorizer, args, inputs) as runner:
         for index, outcome in enumerate(runner.results(jobs)):
             bar.update()
