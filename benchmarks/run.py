@@ -14,7 +14,9 @@ measured in the same run, see :mod:`baselines`):
   and with the benchmark's random ECCV16.
 - ``agreement``: Masterpiece (float32, T = 1) against the official pipeline, and Masterpiece's
   network against the seed's OpenCV DNN (T = 0.38, 224x224): mean ab distance, should be < 1.
-- ``photo_12mp``: read, colorize and write a 12-megapixel JPEG, official pipeline vs Masterpiece.
+- ``photo_12mp``: read, colorize and write a 12-megapixel JPEG, official pipeline vs Masterpiece;
+  the same for an 8-bit PNG and a 16-bit grayscale TIFF (out in the same format and depth;
+  issue 15, target 4x), with the output sizes.
 - ``folder``: 200 photographs of mixed sizes, a plain sequential ``colorize_file`` loop vs
   ``masterpiece colorize FOLDER`` (model loading included in both).
 - ``scan_100mp``: peak resident memory (VmHWM) of ``masterpiece colorize`` on a 100-megapixel
@@ -307,36 +309,69 @@ def _ours_on(colorizer: Colorizer, network_l: torch.Tensor, rgb: np.ndarray) -> 
     return lab_band_to_rgb(band_lightness(rgb), ab * np.float32(colorizer.saturation), fast=colorizer.precision != "fp32")
 
 
-def bench_photo(ws: Workspace, settings: Settings) -> dict:
-    source = ws.root / "photo.jpg"
-    gray_photo(0, settings.photo_side).convert("RGB").save(source, quality=95)
+#: the photo_12mp cases beyond JPEG (issue 15): in and out the same format
+PHOTO_FORMATS = {"png": (".png", 8), "tiff16": (".tiff", 16)}  # matplotlib knows no ".tif"
+TARGETS["photo_12mp_lossless"] = 4.0
+
+
+def _photo_source(root: Path, settings: Settings, extension: str, bit_depth: int) -> Path:
+    """The 12-megapixel grayscale photo as ``extension`` (16-bit: ``I;16``, as scanners write)."""
+    source = root / f"photo{bit_depth}{extension}"
+    gray = gray_photo(0, settings.photo_side)
+    if bit_depth == 16:
+        Image.fromarray(np.asarray(gray, np.uint16) * 257).save(source)
+    else:
+        gray.convert("RGB").save(source, **({"quality": 95} if extension == ".jpg" else {}))
+    return source
+
+
+def _photo_rows(ws: Workspace, settings: Settings, source: Path, precisions: dict) -> dict:
+    """Official pipeline and Masterpiece on ``source``, written in its own format; speedups."""
     official = OfficialPipeline(ws.model, size=ws.size)
-    rows = {"official": timed(lambda: official.colorize_file(source, ws.root / "official.jpg"), settings,
+    out = source.suffix
+    rows = {"official": timed(lambda: official.colorize_file(source, ws.root / f"official{out}"), settings,
                               repeats=min(settings.repeats, 3))}
-    if "int8" in settings.fast_precisions:
-        ws.warm_int8("eccv16", ws.model, settings)
-    for precision in dict.fromkeys((settings.precision, *settings.fast_precisions[1:])):
+    for precision in precisions:
         colorizer = ws.colorizer(precision)
         rows[f"masterpiece_{precision}"] = timed(
-            lambda colorizer=colorizer: colorizer.colorize_file(source, ws.root / "ours.jpg", overwrite=True), settings)
+            lambda colorizer=colorizer: colorizer.colorize_file(source, ws.root / f"ours{out}", overwrite=True),
+            settings)
     baseline = rows["official"]["median_s"]
     for row in rows.values():
         row["speedup"] = baseline / row["median_s"]
-    return {"megapixels": settings.photo_side[0] * settings.photo_side[1] / 1e6, "rows": rows,
+    return rows
+
+
+def bench_photo(ws: Workspace, settings: Settings) -> dict:
+    if "int8" in settings.fast_precisions:
+        ws.warm_int8("eccv16", ws.model, settings)
+    precisions = dict.fromkeys((settings.precision, *settings.fast_precisions[1:]))
+    source = _photo_source(ws.root, settings, ".jpg", 8)
+    formats = {}
+    for name, (extension, bit_depth) in PHOTO_FORMATS.items():
+        lossless = _photo_source(ws.root, settings, extension, bit_depth)
+        formats[name] = {"rows": _photo_rows(ws, settings, lossless, precisions),
+                         "phases_s": _photo_phases(ws.colorizer(settings.precision), lossless,
+                                                   ws.root / f"phases{extension}", bit_depth),
+                         "output_mb": (ws.root / f"ours{extension}").stat().st_size / 1e6,
+                         "official_output_mb": (ws.root / f"official{extension}").stat().st_size / 1e6,
+                         "target_speedup": TARGETS["photo_12mp_lossless"]}
+    return {"megapixels": settings.photo_side[0] * settings.photo_side[1] / 1e6,
+            "rows": _photo_rows(ws, settings, source, precisions),
             "phases_s": _photo_phases(ws.colorizer(settings.precision), source, ws.root / "phases.jpg"),
-            "target_speedup": TARGETS["photo_12mp"]}
+            "target_speedup": TARGETS["photo_12mp"], "formats": formats}
 
 
-def _photo_phases(colorizer: Colorizer, source: Path, destination: Path) -> dict:
+def _photo_phases(colorizer: Colorizer, source: Path, destination: Path, bit_depth: int = 8) -> dict:
     """One run of Masterpiece's end-to-end path, phase by phase (where the time goes)."""
     from masterpiece.pipeline.io import read_image, write_image
 
     phases, start = {}, time.perf_counter()
     loaded = read_image(source)
     phases["read"], start = time.perf_counter() - start, time.perf_counter()
-    rgb = colorizer.colorize_loaded(loaded, dtype=np.uint8)
+    rgb = colorizer.colorize_loaded(loaded, dtype=np.uint16 if bit_depth == 16 else np.uint8)
     phases["colorize"], start = time.perf_counter() - start, time.perf_counter()
-    write_image(destination, rgb, overwrite=True)
+    write_image(destination, rgb, bit_depth=bit_depth, overwrite=True)
     phases["write"] = time.perf_counter() - start
     return phases
 
@@ -521,6 +556,13 @@ def markdown(results: dict) -> str:
         if name != "official":
             row(f"{photo['megapixels']:.1f} MP JPEG end to end: {name}", f"{_cell(photo['rows']['official']['median_s'])} s",
                 f"{_cell(timing['median_s'])} s", f"{timing['speedup']:.2f}x", ">= 6x")
+    for fmt, result in photo.get("formats", {}).items():
+        official_s = result["rows"]["official"]["median_s"]
+        for name, timing in result["rows"].items():
+            if name != "official":
+                row(f"{photo['megapixels']:.1f} MP {fmt.upper()} end to end: {name} ({result['output_mb']:.1f} MB; "
+                    f"official {result['official_output_mb']:.1f} MB)", f"{_cell(official_s)} s",
+                    f"{_cell(timing['median_s'])} s", f"{timing['speedup']:.2f}x", f">= {result['target_speedup']:.0f}x")
     folder = sections.get("folder", {})
     for label, result in folder.get("models", {}).items():
         rows = result["rows"]
