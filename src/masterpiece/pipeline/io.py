@@ -807,10 +807,10 @@ def encode_image(
             dropped (logged) in JPEG and BMP.
         bit_depth: 8, or 16 for 16-bit PNG and TIFF (other formats write 8 bits, logged).
         exif: EXIF bytes, with or without the ``b"Exif\\0\\0"`` header; the orientation is
-            set to 1 since the pixels are upright. Not written to BMP, nor to 16-bit TIFF.
+            set to 1 since the pixels are upright. Not written to BMP.
         icc_profile: the ICC profile the pixels are in, or None for sRGB. Pass
             :attr:`LoadedImage.icc_profile` on; never a source profile the pixels were
-            converted from. Not written to BMP, nor to 16-bit TIFF.
+            converted from. Not written to BMP.
         quality: JPEG and WebP quality, 1 (smallest) to 100 (best).
 
     Returns:
