@@ -311,3 +311,15 @@ def test_bundle_refuses_a_model_without_bundled_weights(tmp_path: Path, capsys: 
     assert main(["models", "bundle", "--model", "eccv16", "--out", str(tmp_path)]) == EXIT_USAGE
     assert "no bundled weights; bundled models: compact" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_shipped_onnx_decodes_as_the_registered_model(precision: str) -> None:
+    """The decoding settings in the shipped files are the architecture's (a rebuild is needed when they change)."""
+    from masterpiece.models import create_model
+    from masterpiece.models.bundled_onnx import bundled_onnx_path
+    from masterpiece.models.onnx_backend import OnnxBackend
+
+    model = create_model("compact", download=False)
+    backend = OnnxBackend(bundled_onnx_path("compact", precision))
+    assert (backend.decoder, backend.annealed_weight) == (model.decoder, model.annealed_weight)

@@ -70,11 +70,11 @@ class ModelInfo:
 
 
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
-    filename="masterpiece_compact_v1.safetensors",
-    sha256="ad6b02084f131004a03e97dda6e50877579e835abf06818c9b8d590d54bdfc89",
+    filename="masterpiece_compact_v2.safetensors",
+    sha256="01a23c3ea42c53e0be000645f610f52b9e530dfcd17a65f068f6e68fd6a0facc",
     size_bytes=10_459_864,
-    license="non-commercial research (inherits the ImageNet terms of its training data; MODEL_CARD.md)",
-    source="Masterpiece, trained on the project's training set (see MODEL_CARD.md)",
+    license="non-commercial research (inherits the ImageNet, COCO, UTKFace and Clothing Co-Parsing terms of its training data; MODEL_CARD.md)",
+    source="Masterpiece compact v2, trained on the project's training sets with people (see MODEL_CARD.md)",
     bundled=True,
 )
 

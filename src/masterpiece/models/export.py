@@ -265,7 +265,8 @@ class _CalibrationReader:
             feed["hint_mask"] = np.zeros((batch, 1, height, width), np.float32)
             for _ in range(int(rng.integers(1, 11)) if hinted else 0):
                 row, column = int(rng.integers(0, height - 2)), int(rng.integers(0, width - 2))
-                feed["hint_ab"][:, :, row : row + 3, column : column + 3] = rng.uniform(-60, 60, (1, 2, 1, 1))
+                # the whole ab range: saturated user colours (a blue reaches b = -108) must be in range
+                feed["hint_ab"][:, :, row : row + 3, column : column + 3] = rng.uniform(-110, 110, (1, 2, 1, 1))
                 feed["hint_mask"][:, :, row : row + 3, column : column + 3] = 1.0
         return feed
 
