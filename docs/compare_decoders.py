@@ -93,7 +93,7 @@ class VariantPredictor:
             ab = 0.5 * (ab + flipped.flip(-1))
         ab = F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
         if self.variant.guided:
-            from masterpiece.color.guided import guided_upsample_ab
+            from guided_upsampling import guided_upsample_ab
 
             refined = [
                 guided_upsample_ab(l[0].numpy(), a.permute(1, 2, 0).contiguous().numpy(), cell=height / (self.size / 4))

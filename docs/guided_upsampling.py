@@ -8,7 +8,8 @@ This is the "fast" form (He and Sun 2015): the linear coefficients are computed 
 most :data:`WORKING_SIDE` pixels wide and upsampled, so the cost at full resolution is one
 multiply-add per pixel and channel.
 
-NumPy and OpenCV only (no torch).
+NumPy and OpenCV only (no torch). Measured with docs/compare_decoders.py (`+guided`) and not
+shipped: MODEL_CARD.md gives the numbers.
 """
 
 from __future__ import annotations
