@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,19 +21,14 @@ NETWORK_TARGET_S = 0.060
 INT8_TARGET_AB = 1.5
 
 
-def _median_time(function: Callable[[], object], repeats: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        function()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        runs.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(runs), "runs_s": runs}
+Timer = Callable[[Callable[[], object]], dict]
 
 
-def bench_network(size: int = 256, repeats: int = 20, warmup: int = 5) -> dict:
-    """Network time of the bundled model: torch eager float32 vs the shipped ONNX files."""
+def bench_network(timer: Timer, size: int = 256) -> dict:
+    """Network time of the bundled model: torch eager float32 vs the shipped ONNX files.
+
+    ``timer`` is the harness's (warm-up, repeats, median): ``timer(function) -> {"median_s", ...}``.
+    """
     import torch
 
     from masterpiece.models import create_model
@@ -51,10 +44,10 @@ def bench_network(size: int = 256, repeats: int = 20, warmup: int = 5) -> dict:
         with torch.inference_mode():
             return model.predict(tensor)
 
-    rows = {"pytorch_fp32_eager": _median_time(eager, repeats, warmup)}
+    rows = {"pytorch_fp32_eager": timer(eager)}
     for precision in ("fp32", "int8"):
         backend = OnnxBackend(bundled_onnx_path("compact", precision))
-        rows[f"onnxruntime_{precision}_shipped"] = _median_time(lambda b=backend: b.run(lightness), repeats, warmup)
+        rows[f"onnxruntime_{precision}_shipped"] = timer(lambda b=backend: b.run(lightness))
     baseline = rows["pytorch_fp32_eager"]["median_s"]
     for row in rows.values():
         row["speedup"] = baseline / row["median_s"]
@@ -91,9 +84,9 @@ def bench_int8(folders: list[Path], size: int = 256, limit: int | None = None) -
     return result
 
 
-def bench_bundled(shared_data: Path, quick: bool = False) -> dict:
-    """Both measurements (``quick``: a smoke run on a few photos with few repeats)."""
-    network = bench_network(repeats=2 if quick else 20, warmup=1 if quick else 5)
+def bench_bundled(shared_data: Path, timer: Timer, quick: bool = False) -> dict:
+    """Both measurements (``quick``: a smoke run on a few photos)."""
+    network = bench_network(timer)
     int8 = bench_int8([shared_data / "val", shared_data / "val_people"], limit=2 if quick else None)
     return {"network": network, "int8": int8}
 
