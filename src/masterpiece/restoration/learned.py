@@ -1,0 +1,114 @@
+"""The learned damage detector: a small network of our own, run with ONNX Runtime (no torch).
+
+The bundled files live in ``restoration/bundled`` (the safetensors the network was trained
+to, its ONNX export and ``onnx_manifest.json`` with their sha256, verified when loaded by
+:func:`masterpiece.models.bundled_onnx.bundled_onnx_path`). The image is processed in bands
+of rows with enough context above and below for the network's receptive field, so memory
+stays bounded on 30-megapixel scans; each band's features (:mod:`.features`) are computed
+on the band alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, WeightsError, WeightsNotFoundError
+from ..models.bundled_onnx import bundled_onnx_path
+from .features import BLOCK, detector_features
+
+__all__ = ["DETECTOR_NAME", "DETECTOR_PRECISION", "DETECTOR_WEIGHTS", "LearnedDetector", "detector_dir"]
+
+logger = logging.getLogger(__name__)
+
+#: the detector's name in the bundled folder's manifest
+DETECTOR_NAME = "damage_detector"
+#: the bundled safetensors file and its sha256 (the ONNX files must have been exported from it)
+DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "")
+#: the precision the Restorer runs (chosen with the measurement, see MODEL_CARD.md)
+DETECTOR_PRECISION = "fp32"
+#: rows per band and the context rows above and below (>= the receptive field's radius)
+_BAND_ROWS = 512
+_CONTEXT_ROWS = 96
+_DEFAULT_THRESHOLD = 0.5
+
+
+def detector_dir() -> Path:
+    """The package folder of the bundled detector's files."""
+    return Path(__file__).resolve().parent / "bundled"
+
+
+def _bundled_model() -> Path:
+    filename, sha256 = DETECTOR_WEIGHTS
+    path = bundled_onnx_path(DETECTOR_NAME, DETECTOR_PRECISION, source_sha256=sha256 or None,
+                             directory=detector_dir())
+    if path is None:
+        raise WeightsNotFoundError(
+            f"the bundled damage detector ({DETECTOR_PRECISION}) is not in {detector_dir()}; reinstall "
+            "masterpiece, or use the classical detector (Restorer('classical'), --detector classical)"
+        )
+    return path
+
+
+class LearnedDetector:
+    """The bundled network as a detector: (H, W) float32 L in [0, 100] -> (H, W) bool mask.
+
+    Args:
+        model_path: an ONNX file of the detector's layout (default: the bundled, verified file).
+        threads: ONNX Runtime's intra-op threads (None: its default, every core).
+        threshold: the damage probability above which a pixel is marked (default: the one
+            stored in the file's ``masterpiece.threshold`` metadata, else 0.5).
+        band_rows: rows processed at a time.
+
+    Raises:
+        WeightsError: the file is missing, fails its sha256, or ONNX Runtime cannot load it.
+        ConfigError: a threshold outside (0, 1) or a band under 1 row.
+    """
+
+    def __init__(self, model_path: Path | None = None, *, threads: int | None = None,
+                 threshold: float | None = None, band_rows: int = _BAND_ROWS) -> None:
+        import onnxruntime
+
+        path = _bundled_model() if model_path is None else Path(model_path)
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises its own exception types  # noqa: BLE001
+            raise WeightsError(f"ONNX Runtime cannot load the damage detector {path}: {error}") from error
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        chosen = float(metadata.get("masterpiece.threshold", _DEFAULT_THRESHOLD)) if threshold is None else threshold
+        if not 0 < chosen < 1:
+            raise ConfigError(f"the detection threshold must be in (0, 1), not {chosen}")
+        if band_rows < 1:
+            raise ConfigError(f"band_rows must be at least 1, not {band_rows}")
+        self.threshold = chosen
+        self._logit = np.float32(math.log(chosen / (1 - chosen)))
+        self._input = self._session.get_inputs()[0].name
+        self.band_rows = -(-band_rows // BLOCK) * BLOCK
+        self.path = path
+
+    def logits(self, lightness: np.ndarray) -> np.ndarray:
+        """(H, W) float32 L -> (H, W) float32 damage logits (the whole image in one run)."""
+        height, width = lightness.shape
+        pad_h, pad_w = -height % BLOCK, -width % BLOCK
+        plane = np.pad(lightness, ((0, pad_h), (0, pad_w)), mode="edge") if pad_h or pad_w else lightness
+        features = detector_features(np.ascontiguousarray(plane))[None]
+        (out,) = self._session.run(None, {self._input: features})
+        return out[0, 0, :height, :width]
+
+    def __call__(self, lightness: np.ndarray) -> np.ndarray:
+        """The damage mask of ``lightness`` ((H, W) float32 L in [0, 100]): (H, W) bool."""
+        height = lightness.shape[0]
+        mask = np.empty(lightness.shape, bool)
+        for start in range(0, height, self.band_rows):
+            stop = min(start + self.band_rows, height)
+            top, bottom = max(0, start - _CONTEXT_ROWS), min(height, stop + _CONTEXT_ROWS)
+            logits = self.logits(lightness[top:bottom])
+            np.greater(logits[start - top:stop - top], self._logit, out=mask[start:stop])
+        return mask
