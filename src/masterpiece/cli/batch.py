@@ -231,9 +231,9 @@ def _run_on_ray(args: argparse.Namespace) -> int:
             with contextlib.closing(results):
                 stopped = _record_results(jobs, results, tally)
     except KeyboardInterrupt:
-        say(summary_line(tally, args.model) + "; interrupted: run the same command again to finish")
+        say(summary_line(tally, f"model {args.model}") + "; interrupted: run the same command again to finish")
         raise
-    say(summary_line(tally, args.model))
+    say(summary_line(tally, f"model {args.model}"))
     if stopped:
         return EXIT_OUTPUT
     return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK

@@ -1,4 +1,9 @@
-"""``masterpiece colorize IN... [-o OUT]``: colorize files, folders or standard input."""
+"""``masterpiece colorize IN... [-o OUT]``: colorize files, folders or standard input.
+
+The planning of outputs (folders mirrored, existing outputs skipped, inputs never
+overwritten), the runner of jobs and the summary are shared with ``restore`` and ``batch``:
+a verb gives :func:`run_plan` a worker (:class:`ColorizeWorker` here) that writes one file.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,22 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .main import EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL_FAILURE, say
 
 if TYPE_CHECKING:
     from ..pipeline.image import Colorizer
+    from ..restoration import Restorer
 
 STDIO = "-"
 #: ``--precision`` choices; the same as ``masterpiece.models.runtime.PRECISIONS`` (spelled out
 #: here so that ``--help`` imports no model code; a test keeps them equal)
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
+#: ``--detector`` choices and the mask's suffix, spelled out for ``--help`` as above (a test
+#: keeps them equal to ``masterpiece.restoration``'s and ``masterpiece.pipeline.repair``'s)
+DETECTOR_CHOICES = ("learned", "classical")
+MASK_SUFFIX = "_mask"
 #: write failures that stop a batch: every later output would fail the same way
 _FATAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
@@ -53,7 +63,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "default: NAME_colorized.EXT beside each file, FOLDER_colorized for a folder")
     add_model_options(parser)
     add_output_options(parser, format_help="output format for folders and stdout, e.g. png or jpg (default: keep the input's)")
+    add_restore_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_restore_options(parser: argparse.ArgumentParser, *, verb_restores: bool = False, masks: bool = True) -> None:
+    """``--restore`` (unless the verb always restores), ``--detector``, ``--auto-levels`` and
+    (``masks``) ``--save-mask``."""
+    if not verb_restores:
+        parser.add_argument("--restore", action="store_true",
+                            help="repair scratches, dust, creases and tears first (see `masterpiece restore`)")
+    parser.add_argument("--detector", choices=DETECTOR_CHOICES, default="learned",
+                        help="how damage is found: learned (the bundled network) or classical "
+                        "(morphological top-hat and thresholding) (default: learned)")
+    parser.add_argument("--auto-levels", action="store_true",
+                        help="stretch the tones of a faded print (percentiles; at most 0.5%% of the pixels "
+                        "clipped at either end) (default: off)")
+    if masks:
+        parser.add_argument("--save-mask", action="store_true",
+                            help=f"also write the detected damage beside each output as NAME{MASK_SUFFIX}.png "
+                            "(8-bit, 255 where damaged); needs --restore on colorize and batch")
 
 
 def add_output_options(parser: argparse.ArgumentParser, format_help: str) -> None:
@@ -70,10 +99,11 @@ def add_output_options(parser: argparse.ArgumentParser, format_help: str) -> Non
 
 @dataclass
 class Job:
-    """One input file and where its output goes."""
+    """One input file, where its output goes and, with ``--save-mask``, its damage mask."""
 
     source: Path
     destination: Path
+    mask: Path | None = None
 
 
 @dataclass
@@ -114,7 +144,7 @@ def _with_extension(path: Path, extension: str | None) -> Path:
     return path.with_suffix("." + extension.lstrip(".")) if extension else path
 
 
-def _single_destination(source: Path, out_dir: Path | None, into_folder: bool) -> Path:
+def _single_destination(source: Path, out_dir: Path | None, into_folder: bool, suffix: str) -> Path:
     """The output of one named input file."""
     from ..pipeline.io import writable_extension
 
@@ -122,7 +152,7 @@ def _single_destination(source: Path, out_dir: Path | None, into_folder: bool) -
         return out_dir / f"{source.stem}{writable_extension(source.suffix)}"
     if out_dir is not None:
         return out_dir
-    return source.with_name(f"{source.stem}_colorized{writable_extension(source.suffix)}")
+    return source.with_name(f"{source.stem}{suffix}{writable_extension(source.suffix)}")
 
 
 def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) -> None:
@@ -146,11 +176,13 @@ def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) ->
         plan.add(Job(file, _with_extension(output_path_for(file, source, root), extension)))
 
 
-def plan_jobs(inputs: list[str], output: str | None, extension: str | None) -> Plan:
+def plan_jobs(inputs: list[str], output: str | None, extension: str | None, suffix: str = "_colorized") -> Plan:
     """Decide every input file's output path (no file is touched).
 
     Folders are searched with :func:`~masterpiece.pipeline.io.iter_image_files`; what cannot
     be searched, and inputs whose output another input already has, become ``problems``.
+    Without ``output``, a file's output is ``NAME{suffix}.EXT`` beside it and a folder's
+    ``FOLDER{suffix}``.
     """
     from ..errors import InvalidInputError
 
@@ -164,18 +196,41 @@ def plan_jobs(inputs: list[str], output: str | None, extension: str | None) -> P
         source = Path(item)
         if source.is_dir():
             root = out_dir / source.name if out_dir and len(inputs) > 1 else out_dir
-            _plan_folder(plan, source, root or source.with_name(f"{source.name}_colorized"), extension)
+            _plan_folder(plan, source, root or source.with_name(f"{source.name}{suffix}"), extension)
         elif os.path.lexists(source):
-            destination = _single_destination(source, out_dir, into_folder)
+            destination = _single_destination(source, out_dir, into_folder, suffix)
             plan.add(Job(source, _with_extension(destination, extension)))
         else:
             plan.problems.append(f"{source}: no such file or folder")
     return plan
 
 
+def claim_masks(plan: Plan) -> None:
+    """Give every job its damage mask (``NAME_mask.png`` beside its output); a job whose mask
+    would be another job's output or mask, or an input, is dropped and reported."""
+    inputs = {real_path(job.source) for job in plan.jobs}
+    kept = []
+    for job in plan.jobs:
+        mask = job.destination.with_name(f"{job.destination.stem}{MASK_SUFFIX}.png")
+        key = os.path.normcase(os.path.abspath(mask))
+        if key in plan.claimed or real_path(mask) in inputs:
+            plan.problems.append(f"{job.source}: its damage mask '{mask}' would replace another output "
+                                 "or an input; skipped (process it on its own with -o)")
+            continue
+        plan.claimed[key] = job
+        job.mask = mask
+        kept.append(job)
+    plan.jobs = kept
+
+
 def check_options(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
     from ..pipeline.io import writable_format
+
+    if getattr(args, "save_mask", False) and not (getattr(args, "restore", False)):
+        raise ConfigError("--save-mask writes the damage --restore finds; add --restore")
+    if getattr(args, "save_mask", False) and STDIO in getattr(args, "inputs", ()):
+        raise ConfigError("--save-mask cannot be used with standard input; name the file instead")
 
     if not 1 <= args.quality <= 100:
         raise ConfigError(f"--quality must be 1..100, got {args.quality}")
@@ -185,35 +240,88 @@ def check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--format {args.extension} cannot be written; use png, jpg, tif, webp or bmp")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+class FileWorker(Protocol):
+    """What :func:`run_plan` runs jobs with: one file at a time, on a share of the cores."""
 
+    @property
+    def name(self) -> str: ...  # for the summary: "model compact"
+
+    @property
+    def threads(self) -> int: ...
+
+    def set_threads(self, threads: int) -> None: ...
+
+    def write(self, job: Job, args: argparse.Namespace, before_write: Callable[[], None] | None) -> None: ...
+
+
+class ColorizeWorker:
+    """Colorizes one job's file (repairing it first when a restorer is given)."""
+
+    def __init__(self, colorizer: Colorizer, restorer: Restorer | None = None) -> None:
+        self.colorizer, self.restorer = colorizer, restorer
+
+    @property
+    def name(self) -> str:
+        return f"model {self.colorizer.model_name}"
+
+    @property
+    def threads(self) -> int:
+        return self.colorizer.threads
+
+    def set_threads(self, threads: int) -> None:
+        self.colorizer.set_threads(threads)
+
+    def write(self, job: Job, args: argparse.Namespace, before_write: Callable[[], None] | None) -> None:
+        self.colorizer.colorize_file(
+            job.source, job.destination, overwrite=args.overwrite, quality=args.quality, bit_depth=args.bit_depth,
+            **({"before_write": before_write} if before_write else {}),
+            **({"restore": self.restorer, "mask_path": job.mask} if self.restorer is not None else {}),
+        )
+
+
+def run(args: argparse.Namespace) -> int:
     check_options(args)
     if STDIO in args.inputs:
-        if len(args.inputs) > 1:
-            raise ConfigError("'-' (standard input) cannot be combined with other inputs")
+        check_one_stdin(args)
         return _run_stdio(args)
     plan = plan_jobs(args.inputs, args.output, args.extension)
+    return run_plan(plan, args, lambda: ColorizeWorker(make_colorizer(args), make_restorer(args)))
+
+
+def check_one_stdin(args: argparse.Namespace) -> None:
+    from ..errors import ConfigError
+
+    if len(args.inputs) > 1:
+        raise ConfigError("'-' (standard input) cannot be combined with other inputs")
+
+
+def run_plan(plan: Plan, args: argparse.Namespace, make_worker: Callable[[], FileWorker],
+             done: str = "colorized") -> int:
+    """Run a verb's planned jobs: report the plan's problems, build the worker (the model
+    loads here), process every job, print the summary; returns the exit code."""
+    if getattr(args, "save_mask", False):
+        claim_masks(plan)
     for problem in plan.problems:
         say(f"masterpiece: {problem}")
-    colorizer = make_colorizer(args)
+    worker = make_worker()
     tally = Tally(failed=len(plan.problems))
     try:
-        stopped = _colorize_jobs(plan.jobs, colorizer, args, tally)
+        stopped = _colorize_jobs(plan.jobs, worker, args, tally)
     except KeyboardInterrupt:
-        say(summary_line(tally, colorizer.model_name) + "; interrupted: run the same command again to "
+        say(summary_line(tally, worker.name, done) + "; interrupted: run the same command again to "
             "finish (the finished outputs are skipped)")
         raise
     if len(plan.jobs) == 1 and tally.written:
         say(str(plan.jobs[0].destination), sys.stdout)
-    say(summary_line(tally, colorizer.model_name))
+    say(summary_line(tally, worker.name, done))
     if stopped:
         return EXIT_OUTPUT
     return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
 
 
-def summary_line(tally: Tally, model_name: str) -> str:
-    summary = f"colorized {tally.written} image(s) with model {model_name}"
+def summary_line(tally: Tally, worker_name: str, done: str = "colorized") -> str:
+    """``colorized 3 image(s) with model compact; ...`` (``worker_name`` as "model compact")."""
+    summary = f"{done} {tally.written} image(s) with {worker_name}"
     if tally.skipped:
         summary += f"; skipped {tally.skipped} existing output(s) (use --overwrite to replace them)"
     if tally.failed:
@@ -228,7 +336,7 @@ def _stops_the_batch(error: BaseException) -> bool:
     return isinstance(error, OutputError) and getattr(error, "errno", None) in _FATAL_WRITE_ERRNOS
 
 
-def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespace, tally: Tally) -> bool:
+def _colorize_jobs(jobs: list[Job], worker: FileWorker, args: argparse.Namespace, tally: Tally) -> bool:
     """Colorize every job, reporting failures one line each; True if a write failure stopped it.
 
     Several jobs run at once (:func:`_worker_count`), each on its own thread with its share of
@@ -244,7 +352,7 @@ def _colorize_jobs(jobs: list[Job], colorizer: Colorizer, args: argparse.Namespa
     workers = _worker_count(len(jobs))
     # a bar for a terminal only (tqdm's disable=None): in a log or a pipe it is carriage-return noise
     bar = tqdm(total=len(jobs), unit="image", disable=True if len(jobs) < 2 else None, file=sys.stderr)
-    with logging_redirect_tqdm(), bar, _JobRunner(workers, colorizer, args, inputs) as runner:
+    with logging_redirect_tqdm(), bar, _JobRunner(workers, worker, args, inputs) as runner:
         for index, outcome in enumerate(runner.results(jobs)):
             bar.update()
             if record_outcome(outcome, jobs[index], tally):
@@ -285,18 +393,18 @@ class _Cancelled(Exception):
 class _JobRunner:
     """Runs :func:`_colorize_job` on a thread pool, at most ``workers`` jobs at once.
 
-    The network computes with ``cores / workers`` threads while the pool runs (restored on
+    The worker (its network, its restorer) computes with ``cores / workers`` threads while the pool runs (restored on
     exit). :meth:`results` yields each job's outcome (True written, False skipped,
     or the exception it raised) in input order. Outputs are written in input order too: a
     job writes once the previous job has finished, and not at all after :meth:`stop`, so a
     full disk stops the batch exactly where a plain loop would.
     """
 
-    def __init__(self, workers: int, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str]) -> None:
+    def __init__(self, workers: int, worker: FileWorker, args: argparse.Namespace, inputs: set[str]) -> None:
         import threading
 
         self.workers = workers
-        self.colorizer, self.args, self.inputs = colorizer, args, inputs
+        self.worker, self.args, self.inputs = worker, args, inputs
         self._stopped = threading.Event()
         self._finished: list[threading.Event] = []
         self._pool = None
@@ -305,9 +413,9 @@ class _JobRunner:
     def __enter__(self) -> _JobRunner:  # noqa: PYI034  (Self needs Python 3.11)
         from concurrent.futures import ThreadPoolExecutor
 
-        self._threads_before = self.colorizer.threads
+        self._threads_before = self.worker.threads
         if self.workers > 1:
-            self.colorizer.set_threads(max(1, self._threads_before // self.workers))  # first: if it fails, no pool is left running
+            self.worker.set_threads(max(1, self._threads_before // self.workers))  # first: if it fails, no pool is left running
             self._pool = ThreadPoolExecutor(self.workers, "colorize")
         return self
 
@@ -315,7 +423,7 @@ class _JobRunner:
         self.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)  # running jobs finish their atomic write
-            self.colorizer.set_threads(self._threads_before)
+            self.worker.set_threads(self._threads_before)
 
     def stop(self) -> None:
         """Start no more jobs."""
@@ -331,7 +439,7 @@ class _JobRunner:
         try:
             if self._stopped.is_set():
                 return None
-            return _colorize_job(job, self.colorizer, self.args, self.inputs, wait_for_turn)
+            return _colorize_job(job, self.worker, self.args, self.inputs, wait_for_turn)
         except _Cancelled:
             return None
         except Exception as error:  # noqa: BLE001  (handed to the main thread, which reports or re-raises it)
@@ -359,10 +467,10 @@ class _JobRunner:
 
 
 def _colorize_job(
-    job: Job, colorizer: Colorizer, args: argparse.Namespace, inputs: set[str],
+    job: Job, worker: FileWorker, args: argparse.Namespace, inputs: set[str],
     before_write: Callable[[], None] | None = None,
 ) -> bool:
-    """Colorize one job; False when its output exists already (and no --overwrite).
+    """Process one job with ``worker``; False when its output exists already (and no --overwrite).
 
     ``before_write`` runs after colorizing, before the output is written (the batch runner
     uses it to write outputs in input order).
@@ -377,10 +485,7 @@ def _colorize_job(
         raise OutputExistsError("the output would overwrite an input; skipped")
     if os.path.lexists(job.destination) and not args.overwrite:
         return False
-    colorizer.colorize_file(
-        job.source, job.destination, overwrite=args.overwrite, quality=args.quality, bit_depth=args.bit_depth,
-        **({"before_write": before_write} if before_write else {}),
-    )
+    worker.write(job, args, before_write)
     return True
 
 
@@ -402,6 +507,17 @@ def make_colorizer(args: argparse.Namespace) -> Colorizer:
     )
 
 
+def make_restorer(args: argparse.Namespace) -> Restorer | None:
+    """The restorer ``--restore``, ``--detector`` and ``--auto-levels`` ask for (None: neither
+    repair nor auto levels). ``--auto-levels`` alone stretches the tones without repairing."""
+    repair, levels = bool(getattr(args, "restore", False)), bool(getattr(args, "auto_levels", False))
+    if not (repair or levels):
+        return None
+    from ..restoration import Restorer
+
+    return Restorer(args.detector, auto_levels=levels, repair=repair)
+
+
 def _max_pixels_option(args: argparse.Namespace) -> dict[str, int | None]:
     """``--max-pixels``: absent keeps the environment's limit, 0 means none."""
     if args.max_pixels is None:
@@ -416,7 +532,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
     data = sys.stdin.buffer.read()
     loaded = read_image(data, **_max_pixels_option(args))
     colorizer = make_colorizer(args)
-    rgb = colorizer.colorize_loaded(loaded)
+    rgb = colorizer.colorize_loaded(loaded, restore=make_restorer(args))
     if args.output and args.output != STDIO:
         from ..pipeline.io import write_image
 
@@ -428,12 +544,12 @@ def _run_stdio(args: argparse.Namespace) -> int:
         encoded = encode_image(
             rgb, fmt, alpha=loaded.alpha, exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality
         )
-        _write_stdout(encoded)
+        write_stdout(encoded)
     say(f"colorized standard input with model {colorizer.model_name}")
     return EXIT_OK
 
 
-def _write_stdout(data: bytes) -> None:
+def write_stdout(data: bytes) -> None:
     """Write the encoded image to standard output; a closed pipe is an :class:`OutputError`."""
     from ..errors import OutputError
 

@@ -87,7 +87,7 @@ def say(message: str, stream: TextIO | None = None) -> None:
 
 
 #: verb modules, in the order ``--help`` lists them
-VERBS = ("colorize", "video", "batch", "models", "evaluate", "train", "serve", "app")
+VERBS = ("colorize", "restore", "video", "batch", "models", "evaluate", "train", "serve", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from PIL import Image
 from .._optional import torch_loaded
 from ..color.annealed import check_temperature
 from ..color.lab_np import rgb_to_lab
-from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
+from ..errors import ConfigError, InvalidHintError, InvalidInputError
 from ..models.catalogue import DEFAULT_TEMPERATURE
 from ..models.onnx_backend import NetworkBackend, default_threads
 from ..models.runtime import check_device, default_precision, load_network
@@ -60,11 +59,13 @@ from .io import (
     writable_format,
     write_image,
 )
+from .repair import check_destination, repair_for_colorizing, resolve_restorer, write_with_mask
 
 if TYPE_CHECKING:
     import torch
 
     from ..models._base import ColorizationModel
+    from ..restoration import Restorer
 
 logger = logging.getLogger(__name__)
 
@@ -330,6 +331,7 @@ class Colorizer:
         *,
         equalise: bool = False,
         dtype: type = np.float32,
+        restore: bool | Restorer | None = None,
     ) -> np.ndarray:
         """Colorize decoded pixels in bands of rows (bounded memory for any size).
 
@@ -339,10 +341,17 @@ class Colorizer:
             equalise: use the mean of the RGB channels (an RGB file whose channels are equal).
             dtype: the result's type: float32 in [0, 1], or uint8 / uint16 (rounded as
                 :func:`~masterpiece.pipeline.io.write_image` rounds).
+            restore: repair scratches, dust and tears first (``True`` or a
+                :class:`~masterpiece.restoration.Restorer`): the network sees the repaired
+                ``L`` and the result keeps it (:func:`~masterpiece.pipeline.repair.repair_for_colorizing`).
 
         Returns:
             ``(H, W, 3)`` sRGB of ``dtype``.
         """
+        restorer = resolve_restorer(restore)
+        if restorer is not None:
+            repaired = repair_for_colorizing(pixels, equalise, restorer)
+            pixels, equalise = repaired.pixels, repaired.equalise
         height, width = pixels.shape[:2]
         hint_ab = hint_mask = None
         if hints:
@@ -417,11 +426,13 @@ class Colorizer:
             _quantize(rgb, out[rows])
 
     def colorize_loaded(
-        self, loaded: LoadedImage, hints: Sequence[ColorHint] = (), dtype: type = np.float32
+        self, loaded: LoadedImage, hints: Sequence[ColorHint] = (), dtype: type = np.float32,
+        restore: bool | Restorer | None = None,
     ) -> np.ndarray:
         """Colorize a :class:`LoadedImage`; returns ``(H, W, 3)`` RGB of ``dtype`` (float32 in [0, 1],
-        uint8 or uint16), computed from the decoded pixels without a float copy of the image."""
-        return self.colorize_pixels(loaded.pixels, hints, equalise=loaded.is_grayscale, dtype=dtype)
+        uint8 or uint16), computed from the decoded pixels without a float copy of the image.
+        ``restore`` as in :meth:`colorize_pixels`."""
+        return self.colorize_pixels(loaded.pixels, hints, equalise=loaded.is_grayscale, dtype=dtype, restore=restore)
 
     def colorize_file(
         self,
@@ -433,36 +444,43 @@ class Colorizer:
         quality: int = 95,
         bit_depth: int | None = None,
         before_write: Callable[[], None] | None = None,
+        restore: bool | Restorer | None = None,
+        mask_path: str | Path | None = None,
     ) -> Path:
         """Read ``source``, colorize it and write ``destination`` atomically.
 
         The output format follows ``destination``'s extension. Alpha, EXIF (orientation
         applied) and 16-bit depth (PNG/TIFF; ``bit_depth=None`` keeps the input's) are kept.
         ``before_write``, if given, is called between colorizing and writing (a batch runner
-        orders writes with it; what it raises propagates and nothing is written).
+        orders writes with it; what it raises propagates and nothing is written). ``restore``
+        repairs the image first (:meth:`colorize_pixels`); ``mask_path`` (with ``restore``)
+        receives the damage mask, an 8-bit PNG written with the output (:mod:`.repair`).
 
         Raises:
             InvalidImageError: ``source`` cannot be read (ImageTooLargeError above ``max_pixels``).
-            OutputExistsError: ``destination`` is the input, or exists and not ``overwrite``.
+            OutputExistsError: ``destination`` (or the mask) is the input, or exists and not ``overwrite``.
             OutputError: ``destination`` cannot be written.
+            ConfigError: ``mask_path`` without ``restore``.
         """
         source, destination = Path(source), Path(destination)
-        # realpath, not Path.resolve: it does not raise on a symbolic-link loop
-        if os.path.lexists(destination) and os.path.realpath(destination) == os.path.realpath(source):
-            raise OutputExistsError(f"refusing to overwrite the input {source}; choose another output name")
-        if os.path.lexists(destination) and not overwrite:
-            raise OutputExistsError(f"{destination} exists; pass --overwrite (overwrite=True) to replace it")
+        mask_file, restorer = (Path(mask_path) if mask_path else None), resolve_restorer(restore)
+        if mask_file is not None and restorer is None:
+            raise ConfigError("a damage mask needs restore=True (--save-mask needs --restore)")
+        check_destination(source, destination, overwrite, mask_file)
         loaded = read_image(source, max_pixels=self.max_pixels)
-        depth = bit_depth or loaded.bit_depth
-        rgb = self.colorize_loaded(loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8)
+        depth, pixels, equalise, mask = bit_depth or loaded.bit_depth, loaded.pixels, loaded.is_grayscale, None
+        if restorer is not None:
+            repaired = repair_for_colorizing(pixels, equalise, restorer)
+            pixels, equalise, mask = repaired.pixels, repaired.equalise, repaired.mask
+        rgb = self.colorize_pixels(pixels, hints, equalise=equalise, dtype=np.uint16 if depth == 16 else np.uint8)
         alpha, exif, icc_profile = loaded.alpha, loaded.exif, loaded.icc_profile
-        del loaded  # the source pixels are freed before encoding (big scans)
+        del loaded, pixels  # the source pixels are freed before encoding (big scans)
         if before_write is not None:
             before_write()
-        return write_image(
+        return write_with_mask(lambda: write_image(
             destination, rgb, alpha=alpha, bit_depth=depth,
             exif=exif, icc_profile=icc_profile, quality=quality, overwrite=overwrite,
-        )
+        ), mask_file, mask)
 
     def colorize(self, image: ImageLike, hints: Sequence[ColorHint] = (), **kwargs):
         """Colorize any supported kind of image and return the same kind.
@@ -472,6 +490,9 @@ class Colorizer:
         - ``bytes``: returns encoded bytes in the input's format (PNG if unknown).
         - ``PIL.Image``: returns an RGB (or RGBA) ``PIL.Image``.
         - ``np.ndarray``: returns an array of the same dtype, ``(H, W, 3)`` or ``(H, W, 4)``.
+
+        ``restore=True`` (or a :class:`~masterpiece.restoration.Restorer`) repairs scratches,
+        dust and tears first (:meth:`colorize_pixels`); for paths also ``mask_path=``.
         """
         if isinstance(image, (str, Path)):
             source = Path(image)
@@ -479,7 +500,7 @@ class Colorizer:
             output = Path(kwargs.pop("output", None) or default)
             return self.colorize_file(source, output, hints=hints, **kwargs)
         loaded = read_image(image, max_pixels=self.max_pixels)
-        rgb = self.colorize_loaded(loaded, hints)
+        rgb = self.colorize_loaded(loaded, hints, restore=kwargs.pop("restore", None))
         if isinstance(image, bytes):
             return encode_image(
                 rgb, writable_format(loaded.format), alpha=loaded.alpha, exif=loaded.exif,
@@ -522,7 +543,8 @@ def colorize(image: ImageLike, model: str | None = None, *, hints: Sequence[Colo
     """Colorize one image with a cached :class:`Colorizer`; returns the input's kind.
 
     ``options`` are :class:`Colorizer` settings (``weights``, ``size``, ``temperature``,
-    ``saturation``, ``device``, ``max_pixels``, ``precision``) and output settings (``output``, ``overwrite``, ``quality``).
+    ``saturation``, ``device``, ``max_pixels``, ``precision``) and output settings (``output``, ``overwrite``, ``quality``);
+    ``restore=True`` (or a :class:`~masterpiece.restoration.Restorer`) repairs the photograph first.
     """
     settings = {k: options.pop(k) for k in ("weights", "size", "temperature", "saturation", "device", "max_pixels", "precision") if k in options}
     key = (model, tuple(sorted((k, str(v)) for k, v in settings.items())))
