@@ -1,0 +1,319 @@
+"""Training and export of the learned damage detector (needs torch; never imported at inference).
+
+::
+
+    python -m masterpiece.restoration.training train --out /root/runs/restore-detector --minutes 40
+    python -m masterpiece.restoration.training bundle --checkpoint /root/runs/restore-detector/last.pt
+
+The network (:class:`DamageNet`) packs each 4x4 block of the three feature planes
+(:mod:`.features`) into 48 channels, mixes them to ``width`` channels (1x1), runs four 3x3
+convolutions at 1/4 resolution (dilations 1, 2, 4, 8: a receptive field of 124 pixels) and
+unpacks 16 logits per block back to one per pixel: about 1,400 multiply-adds per pixel at
+width 24.
+
+Training crops come from ``train`` and ``train_people`` only (never the validation sets or
+``bw``): lightness crops of 128x128 with synthetic damage drawn on the fly
+(:data:`TRAINING_DAMAGE`, denser than the measurement's default so that a small crop holds
+some), loss binary cross-entropy plus a soft-F1 term. ``bundle`` picks the probability
+threshold with the best F1 on held-out training photographs, writes the safetensors and the
+ONNX file (threshold in its metadata), and records both in the bundled folder's manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..color.lab_np import gray_to_lightness
+from ..models.bundled_onnx import BundledOnnxFile, file_sha256, onnx_filename, write_manifest_entry
+from .damage import DamageConfig, draw_damage
+from .features import BLOCK, FEATURE_CHANNELS, detector_features
+from .learned import DETECTOR_NAME, DETECTOR_WEIGHTS, detector_dir
+
+logger = logging.getLogger(__name__)
+
+#: the damage drawn on training crops: the measurement's kinds, about 8x denser per pixel
+TRAINING_DAMAGE = DamageConfig(scratches=12.0, hairlines=12.0, creases=3.0, dust=160.0, spots=10.0,
+                               torn_probability=0.08, missing=3.0, stains=3.0, torn_size=(0.1, 0.35))
+CROP = 128
+_STORED_CROP = 176
+_OPSET = 17
+
+
+class DamageNet(nn.Module):
+    """(B, 3, H, W) detector features, H and W multiples of 4 -> (B, 1, H, W) damage logits."""
+
+    def __init__(self, width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.PixelUnshuffle(BLOCK), nn.Conv2d(FEATURE_CHANNELS * BLOCK * BLOCK, width, 1),
+                                   nn.ReLU(inplace=True)]
+        for dilation in dilations:
+            layers += [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(width, BLOCK * BLOCK, 1), nn.PixelShuffle(BLOCK)]
+        self.body = nn.Sequential(*layers)
+        self.width, self.dilations = width, tuple(dilations)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body(features)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def training_photos(data_root: Path) -> list[Path]:
+    """The photographs of ``train`` and ``train_people`` under ``data_root``, sorted (never val)."""
+    photos = []
+    for folder in ("train", "train_people"):
+        photos += sorted(path for path in (data_root / folder).glob("*")
+                         if path.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    return photos
+
+
+def load_lightness(path: Path, max_side: int | None = None) -> np.ndarray:
+    """A photograph converted to gray, as (H, W) float32 CIE L in [0, 100]."""
+    with Image.open(path) as image:
+        gray = image.convert("L")
+        if max_side is not None:
+            gray.thumbnail((max_side, max_side))
+        return gray_to_lightness(np.asarray(gray, np.float32) / 255).astype(np.float32)
+
+
+def crop_bank(paths: Sequence[Path], per_photo: int, seed: int) -> np.ndarray:
+    """(N, 176, 176) uint8 crops (L x 2.55) from ``paths``, ``per_photo`` each."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for path in paths:
+        lightness = load_lightness(path)
+        height, width = lightness.shape
+        if min(height, width) < _STORED_CROP:
+            continue
+        for _ in range(per_photo):
+            top, left = rng.integers(0, height - _STORED_CROP + 1), rng.integers(0, width - _STORED_CROP + 1)
+            crops.append(np.round(lightness[top:top + _STORED_CROP, left:left + _STORED_CROP] * 2.55).astype(np.uint8))
+    return np.stack(crops)
+
+
+def damaged_sample(crop: np.ndarray, rng: np.random.Generator, config: DamageConfig = TRAINING_DAMAGE
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training sample from a stored crop: (3, 128, 128) features, (128, 128) target, weight."""
+    top, left = rng.integers(0, _STORED_CROP - CROP + 1, 2)
+    clean = crop[top:top + CROP, left:left + CROP].astype(np.float32) / np.float32(2.55)
+    if rng.random() < 0.5:
+        clean = clean[:, ::-1]
+    if rng.random() < 0.3:  # faded prints: lower contrast
+        low, high = rng.uniform(0, 25), rng.uniform(75, 100)
+        clean = low + clean * np.float32((high - low) / 100)
+    clean = np.ascontiguousarray(clean, np.float32)
+    damaged, mask = draw_damage(clean, int(rng.integers(1 << 62)), config)
+    ring = np.zeros_like(mask)
+    ring[1:-1, 1:-1] = (mask[:-2, 1:-1] | mask[2:, 1:-1] | mask[1:-1, :-2] | mask[1:-1, 2:])[...]
+    weight = np.where(ring & ~mask, 0.3, 1.0).astype(np.float32)  # the anti-aliased rims are ambiguous
+    return detector_features(damaged), mask.astype(np.float32), weight
+
+
+class _Samples(torch.utils.data.IterableDataset):
+    def __init__(self, bank: np.ndarray, seed: int, batch: int) -> None:
+        self.bank, self.seed, self.batch = bank, seed, batch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, 0 if info is None else info.id])
+        while True:
+            picks = rng.integers(0, len(self.bank), self.batch)
+            samples = [damaged_sample(self.bank[index], rng) for index in picks]
+            yield tuple(torch.from_numpy(np.stack(part)) for part in zip(*samples))  # type: ignore[misc]
+
+
+def detector_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted binary cross-entropy (damage weighted 2x) plus 0.5 x (1 - soft F1)."""
+    logits = logits[:, 0]
+    pixel_weight = weight * (1 + target)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target, pixel_weight)
+    probability = torch.sigmoid(logits)
+    true_positive = (probability * target).sum()
+    soft_f1 = 2 * true_positive / (probability.sum() + target.sum() + 1.0)
+    return bce + 0.5 * (1 - soft_f1)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch: int = 12, photos: int = 3000,
+          seed: int = 0, threads: int = 2, learning_rate: float = 3e-3) -> Path:
+    """Train :class:`DamageNet` for about ``minutes`` of wall time; returns the last checkpoint.
+
+    The last 64 photographs of ``train`` are held out (threshold choice in :func:`bundle`).
+    Checkpoints (``last.pt``, a plain state dict and the settings) go to ``out`` every 200 steps.
+    """
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [path for path in training_photos(data_root) if path not in set(held_out_photos(data_root))]
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(paths), size=min(photos, len(paths)), replace=False))
+    bank = crop_bank([paths[index] for index in chosen], 2, seed)
+    logger.info("crop bank: %d crops of %d px from %d photographs", len(bank), _STORED_CROP, len(chosen))
+    model = DamageNet(width)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch), batch_size=None, num_workers=1,
+                                         prefetch_factor=4)
+    deadline = time.monotonic() + minutes * 60
+    log = open(out / "log.jsonl", "a", encoding="utf-8")
+    started, step, recent = time.monotonic(), 0, []
+    for features, target, weight in loader:
+        progress = min(1.0, (time.monotonic() - started) / (minutes * 60))
+        for group in optimizer.param_groups:  # cosine decay over the time budget
+            group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        loss = detector_loss(model(features), target, weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        recent.append(float(loss))
+        if step % 50 == 0:
+            record = {"step": step, "loss": float(np.mean(recent)), "elapsed_s": round(time.monotonic() - started),
+                      "lr": optimizer.param_groups[0]["lr"]}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            recent = []
+        if step % 200 == 0 or time.monotonic() > deadline:
+            _save(out / "last.pt", model, step)
+        if time.monotonic() > deadline:
+            break
+    log.close()
+    return out / "last.pt"
+
+
+def _save(path: Path, model: DamageNet, step: int) -> None:
+    temporary = path.with_suffix(".part")
+    torch.save({"state_dict": model.state_dict(), "width": model.width, "dilations": model.dilations,
+                "step": step}, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path) -> DamageNet:
+    """The network of a :func:`train` checkpoint (loaded with ``weights_only=True``)."""
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    model = DamageNet(content["width"], content["dilations"])
+    model.load_state_dict(content["state_dict"])
+    return model.eval()
+
+
+def held_out_photos(data_root: Path, count: int = 64) -> list[Path]:
+    """The training photographs kept out of training to choose the threshold on."""
+    train_only = sorted(path for path in (data_root / "train").glob("*")
+                        if path.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    return train_only[-count:]
+
+
+# --------------------------------------------------------------------------- bundling
+
+
+def choose_threshold(model: DamageNet, data_root: Path, seed: int = 1) -> tuple[float, float]:
+    """The probability threshold with the best pooled F1 on the held-out photographs with
+    :class:`DamageConfig` damage (the measurement's kind); returns (threshold, F1)."""
+    probabilities, targets = [], []
+    with torch.no_grad():
+        for index, path in enumerate(held_out_photos(data_root)):
+            clean = load_lightness(path)
+            clean = clean[: clean.shape[0] // BLOCK * BLOCK, : clean.shape[1] // BLOCK * BLOCK]
+            damaged, mask = draw_damage(np.ascontiguousarray(clean), seed * 1000 + index)
+            logits = model(torch.from_numpy(detector_features(damaged))[None])[0, 0]
+            probabilities.append(torch.sigmoid(logits).numpy().ravel())
+            targets.append(mask.ravel())
+    probability, target = np.concatenate(probabilities), np.concatenate(targets)
+    best = (0.5, -1.0)
+    for threshold in np.arange(0.2, 0.91, 0.05):
+        predicted = probability > threshold
+        f1 = 2 * (predicted & target).sum() / max(1, predicted.sum() + target.sum())
+        best = max(best, (round(float(threshold), 2), float(f1)), key=lambda item: item[1])
+    return best
+
+
+def export_detector(model: DamageNet, path: Path, metadata: dict[str, str]) -> None:
+    """Export ``model`` to a float32 ONNX graph with dynamic height and width and ``metadata``."""
+    import onnx
+
+    example = torch.zeros(1, FEATURE_CHANNELS, 64, 64)
+    dynamic = {"features": {2: "height", 3: "width"}, "logits": {2: "height", 3: "width"}}
+    torch.onnx.export(model.eval(), (example,), str(path), input_names=["features"], output_names=["logits"],
+                      dynamic_axes=dynamic, opset_version=_OPSET, dynamo=False)
+    graph = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(graph, str(path))
+
+
+def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> dict[str, BundledOnnxFile]:
+    """Write the bundled detector from a checkpoint: safetensors, float32 ONNX, manifest entry.
+
+    The same checkpoint, data and tool versions give the same bytes.
+    """
+    import onnx
+    import onnxruntime
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = load_checkpoint(checkpoint)
+    directory = detector_dir() if directory is None else Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    threshold, f1 = choose_threshold(model, data_root)
+    logger.info("threshold %.2f (held-out F1 %.3f)", threshold, f1)
+    weights = directory / DETECTOR_WEIGHTS[0]
+    settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)),
+                "threshold": str(threshold)}
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights), metadata=settings)
+    source_sha256 = file_sha256(weights)
+    metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": str(threshold),
+                "masterpiece.source_sha256": source_sha256,
+                "masterpiece.damage": json.dumps(dataclasses.asdict(TRAINING_DAMAGE))}
+    onnx_path = directory / onnx_filename(weights.name, "fp32")
+    export_detector(model, onnx_path, metadata)
+    entry = BundledOnnxFile(onnx_path.name, file_sha256(onnx_path), onnx_path.stat().st_size, weights.name,
+                            source_sha256)
+    versions = {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    write_manifest_entry(directory, DETECTOR_NAME, {"fp32": entry}, versions)
+    return {"fp32": entry}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m masterpiece.restoration.training {train,bundle} ...``"""
+    parser = argparse.ArgumentParser(prog="python -m masterpiece.restoration.training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", required=True)
+    data = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    run = actions.add_parser("train", help="train the detector on synthetic damage")
+    run.add_argument("--out", type=Path, required=True, help="checkpoint folder (outside the repository)")
+    run.add_argument("--data", type=Path, default=data, help=f"folder with train/ and train_people/ (default {data})")
+    run.add_argument("--minutes", type=float, default=40.0)
+    run.add_argument("--width", type=int, default=24)
+    run.add_argument("--threads", type=int, default=2)
+    pack = actions.add_parser("bundle", help="write the bundled safetensors, ONNX and manifest from a checkpoint")
+    pack.add_argument("--checkpoint", type=Path, required=True)
+    pack.add_argument("--data", type=Path, default=data)
+    pack.add_argument("--out", type=Path, help="folder (default: the package's restoration/bundled)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.action == "train":
+        print(train(args.out, args.data, args.minutes, width=args.width, threads=args.threads))
+    else:
+        for precision, entry in bundle(args.checkpoint, args.data, args.out).items():
+            print(f"{precision}: {entry.filename} ({entry.size / 1e3:.0f} kB, sha256 {entry.sha256})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
