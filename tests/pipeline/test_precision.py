@@ -13,7 +13,8 @@ from masterpiece.cli.colorize import PRECISION_CHOICES
 from masterpiece.color.lab import lab_to_rgb, rgb_to_lightness
 from masterpiece.errors import ConfigError
 from masterpiece.models import runtime
-from masterpiece.models.runtime import PRECISIONS, OnnxColorizer, resolve_precision
+from masterpiece.models.onnx_backend import OnnxBackend
+from masterpiece.models.runtime import PRECISIONS, resolve_precision
 from masterpiece.pipeline.image import Colorizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
@@ -56,7 +57,7 @@ def test_fast_precisions_stay_close(compact_weights: Path, rgb: np.ndarray, prec
 
 def test_int8_is_exported_once_into_the_cache(compact_weights: Path, isolated_cache: Path) -> None:
     first = Colorizer("compact", weights=compact_weights, size=64, precision="int8")
-    assert isinstance(first.model, OnnxColorizer)
+    assert isinstance(first.backend, OnnxBackend) and first.precision == "int8"
     exports = list((isolated_cache / "onnx").glob("compact-*-int8.onnx"))
     assert len(exports) == 1
     stamp = exports[0].stat().st_mtime_ns

@@ -100,7 +100,8 @@ def offline() -> bool:
 # --------------------------------------------------------------------------- verification
 
 
-def _normalized_sha256(expected: str) -> str:
+def normalized_sha256(expected: str) -> str:
+    """A published sha256 as plain lower-case hex (an optional ``sha256:`` prefix removed)."""
     return expected.lower().removeprefix("sha256:").strip()
 
 
@@ -130,7 +131,7 @@ def verify_sha256(
         expected: full hex sha256 (an optional ``sha256:`` prefix is accepted).
         what_to_do: advice appended to the error message.
     """
-    expected = _normalized_sha256(expected)
+    expected = normalized_sha256(expected)
     actual = sha256_of(path)
     if actual != expected:
         raise _mismatch(str(path), actual, expected, what_to_do)
@@ -248,7 +249,7 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
         ChecksumMismatchError: the downloaded file does not have the published sha256.
     """
     destination = weights_path_for(spec)
-    expected = _normalized_sha256(spec.sha256)
+    expected = normalized_sha256(spec.sha256)
     if spec.bundled:
         _verify_registered(destination, spec, name)
         return destination
@@ -296,7 +297,7 @@ def _missing_message(spec: WeightsSpec, name: str | None, why: str) -> str:
     model = f"model {name!r}" if name else spec.filename
     source = f" (it downloads {spec.url})" if spec.url else ""
     return (
-        f"weights for {model} are not available: {spec.filename} (sha256 {_normalized_sha256(spec.sha256)}) "
+        f"weights for {model} are not available: {spec.filename} (sha256 {normalized_sha256(spec.sha256)}) "
         f"is not in the cache directory {cache_dir()} and {why}. On a machine with internet run "
         f"{_pull_hint(name)}{source}, then copy its cache directory here "
         f"(or point {CACHE_ENV} at it); or pass --weights FILE"

@@ -46,6 +46,7 @@ from torch import nn
 from ..errors import ConfigError, ModelError, OutputError
 from ._base import ColorizationModel
 from ._weights import _temporary_sibling, refuse_overwrite
+from .backend_choice import generated_lightness
 from .bundled_onnx import (
     BUNDLED_PRECISIONS,
     BundledOnnxFile,
@@ -229,18 +230,7 @@ def generated_calibration_images(count: int, size: int) -> list[np.ndarray]:
     Smooth gradients, discs and noise covering the whole ``L`` range; image ``i`` is drawn
     from seed ``i``, so the same arguments give the same images.
     """
-    return [_generated_lightness(np.random.default_rng(index), size) for index in range(count)]
-
-
-def _generated_lightness(rng: np.random.Generator, size: int) -> np.ndarray:
-    rows, columns = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    angle = rng.uniform(0, 2 * np.pi)
-    image = 50 + 45 * np.sin(3 * (rows * np.cos(angle) + columns * np.sin(angle)) + rng.uniform(0, 6))
-    for _ in range(int(rng.integers(2, 6))):
-        centre, radius = rng.uniform(0, 1, 2), rng.uniform(0.05, 0.3)
-        image[(rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 < radius**2] = rng.uniform(0, 100)
-    image += rng.normal(0, 3, image.shape).astype(np.float32)
-    return np.clip(image, 0, 100).astype(np.float32)[None, None]
+    return [generated_lightness(index, size) for index in range(count)]
 
 
 class _CalibrationReader:

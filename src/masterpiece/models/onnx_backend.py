@@ -113,6 +113,8 @@ class OnnxBackend:
         centers = json.loads(meta.get(f"{METADATA_PREFIX}bin_centers", "null"))
         #: ``(Q, 2)`` float32 bin centres (Lab units), or None for regression-only exports
         self.bin_centers = None if centers is None else np.asarray(centers, np.float32)
+        #: sha256 of the weights file the network was exported from, when the export recorded it
+        self.source_sha256: str | None = meta.get(f"{METADATA_PREFIX}source_sha256")
         self.inputs = [node.name for node in self.session.get_inputs()]
         self.outputs = [node.name for node in self.session.get_outputs()]
 

@@ -11,12 +11,15 @@ Precisions (``--precision``):
   Runtime; the fastest on CPUs with VNNI. The bundled model's int8 file ships with the package
   (nothing is exported or calibrated on the user's machine); another model is exported once
   into the weights cache on first use (needs PyTorch and onnx).
-- ``auto`` (the default): for the bundled model, int8 on CPUs with VNNI, else its float32 ONNX
-  file. For other models, the fastest variant whose accuracy was verified on the bundled
-  model's real weights (``make bench``: int8 0.97 ab from fp32 on average over 20 validation
-  photographs, 1.01 over all 90 with 9 of them above 1.5; bf16 0.48; the target is < 1.5):
-  ``int8`` on CPUs with VNNI when onnx and onnxruntime are installed, else ``bf16`` where the
-  CPU computes it natively, else ``fp32``. On a GPU: ``bf16`` where supported.
+- ``auto`` (the default): on the CPU, chosen by measurement (:func:`auto_network`,
+  :mod:`masterpiece.models.backend_choice`): the candidates (the bundled model's shipped fp32
+  and int8 ONNX files; for other models fp32 and int8 ONNX exports of the weights file and
+  bf16 where the CPU computes it natively) are timed once on this machine and the fastest
+  whose output stays within 1.5 ab of float32 is cached next to the weights, keyed by the CPU,
+  its flags, the library versions, the weights' sha256 and the size. On a GPU: ``bf16`` where
+  supported, else ``fp32``. :func:`resolve_precision` is the rule used where nothing can be
+  measured (a batch settled for a whole cluster): int8 on CPUs with VNNI, else bf16 where
+  native, else fp32.
 
 ``$MASTERPIECE_PRECISION`` sets the default for a whole environment (``fp32`` to reproduce
 published results exactly everywhere). :func:`load_network` picks the backend
@@ -30,12 +33,13 @@ import importlib
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._optional import require_torch, torch_available
-from ..errors import ConfigError
-from .onnx_backend import NetworkBackend, OnnxBackend
+from ..errors import ConfigError, ModelError, WeightsError, WeightsNotFoundError
+from .onnx_backend import NetworkBackend, OnnxBackend, default_threads
 
 if TYPE_CHECKING:
     import torch
@@ -198,8 +202,9 @@ def load_network(
     """The backend that runs ``model`` in ``precision`` (``auto`` allowed) on ``device``.
 
     A bundled model without ``weights`` on the CPU in fp32 or int8 runs its shipped ONNX file
-    (no PyTorch, nothing exported). Everything else runs in PyTorch (int8: exported once into
-    the weights cache).
+    (no PyTorch, nothing exported). ``auto`` on the CPU is measured (:func:`auto_network`).
+    int8 of another model runs its export in the weights cache, made once from the weights
+    file (then loaded without PyTorch); fp32 and bf16 run in PyTorch.
 
     Raises:
         UnknownModelError: ``model`` names no registered model.
@@ -208,6 +213,8 @@ def load_network(
     """
     from ._registry import get_model_info
 
+    if precision == "auto" and device_type(device) == "cpu":
+        return auto_network(model, weights=weights, download=download, size=size)
     if isinstance(model, str):
         spec = get_model_info(model).weights  # unknown names fail before any loading
         shipped = ships_onnx(model, weights, device)
@@ -215,11 +222,183 @@ def load_network(
         path = shipped_onnx_file(model, resolved, spec.sha256) if shipped else None
         if path is not None:
             return OnnxBackend(path, threads=_ort_threads_from_env())
+        if resolved == "int8":
+            _require_torch_or_export(model, resolved, weights, shipped)
+            source = _WeightsSource(model, weights, download)
+            return source.exported("int8", size)
         require_torch(_torch_feature(model, resolved, weights, shipped))
     else:
         require_torch("a PyTorch model instance")
         resolved = resolve_precision(precision, device)
     return _torch_network(model, resolved, device, weights, download, size)
+
+
+def auto_network(
+    model: str | ColorizationModel, *, weights: str | Path | None = None, download: bool = True, size: int = 256,
+    timer: Callable[[], float] | None = None,
+) -> NetworkBackend:
+    """``--precision auto`` on the CPU: the fastest accurate backend, measured once per machine.
+
+    The candidates (:mod:`masterpiece.models.backend_choice` times them and caches the choice
+    next to the weights): a bundled model's shipped fp32 and int8 ONNX files (PyTorch is not
+    imported: its 1.0-1.3 s import would cost more than bf16 could save on a 10-25 ms network);
+    for other models fp32 and int8 ONNX exports made once from the weights file, and bf16
+    autocast where PyTorch computes it natively, checked against eager float32 PyTorch.
+    Once the choice and its export are cached, an ONNX choice loads without PyTorch.
+
+    Raises:
+        UnknownModelError, MissingExtraError, WeightsError: as :func:`load_network`.
+    """
+    from ._weights import cache_dir
+    from .backend_choice import choice_file, choice_key, choose_backend
+
+    threads = _ort_threads_from_env() or default_threads()
+    options = {} if timer is None else {"timer": timer}
+    if not isinstance(model, str):
+        require_torch("a PyTorch model instance")
+        from .torch_backend import state_fingerprint
+
+        name, fingerprint = type(model).__name__, state_fingerprint(model)
+        candidates = _instance_candidates(model, name, size, threads)
+        key = choice_key(name, fingerprint, size, threads)
+        return choose_backend(candidates, key=key, cache_file=choice_file(cache_dir(), name, fingerprint), **options).backend
+    from ._registry import get_model_info
+    from .bundled_onnx import read_manifest
+
+    spec = get_model_info(model).weights
+    if ships_onnx(model, weights, "cpu") and "fp32" in read_manifest().get(model, {}):
+        candidates = {precision: _shipped_builder(model, precision, spec.sha256, threads)
+                      for precision in read_manifest()[model]}
+        key = choice_key(model, spec.sha256, size, threads)
+        return choose_backend(candidates, key=key, cache_file=choice_file(cache_dir(), model, spec.sha256), **options).backend
+    _require_torch_or_export(model, "auto", weights, False)
+    source = _WeightsSource(model, weights, download, threads)
+    key = choice_key(model, source.sha256, size, threads)
+    return choose_backend(
+        {"fp32": lambda: source.exported("fp32", size, eager_fallback=True), "int8": lambda: source.exported("int8", size),
+         "bf16": source.bf16},
+        key=key, cache_file=choice_file(cache_dir(), model, source.sha256), reference_backend=source.eager, **options,
+    ).backend
+
+
+def _require_torch_or_export(name: str, precision: str, weights: str | Path | None, shipped: bool) -> None:
+    """Without PyTorch, only a model already exported into the cache can run: otherwise say
+    that PyTorch is needed (before looking for weights to download)."""
+    if torch_available():
+        return
+    from ._weights import cache_dir
+
+    if not any((cache_dir() / "onnx").glob(f"{name}-*.onnx")):
+        require_torch(_torch_feature(name, precision, weights, shipped))
+
+
+def _shipped_builder(model: str, precision: str, sha256: str, threads: int) -> Callable[[], NetworkBackend]:
+    def build() -> NetworkBackend:
+        return OnnxBackend(shipped_onnx_file(model, precision, sha256), threads=threads)
+
+    return build
+
+
+def _instance_candidates(
+    model: ColorizationModel, name: str, size: int, threads: int
+) -> dict[str, Callable[[], NetworkBackend]]:
+    """fp32 eager (the reference), bf16 where native, int8 exported by state fingerprint."""
+    from ._weights import cache_dir
+    from .torch_backend import TorchBackend, int8_model
+
+    def bf16() -> NetworkBackend:
+        _require_native_bf16()
+        return TorchBackend(model, name, "bf16")
+
+    return {"fp32": lambda: TorchBackend(model, name, "fp32"), "bf16": bf16,
+            "int8": lambda: TorchBackend(int8_model(model, name, cache_dir() / "onnx", size=size, threads=threads),
+                                         name, "int8")}
+
+
+def _require_native_bf16() -> None:
+    if not cpu_supports_bf16():
+        raise ConfigError("this CPU (or this installation) has no native bfloat16: bf16 would be emulated, slower than fp32")
+
+
+def exported_onnx_path(name: str, source_sha256: str, precision: str) -> Path:
+    """Where the ONNX export of ``name``'s weights file (by its sha256) is cached:
+    ``<weights cache>/onnx/<name>-<16 hex of the sha256>-<precision>.onnx``."""
+    from ._weights import cache_dir
+
+    return cache_dir() / "onnx" / f"{name}-{source_sha256.lower()[:16]}-{precision}.onnx"
+
+
+class _WeightsSource:
+    """A registered model's weights file (the registered one, verified, or ``weights``), its
+    sha256, and the backends made from it; the PyTorch model is built at most once, when needed."""
+
+    def __init__(self, name: str, weights: str | Path | None, download: bool, threads: int | None = None) -> None:
+        from ._registry import get_model_info
+        from ._weights import ensure_weights, normalized_sha256
+        from .bundled_onnx import file_sha256
+
+        self.name, self.download, self.threads = name, download, threads or _ort_threads_from_env()
+        if weights is None:
+            info = get_model_info(name)
+            self.path = ensure_weights(info, download)  # verified against the registered sha256
+            self.sha256 = normalized_sha256(info.weights.sha256)
+        else:
+            self.path = Path(weights)
+            if not self.path.is_file():
+                raise WeightsNotFoundError(f"weights file {self.path} does not exist; check the path given to --weights")
+            self.sha256 = file_sha256(self.path)
+        self._model: ColorizationModel | None = None
+
+    def model(self) -> ColorizationModel:
+        if self._model is None:
+            from ._registry import create_model
+
+            require_torch(f"loading the {self.name!r} weights {self.path} (a PyTorch checkpoint) the first time")
+            self._model = create_model(self.name, weights=self.path, download=self.download)
+        return self._model
+
+    def eager(self) -> NetworkBackend:
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(self.model(), self.name, "fp32")
+
+    def bf16(self) -> NetworkBackend:
+        from .torch_backend import TorchBackend
+
+        require_torch("--precision bf16")
+        _require_native_bf16()
+        return TorchBackend(self.model(), self.name, "bf16")
+
+    def exported(self, precision: str, size: int, *, eager_fallback: bool = False) -> NetworkBackend:
+        """The cached ONNX export in ``precision`` (made now, once, if absent or unusable).
+
+        Raises:
+            ConfigError: onnx, onnxruntime or PyTorch (needed to export) are not installed.
+            ModelError: the export failed.
+        """
+        path = exported_onnx_path(self.name, self.sha256, precision)
+        if path.is_file():
+            try:
+                backend = OnnxBackend(path, threads=self.threads)
+                if backend.source_sha256 == self.sha256 and backend.precision == precision:
+                    return backend
+                logger.warning("%s was not exported from %s; exporting it again", path, self.path)
+            except WeightsError as error:  # truncated or corrupt: made again below
+                logger.warning("the cached export %s is unusable (%s); exporting it again", path, error)
+        try:
+            from .export import require_onnx
+
+            require_torch(f"exporting {self.name!r} to {precision} ONNX (once)")
+            require_onnx()
+            from .torch_backend import export_cached
+
+            export_cached(self.model(), self.name, path, precision, size, self.sha256)
+        except (ConfigError, ModelError) as error:
+            if not eager_fallback:
+                raise
+            logger.info("running %s in eager PyTorch (%s)", self.name, error)
+            return self.eager()
+        return OnnxBackend(path, threads=self.threads)
 
 
 def _torch_feature(name: str, precision: str, weights: str | Path | None, shipped: bool) -> str:

@@ -189,3 +189,16 @@ def int8_model(
         logger.warning("exporting %s to int8 ONNX once (seconds to a minute); cached in %s", name, path)
         export_onnx(model, path, name=name, int8=True, calibration=calibration, calibration_count=count, size=size, overwrite=True)
     return OnnxColorizer(path, threads=threads)
+
+
+def export_cached(
+    model: ColorizationModel, name: str, path: Path, precision: str, size: int, source_sha256: str
+) -> Path:
+    """Export ``model`` (loaded from the weights file of sha256 ``source_sha256``) to ``path`` in
+    ``precision`` (``fp32`` or ``int8``, calibrated on generated images of side ``size``), once:
+    the sha256 goes into the file's metadata, so a later load finds the export without PyTorch."""
+    from .export import export_onnx
+
+    logger.warning("exporting %s to %s ONNX once (seconds to a minute); cached in %s", name, precision, path)
+    return export_onnx(model, path, name=name, int8=precision == "int8", size=size, overwrite=True,
+                       source_sha256=source_sha256)
