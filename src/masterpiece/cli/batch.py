@@ -27,8 +27,11 @@ from .colorize import (
     Tally,
     add_model_options,
     add_output_options,
+    add_restore_options,
     check_options,
+    claim_masks,
     make_colorizer,
+    make_restorer,
     plan_jobs,
     real_path,
     record_outcome,
@@ -85,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_options(parser)
     add_output_options(parser, format_help="output format, e.g. png or jpg (default: keep the input's)")
+    add_restore_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -131,11 +135,14 @@ def _check_ray_options(args: argparse.Namespace) -> None:
     # every worker must run the same model, whatever each node has in its cache
     args.model = args.model or default_model_name()
     get_model_info(args.model)
+    make_restorer(args)  # a detector that cannot load fails here, before Ray starts
 
 
 def _ray_jobs(args: argparse.Namespace, tally: Tally) -> list[Job]:
     """Plan the jobs as ``colorize`` does; report problems and outputs that are inputs."""
     plan = plan_jobs(args.inputs, args.output, args.extension)
+    if args.save_mask:
+        claim_masks(plan)  # the actors name each mask the same way (pipeline.repair.mask_path_for)
     for problem in plan.problems:
         say(f"masterpiece: {problem}")
     tally.failed += len(plan.problems)
@@ -227,6 +234,8 @@ def _run_on_ray(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 batch_size=args.batch_size,
                 gpus_per_worker=1 if str(args.device).startswith("cuda") else 0,
+                make_restorer=functools.partial(make_restorer, args),
+                save_mask=args.save_mask,
             )
             with contextlib.closing(results):
                 stopped = _record_results(jobs, results, tally)

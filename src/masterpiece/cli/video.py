@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .colorize import add_model_options
+from .colorize import add_model_options, add_restore_options
 from .main import EXIT_OK, say
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a colour image of frame FRAME (for example colorized by hand) that sets the "
         "colours of its shot from there on; may be repeated",
     )
+    add_restore_options(parser, masks=False)
     parser.set_defaults(func=run, max_pixels=None)
 
 
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video.io import VideoReader
     from ..video.pipeline import colorize_video
     from ..video.temporal import TemporalSettings
-    from .colorize import make_colorizer
+    from .colorize import make_colorizer, make_restorer
 
     source = Path(args.input)
     destination = Path(args.output) if args.output else default_output(source)
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     references = parse_references(args.reference)
     VideoReader(source).close()  # a file that is not a video fails before the model loads
     colorizer = make_colorizer(args)
+    restorer = make_restorer(args)
     with _ProgressBar() as bar:
         result = colorize_video(
             source,
@@ -178,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             crf=args.crf,
             on_frame=bar.update,
+            restore=restorer,
         )
     say(str(result.path), sys.stdout)
     say(

@@ -2,7 +2,9 @@
 
 The ``(source, destination)`` pairs become a dataset (:func:`ray.data.from_items`) mapped in
 batches by a pool of actors (:class:`ColorizeFiles`); each actor loads its colorizer once and
-reuses it for every batch it gets. Each file is handled as the local CLI handles it: an
+reuses it for every batch it gets (and its restorer, when the photographs are repaired
+first: ``make_restorer``; ``save_mask`` writes each damage mask beside its output, named by
+:func:`~masterpiece.pipeline.repair.mask_path_for`). Each file is handled as the local CLI handles it: an
 existing output is skipped unless ``overwrite``, the output is written atomically, and a
 file that fails becomes a failed result with its reason while the others go on. Results
 come back in input order.
@@ -28,6 +30,7 @@ from ..errors import ConfigError, MasterpieceError, ModelError, OutputError
 
 if TYPE_CHECKING:
     from ..pipeline.image import Colorizer
+    from ..restoration import Restorer
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +83,26 @@ def colorize_or_skip(
     overwrite: bool = False,
     quality: int = 95,
     bit_depth: int | None = None,
+    restorer: Restorer | None = None,
+    save_mask: bool = False,
 ) -> bool:
     """Colorize ``source`` into ``destination``; False when the output exists (no ``overwrite``).
+
+    ``restorer`` repairs the photograph first; ``save_mask`` (with a restorer) writes its
+    damage mask beside the output.
 
     Raises:
         MasterpieceError: the input cannot be read or the output cannot be written.
     """
     if os.path.lexists(destination) and not overwrite:
         return False
+    restoring: dict = {}
+    if restorer is not None:
+        from ..pipeline.repair import mask_path_for
+
+        restoring = {"restore": restorer, "mask_path": mask_path_for(destination) if save_mask else None}
     colorizer.colorize_file(
-        source, destination, overwrite=overwrite, quality=quality, bit_depth=bit_depth
+        source, destination, overwrite=overwrite, quality=quality, bit_depth=bit_depth, **restoring
     )
     return True
 
@@ -100,8 +113,10 @@ class ColorizeFiles:
     Args:
         make_colorizer: builds the colorizer (called once, in the actor). It must be
             importable on the workers (a module-level function or a ``functools.partial``).
-        overwrite, quality, bit_depth: as in :func:`colorize_or_skip`.
+        overwrite, quality, bit_depth, save_mask: as in :func:`colorize_or_skip`.
         threads: the network's threads in this actor (its share of the node's cores).
+        make_restorer: builds the restorer that repairs each photograph first (once, in the
+            actor, like the colorizer), or None.
     """
 
     def __init__(
@@ -111,11 +126,14 @@ class ColorizeFiles:
         quality: int = 95,
         bit_depth: int | None = None,
         threads: int = 1,
+        make_restorer: Callable[[], Restorer | None] | None = None,
+        save_mask: bool = False,
     ) -> None:
-        self.options = {"overwrite": overwrite, "quality": quality, "bit_depth": bit_depth}
+        self.options = {"overwrite": overwrite, "quality": quality, "bit_depth": bit_depth, "save_mask": save_mask}
         self.colorizer: Colorizer | None = None
         self.load_error = ("", "")
         try:
+            self.options["restorer"] = make_restorer() if make_restorer is not None else None
             self.colorizer = make_colorizer()
             self.colorizer.set_threads(max(1, threads))
         except MasterpieceError as error:  # reported with the first batch, stops the run
@@ -212,6 +230,8 @@ def colorize_files_on_ray(
     batch_size: int = 8,
     cpus_per_worker: float = 1,
     gpus_per_worker: float = 0,
+    make_restorer: Callable[[], Restorer | None] | None = None,
+    save_mask: bool = False,
 ) -> Iterator[FileResult]:
     """Colorize ``pairs`` of (source, destination) on the connected Ray cluster.
 
@@ -221,7 +241,8 @@ def colorize_files_on_ray(
     Args:
         pairs: what to colorize and where; paths are made absolute here.
         make_colorizer: builds each actor's colorizer (importable on the workers).
-        overwrite, quality, bit_depth: as in :func:`colorize_or_skip`.
+        overwrite, quality, bit_depth, save_mask: as in :func:`colorize_or_skip`.
+        make_restorer: builds each actor's restorer (repairs before colorizing), or None.
         workers: actors; by default as many as the cluster's CPUs allow (at most one per
             batch of files).
         batch_size: files per batch handed to an actor.
@@ -257,6 +278,8 @@ def colorize_files_on_ray(
             "quality": quality,
             "bit_depth": bit_depth,
             "threads": max(1, int(cpus_per_worker)),
+            "make_restorer": make_restorer,
+            "save_mask": save_mask,
         },
         compute=ray.data.ActorPoolStrategy(size=workers),
         batch_size=batch_size,

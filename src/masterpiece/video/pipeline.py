@@ -1,5 +1,9 @@
 """Colorizing video: :class:`FrameColorizer` for frames in memory, :func:`colorize_video` for files.
 
+With a restorer (``restore=``), each frame's scratches, dust and tears are repaired first
+(:func:`~masterpiece.pipeline.repair.repair_for_colorizing`): the network, the motion
+tracking and the output all see the repaired ``L``; the stabilisation is unchanged.
+
 The work is streamed: frames are decoded one by one, gathered in batches of ``batch_size``
 for the network, stabilised in order and encoded at once, so memory holds one batch whatever
 the length of the film. For each batch:
@@ -42,6 +46,7 @@ from ..color.lab_np import rgb_to_lab_array
 from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
 from ..pipeline.bands import network_lightness
 from ..pipeline.image import ColorHint, Colorizer, hint_maps
+from ..pipeline.repair import repair_for_colorizing, resolve_restorer
 from .io import VideoReader, VideoWriter, output_codec
 from .temporal import (
     FLOW_SIZE,
@@ -109,7 +114,7 @@ class _Frame:
     """One frame on its way through the pipeline."""
 
     index: int
-    pixels: np.ndarray  # (H, W) or (H, W, 3) uint8, as decoded
+    pixels: np.ndarray  # (H, W) or (H, W, 3) uint8, as decoded; (H, W) float32 gray when repaired
     network_l: np.ndarray  # (1, S, S) float32 L
     small: np.ndarray  # (FLOW_SIZE, FLOW_SIZE) uint8 L * 2.55
     link: MotionLink | None = None
@@ -127,6 +132,8 @@ class FrameColorizer:
         batch_size: frames per network call (default: 4 on the CPU, 16 on a GPU).
         hints: frame index -> colour hints (pixel positions in that frame).
         references: frame index -> a colour image of that frame (see :func:`reference_hint_maps`).
+        restore: repair each frame before colorizing it: ``True`` or a
+            :class:`~masterpiece.restoration.Restorer` (None: no repair).
 
     Raises:
         InvalidHintError: hints or references for a model that does not take hints.
@@ -145,8 +152,10 @@ class FrameColorizer:
         batch_size: int | None = None,
         hints: Mapping[int, Sequence[ColorHint]] | None = None,
         references: Mapping[int, np.ndarray] | None = None,
+        restore: object = None,
     ) -> None:
         self.colorizer = colorizer
+        self.restorer = resolve_restorer(restore)
         self.stabilise = stabilise
         self.settings = temporal or TemporalSettings()
         default_batch = DEFAULT_BATCH_GPU if colorizer.device.startswith("cuda") else DEFAULT_BATCH_CPU
@@ -192,6 +201,8 @@ class FrameColorizer:
             or not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[-1] == 3))
         ):
             raise InvalidInputError("video frames must be (H, W) or (H, W, 3) uint8 arrays")
+        if self.restorer is not None:
+            frame = repair_for_colorizing(frame, False, self.restorer).pixels
         network_l = network_lightness(frame, self.colorizer.size)[0]
         small = cv2.resize(
             network_l[0], (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA
@@ -331,6 +342,7 @@ def colorize_video(
     overwrite: bool = False,
     crf: int = 18,
     on_frame: Callable[[int, int | None], None] | None = None,
+    restore: object = None,
     **colorizer_options: Any,
 ) -> VideoResult:
     """Colorize a video file into ``destination`` (written atomically), keeping its audio.
@@ -346,6 +358,7 @@ def colorize_video(
         crf: quality of H.264/VP9 (lower is better and bigger; 18 is visually lossless).
         on_frame: called after each frame is encoded with ``(frames done, total)``; the total
             is the container's frame count, or an estimate from its duration, or ``None``.
+        restore: repair every frame first (``True`` or a :class:`~masterpiece.restoration.Restorer`).
         colorizer_options: :class:`Colorizer` settings when ``model`` is a name (``weights``,
             ``temperature``, ``saturation``, ``size``, ``device``, ``precision``).
 
@@ -371,6 +384,7 @@ def colorize_video(
         batch_size=batch_size,
         hints=hints,
         references=references,
+        restore=restore,
     )
     started = time.perf_counter()
     with (
