@@ -1,4 +1,9 @@
-"""The FastAPI application: ``POST /v1/colorize``, ``GET /v1/models``, ``GET /healthz``.
+"""The FastAPI application: ``POST /v1/colorize``, ``POST /v1/restore``, ``GET /v1/models``,
+``GET /healthz``.
+
+``/v1/colorize`` repairs scratches, dust and tears first with ``restore=true`` (and stretches
+faded tones with ``auto_levels=true``; ``detector`` picks the learned or classical detector);
+``/v1/restore`` only repairs (gray in, gray out). Both share the colorization slots.
 
 ``create_app(settings)`` builds it; ``uvicorn --factory masterpiece.service.app:create_app``
 serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
@@ -33,7 +38,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -60,7 +65,9 @@ from .colorizers import (
     ColorizerCache,
     ColorizerLoader,
     OutputTooLargeError,
+    RestorerCache,
     colorize_upload,
+    restore_upload,
     with_options,
 )
 from .limits import (
@@ -77,6 +84,7 @@ from .schemas import (
     ModelOut,
     ModelsOut,
     NotAcceptableError,
+    OutputFormat,
     choose_output_format,
     describe_errors,
     parse_hints,
@@ -85,6 +93,9 @@ from .settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
+#: the damage detectors a request may ask for (masterpiece.restoration.DETECTORS)
+Detector = Literal["learned", "classical"]
+DETECTOR_HELP = "learned (the bundled network) or classical (morphological top-hat)"
 #: room for the form fields (model, hints, ...) on top of the image in a request body
 FORM_OVERHEAD_BYTES = 1024 * 1024
 
@@ -144,11 +155,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings, app.state.colorizers, app.state.slots = settings, cache, slots
+    restorers = app.state.restorers = RestorerCache()
     # the last added runs first: the key, then the queue, then the body limit, before a body
     # is read
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     app.add_middleware(
         AdmissionCheck, slots=slots, path="/v1/colorize", retry_after_s=settings.retry_after_s
+    )
+    app.add_middleware(
+        AdmissionCheck, slots=slots, path="/v1/restore", retry_after_s=settings.retry_after_s
     )
     app.add_middleware(ApiKeyCheck, api_key=settings.api_key)
     _add_error_handlers(app, settings)
@@ -203,6 +218,13 @@ def create_app(
             str | None, Form(description="png, jpeg or webp (default: Accept, else png)")
         ] = None,
         quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+        restore: Annotated[
+            bool, Form(description="repair scratches, dust, creases and tears first")
+        ] = False,
+        auto_levels: Annotated[
+            bool, Form(description="stretch the tones of a faded print (at most 0.5 % clipped)")
+        ] = False,
+        detector: Annotated[Detector, Form(description=DETECTOR_HELP)] = "learned",
     ) -> Response:
         """Colorize one photograph; the answer is the image (PNG unless asked otherwise)."""
         output = choose_output_format(format, request.headers.get("accept"))
@@ -212,29 +234,68 @@ def create_app(
         upload = file.file  # read on the worker thread, once the request holds a slot
 
         def work() -> tuple[bytes, str]:
+            restorer = restorers.get(detector, repair=restore, auto_levels=auto_levels)
             colorizer = with_options(cache.get(model), temperature, saturation)
             return colorize_upload(
-                colorizer, upload, parsed_hints, output, quality, settings
+                colorizer, upload, parsed_hints, output, quality, settings, restorer
             ), colorizer.model_name
 
         body, model_name = await slots.run(work)
-        filename = f"{_stem(file.filename)}_colorized{output.extension}"
-        return Response(
-            body,
-            media_type=output.media_type,
-            headers={
-                "Content-Disposition": _content_disposition(filename),
-                "X-Masterpiece-Model": model_name,
-            },
-        )
+        return _image_response(body, output, file.filename, "_colorized", model_name)
+
+    @app.post(
+        "/v1/restore",
+        tags=["colorize"],
+        response_class=Response,
+        responses={200: _RESTORED_RESPONSE, **_ERRORS},
+    )
+    async def restore_photo(
+        request: Request,
+        file: Annotated[UploadFile, File(description="the scanned print")],
+        detector: Annotated[Detector, Form(description=DETECTOR_HELP)] = "learned",
+        auto_levels: Annotated[
+            bool, Form(description="stretch the tones of a faded print (at most 0.5 % clipped)")
+        ] = False,
+        format: Annotated[
+            str | None, Form(description="png, jpeg or webp (default: Accept, else png)")
+        ] = None,
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+    ) -> Response:
+        """Repair scratches, dust, creases and tears of one print (gray in, gray out; colour
+        stays colour); the answer is the image."""
+        output = choose_output_format(format, request.headers.get("accept"))
+        upload = file.file
+
+        def work() -> bytes:
+            restorer = restorers.get(detector, repair=True, auto_levels=auto_levels)
+            return restore_upload(restorer, upload, output, quality, settings)
+
+        body = await slots.run(work)
+        return _image_response(body, output, file.filename, "_restored", f"restore/{detector}")
 
     return app
+
+
+
+def _image_response(
+    body: bytes, output: OutputFormat, upload_name: str | None, suffix: str, model: str
+) -> Response:
+    filename = f"{_stem(upload_name)}{suffix}{output.extension}"
+    return Response(
+        body,
+        media_type=output.media_type,
+        headers={
+            "Content-Disposition": _content_disposition(filename),
+            "X-Masterpiece-Model": model,
+        },
+    )
 
 
 _IMAGE_RESPONSE = {
     "description": "the colorized image",
     "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
 }
+_RESTORED_RESPONSE = {**_IMAGE_RESPONSE, "description": "the repaired image"}
 
 
 def _models_listing(cache: ColorizerCache) -> ModelsOut:

@@ -1,4 +1,4 @@
-"""Models loaded once per server and the colorization one request runs on a worker thread."""
+"""Models (and restorers) loaded once per server, and what one request runs on a worker thread."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from ..color.annealed import check_temperature
 from ..errors import InvalidInputError, MasterpieceError, ModelError, OutputError
 from ..models import default_model_name, get_model_info
 from ..pipeline.image import ColorHint, Colorizer
-from ..pipeline.io import encode_image, read_image
+from ..pipeline.io import LoadedImage, encode_image, read_image
+from ..pipeline.repair import encode_restored, restore_pixels
+from ..restoration import Restorer
 from .schemas import OutputFormat
 from .settings import ServiceSettings
 
@@ -104,6 +106,32 @@ class ColorizerCache:
         )
 
 
+class RestorerCache:
+    """One :class:`~masterpiece.restoration.Restorer` per ``(detector, auto levels, repair)``,
+    made on first use and shared by the requests (restoring changes no restorer state)."""
+
+    def __init__(self) -> None:
+        self._restorers: dict[tuple[str, bool, bool], Restorer] = {}
+        self._guard = threading.Lock()
+
+    def get(self, detector: str, *, repair: bool, auto_levels: bool) -> Restorer | None:
+        """The restorer asked for, or None when neither ``repair`` nor ``auto_levels``.
+
+        Raises:
+            ModelUnavailableError: the detector cannot be loaded on this server (503).
+        """
+        if not (repair or auto_levels):
+            return None
+        key = (detector, auto_levels, repair)
+        with self._guard:
+            if key not in self._restorers:
+                try:
+                    self._restorers[key] = Restorer(detector, auto_levels=auto_levels, repair=repair)
+                except ModelError as error:
+                    raise ModelUnavailableError(str(error)) from error
+            return self._restorers[key]
+
+
 def with_options(colorizer: Colorizer, temperature: float, saturation: float) -> Colorizer:
     """A view of ``colorizer`` with another temperature and saturation, sharing its model.
 
@@ -127,6 +155,7 @@ def colorize_upload(
     output: OutputFormat,
     quality: int,
     settings: ServiceSettings,
+    restorer: Restorer | None = None,
 ) -> bytes:
     """Decode an uploaded image, colorize it and encode the result (runs on a worker thread).
 
@@ -136,6 +165,7 @@ def colorize_upload(
     Args:
         data: the upload, or its file (read here, on the worker thread, once the request
             holds a colorization slot).
+        restorer: repairs the photograph first (None: as uploaded).
 
     Raises:
         ImageTooLargeError: above the pixel or byte limit.
@@ -143,16 +173,49 @@ def colorize_upload(
         InvalidHintError: a hint lies outside the image, or the model takes no hints.
         OutputTooLargeError: the image is larger than the output type can store.
     """
+    loaded = _read_upload(data, output, settings)
+    depth = 16 if loaded.bit_depth == 16 and output.name == "PNG" else 8
+    rgb = colorizer.colorize_loaded(
+        loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8, restore=restorer
+    )
+    return _encoded(encode_image, rgb, loaded, output, depth, quality)
+
+
+def restore_upload(
+    restorer: Restorer,
+    data: bytes | BinaryIO,
+    output: OutputFormat,
+    quality: int,
+    settings: ServiceSettings,
+) -> bytes:
+    """Decode an uploaded image, repair it and encode the result (a worker thread): gray in,
+    gray out; colour in, colour out (:func:`~masterpiece.pipeline.repair.restore_pixels`).
+    A 16-bit input gives a 16-bit PNG; alpha, EXIF and the ICC profile are kept as in
+    :func:`colorize_upload`, which raises the same errors."""
+    loaded = _read_upload(data, output, settings)
+    depth = 16 if loaded.bit_depth == 16 and output.name == "PNG" else 8
+    equalise = loaded.is_grayscale and loaded.pixels.ndim == 3
+    pixels = restore_pixels(loaded.pixels, equalise, restorer).pixels
+    return _encoded(encode_restored, pixels, loaded, output, depth, quality)
+
+
+def _read_upload(data: bytes | BinaryIO, output: OutputFormat, settings: ServiceSettings) -> LoadedImage:
+    """The upload decoded within the limits, refused early when the output type cannot hold it."""
     if not isinstance(data, bytes):
         data.seek(0)
         data = data.read(settings.max_upload_bytes + 1)
     loaded = read_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
     _check_output_size(*loaded.size, output)
-    depth = 16 if loaded.bit_depth == 16 and output.name == "PNG" else 8
-    rgb = colorizer.colorize_loaded(loaded, hints, dtype=np.uint16 if depth == 16 else np.uint8)
+    return loaded
+
+
+def _encoded(
+    encode: Callable[..., bytes], pixels: np.ndarray, loaded: LoadedImage, output: OutputFormat,
+    depth: int, quality: int,
+) -> bytes:
     try:
-        return encode_image(
-            rgb,
+        return encode(
+            pixels,
             output.name,
             alpha=loaded.alpha,
             bit_depth=depth,
