@@ -124,9 +124,41 @@ def sidebar(choices: Sequence[ModelChoice]) -> tuple[list, Settings | None]:
             key="uncertainty",
             help="Where the model is unsure of the colour, as a heat map",
         )
+        restoration = restoration_options()
     if model is None:
         return uploads or [], None
-    return uploads or [], Settings(model, temperature, saturation, uncertainty, limit)
+    return uploads or [], Settings(model, temperature, saturation, uncertainty, limit, **restoration)
+
+
+def restoration_options() -> dict:
+    """The sidebar's repair switches: Settings' ``restore``, ``detector``, ``auto_levels``,
+    ``show_damage``."""
+    restore = st.toggle(
+        "Repair scratches and dust",
+        key="restore",
+        help="Find scratches, creases, dust, spots and tears and fill them from their "
+        "surroundings before colorizing; every other pixel is kept",
+    )
+    options = {"restore": restore}
+    if restore:
+        options["detector"] = st.radio(
+            "Damage detector",
+            ["learned", "classical"],
+            key="detector",
+            horizontal=True,
+            help="learned: the bundled network; classical: morphological top-hat (the baseline)",
+        )
+        options["show_damage"] = st.toggle(
+            "Show the damage found",
+            key="show_damage",
+            help="Paints the repaired pixels red over the original",
+        )
+    options["auto_levels"] = st.toggle(
+        "Auto levels (faded prints)",
+        key="auto_levels",
+        help="Stretches the tones; at most 0.5 % of the pixels become pure black or white",
+    )
+    return options
 
 
 # --------------------------------------------------------------------------- the photos
@@ -180,6 +212,9 @@ def photo_area(
 ) -> None:
     """The before/after comparison (or uncertainty), where clicks place hints."""
     after, label = result, "Colorized"
+    before, before_label = photo.preview, "Original"
+    if studio.settings.show_damage and studio.settings.restore:
+        before, before_label = studio.damage_overlay(photo), "Damage found (red)"
     if studio.settings.uncertainty:
         try:
             after, label = studio.uncertainty_overlay(photo), "Uncertainty"
@@ -195,9 +230,10 @@ def photo_area(
     height, width = photo.preview.shape[:2]
     photo_view(
         key=view_key(photo),
-        before=jpeg_url(photo.preview),
+        before=jpeg_url(before),
         after=jpeg_url(after),
         size=(width, height),
+        before_label=before_label,
         after_label=label,
         markers=markers,
         hints_enabled=actions is not None,

@@ -6,6 +6,11 @@ way), predicts colour distributions (suggestions, uncertainty), and colorizes at
 resolution for downloads. Results and distributions are kept in the session, so moving a
 slider back, undoing a hint or switching photos does not run the network again; each photo's
 :class:`HintBook` lives in the session too.
+
+With "Repair scratches and dust" on, each photo is repaired once at full resolution (the
+damage is found where it is, not on a shrunk copy) and kept in the session: the screen copy,
+the suggestions and the downloads are all made from the repaired photo, and the damage found
+can be shown over the original.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from ..pipeline.analysis import (
 )
 from ..pipeline.image import ColorHint, Colorizer
 from ..pipeline.io import encode_image
+from ..pipeline.repair import Repaired, damage_overlay, display_copy, repair_for_colorizing
+from ..restoration import Restorer
 from .catalogue import ModelChoice
 from .hints import HintBook
-from .session import LruCache, Photo
+from .session import DISPLAY_SIDE, LruCache, Photo
 
 __all__ = ["FORMATS", "Settings", "Studio", "flash", "hint_book", "session_value", "take_flashes"]
 
@@ -38,6 +45,8 @@ __all__ = ["FORMATS", "Settings", "Studio", "flash", "hint_book", "session_value
 FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg")}
 RESULTS_KEPT = 12
 DISTRIBUTIONS_KEPT = 6
+#: full-resolution repaired photos kept (each the size of its photo's decoded pixels)
+REPAIRS_KEPT = 4
 
 T = TypeVar("T")
 
@@ -51,6 +60,19 @@ class Settings:
     saturation: float
     uncertainty: bool
     upload_limit_mb: int
+    restore: bool = False
+    detector: str = "learned"
+    auto_levels: bool = False
+    show_damage: bool = False
+
+    @property
+    def restoring(self) -> bool:
+        """Whether photos are changed before colorizing (repair or auto levels)."""
+        return self.restore or self.auto_levels
+
+    @property
+    def restoration_key(self) -> tuple:
+        return (self.restore, self.detector, self.auto_levels) if self.restoring else ()
 
 
 def session_value(name: str, make: Callable[[], T]) -> T:
@@ -88,6 +110,8 @@ class Studio:
         self._distributions: LruCache[ColorDistribution] = session_value(
             "distributions", lambda: LruCache(DISTRIBUTIONS_KEPT)
         )
+        self._repairs: LruCache[Repaired] = session_value("repairs", lambda: LruCache(REPAIRS_KEPT))
+        self._restorers: dict[tuple, Restorer] = session_value("restorers", dict)
 
     @property
     def accepts_hints(self) -> bool:
@@ -97,20 +121,55 @@ class Studio:
         """The photo's hints when the model takes hints, else none."""
         return tuple(hint_book(photo).hints) if self.accepts_hints else ()
 
+    def repaired(self, photo: Photo) -> Repaired | None:
+        """The photo repaired at full resolution with the sidebar's settings (None: off).
+
+        Raises:
+            MasterpieceError: the detector cannot be loaded (the page shows the message).
+        """
+        settings = self.settings
+        if not settings.restoring:
+            return None
+        key = settings.restoration_key
+        if key not in self._restorers:
+            self._restorers[key] = Restorer(
+                settings.detector, auto_levels=settings.auto_levels, repair=settings.restore
+            )
+        image, restorer = photo.image, self._restorers[key]
+        return self._repairs.get(
+            (photo.file_id, *key),
+            lambda: repair_for_colorizing(image.pixels, image.is_grayscale, restorer),
+        )
+
+    def preview(self, photo: Photo) -> np.ndarray:
+        """The screen copy the network sees: the photo's, or its repaired version's."""
+        repaired = self.repaired(photo)
+        if repaired is None:
+            return photo.preview
+        return display_copy(repaired.pixels, DISPLAY_SIDE)
+
+    def damage_overlay(self, photo: Photo) -> np.ndarray:
+        """The original screen copy with the damage found painted red: ``(h, w, 3)`` float32."""
+        repaired = self.repaired(photo)
+        if repaired is None:
+            return photo.preview
+        return damage_overlay(photo.preview, repaired.mask)
+
     def colorized(self, photo: Photo) -> np.ndarray:
         """The screen copy colorized with the photo's hints: ``(h, w, 3)`` float32 in [0, 1]."""
         settings, hints = self.settings, self.hints(photo)
-        key = (photo.file_id, settings.model.key, settings.temperature, settings.saturation, hints)
+        key = (photo.file_id, settings.model.key, settings.temperature, settings.saturation, hints,
+               settings.restoration_key)
         return self._results.get(
-            key, lambda: self.colorizer.colorize_rgb(photo.preview, _on_preview(photo, hints))
+            key, lambda: self.colorizer.colorize_rgb(self.preview(photo), _on_preview(photo, hints))
         )
 
     def distribution(self, photo: Photo, hints: Sequence[ColorHint]) -> ColorDistribution:
         """The model's colour distribution over the screen copy, given ``hints``."""
-        key = (photo.file_id, self.settings.model.key, tuple(hints))
+        key = (photo.file_id, self.settings.model.key, tuple(hints), self.settings.restoration_key)
         return self._distributions.get(
             key,
-            lambda: predict_distribution(self.colorizer, photo.preview, _on_preview(photo, hints)),
+            lambda: predict_distribution(self.colorizer, self.preview(photo), _on_preview(photo, hints)),
         )
 
     def suggestions(
@@ -125,15 +184,19 @@ class Studio:
         """The uncertainty heat map over the screen copy: ``(h, w, 3)`` float32 in [0, 1]."""
         height, width = photo.preview.shape[:2]
         uncertainty = self.distribution(photo, self.hints(photo)).uncertainty((width, height))
-        return heatmap_overlay(photo.preview, uncertainty)
+        return heatmap_overlay(self.preview(photo), uncertainty)
 
     def encoded(self, photo: Photo, hints: Sequence[ColorHint], label: str) -> bytes:
         """The photo colorized at full resolution, encoded as ``label`` (a key of FORMATS).
 
-        Needs no session: downloads call it after the run, from another thread.
+        Needs no session: downloads call it after the run, from another thread (a repaired
+        photo was made, and kept, when its screen copy was colorized).
         """
-        image = photo.image
-        rgb = self.colorizer.colorize_loaded(image, hints)
+        image, repaired = photo.image, self.repaired(photo)
+        if repaired is None:
+            rgb = self.colorizer.colorize_loaded(image, hints)
+        else:
+            rgb = self.colorizer.colorize_pixels(repaired.pixels, hints, equalise=repaired.equalise)
         return encode_image(
             rgb, label, alpha=image.alpha, exif=image.exif, icc_profile=image.icc_profile
         )

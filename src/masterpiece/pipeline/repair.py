@@ -59,6 +59,8 @@ __all__ = [
     "MASK_SUFFIX",
     "Repaired",
     "check_destination",
+    "damage_overlay",
+    "display_copy",
     "encode_restored",
     "image_lightness",
     "lightness_to_gray",
@@ -236,6 +238,38 @@ def restore_pixels(pixels: np.ndarray, equalise: bool, restorer: Restorer) -> Re
     result = restorer.restore(before)
     replace = _replace_gray if _is_gray(pixels, equalise) else _replace_colour
     return Repaired(replace(pixels, before, result.lightness, result.mask), equalise, result.mask)
+
+
+def display_copy(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """A screen copy of decoded (or repaired) pixels: ``(h, w, 3)`` float32 sRGB in [0, 1], at
+    most ``max_side`` pixels a side (area averaging, as the app's previews)."""
+    from .analysis import downscale
+
+    small = downscale(pixels, max_side)
+    scale = np.float32(1.0 / np.iinfo(small.dtype).max) if small.dtype.kind == "u" else np.float32(1.0)
+    rgb = np.clip(small.astype(np.float32) * scale, 0.0, 1.0)
+    return np.repeat(rgb[..., np.newaxis], 3, axis=2) if rgb.ndim == 2 else rgb
+
+
+def damage_overlay(rgb: np.ndarray, mask: np.ndarray, colour: tuple[float, float, float] = (1.0, 0.0, 0.0),
+                   opacity: float = 0.7) -> np.ndarray:
+    """The damage mask painted over an image (red by default), at the image's size.
+
+    Args:
+        rgb: ``(h, w, 3)`` float sRGB in [0, 1].
+        mask: ``(H, W)`` bool at any resolution; it is resized to ``(h, w)`` and a pixel is
+            painted when any damage falls in it (thin scratches stay visible when shrunk).
+        opacity: weight of the colour on damaged pixels, in [0, 1].
+
+    Returns:
+        ``(h, w, 3)`` float32 sRGB in [0, 1].
+    """
+    height, width = rgb.shape[:2]
+    if mask.shape != (height, width):
+        mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA) > 0
+    out = np.clip(rgb, 0.0, 1.0).astype(np.float32, copy=True)
+    out[mask] = (1.0 - opacity) * out[mask] + opacity * np.asarray(colour, np.float32)
+    return out
 
 
 # --------------------------------------------------------------------------- files
