@@ -27,6 +27,9 @@ measured in the same run, see :mod:`baselines`):
   median of 3 runs after a warm-up (``median_s``), and the very first run with an empty weights
   cache and an empty ``HOME`` (``first_run_s``); whether torch was imported (``imports_torch``).
   ``benchmarks/run.py --only cold_start`` (``make bench-cold``) runs this section alone.
+- ``restoration``: restoring a 12 MP photograph's lightness (learned detector vs the classical
+  baseline, same run), peak memory on a 30 MP scan, and the quality measurement on ``val``
+  (:mod:`restoration`).
 
 The ECCV16 weights are random, in the published layout (:func:`random_eccv16`), saved to a
 temporary ``.pth``; the OpenCV baseline gets them as the Caffe release. Photos come from
@@ -62,6 +65,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import OfficialPipeline, SeedPipeline, official_forward
 from bundled import bench_bundled as _bench_bundled
 from bundled import markdown_rows as _bundled_rows
+from restoration import bench_restoration as _bench_restoration
+from restoration import markdown_rows as _restoration_rows
 
 from masterpiece.models.caffe_writer import random_eccv16
 from masterpiece.models.export import export_onnx
@@ -490,10 +495,15 @@ def bench_bundled(ws: Workspace, settings: Settings) -> dict:
     return _bench_bundled(SHARED_DATA, lambda f: timed(f, settings, repeats=2 if settings.quick else 20), settings.quick)
 
 
+def bench_restoration(ws: Workspace, settings: Settings) -> dict:
+    """Restoration (issue 17): 12 MP time, 30 MP peak memory and quality, classical baseline (:mod:`restoration`)."""
+    return _bench_restoration(SHARED_DATA, lambda f: timed(f, settings), settings.quick)
+
+
 SECTIONS: dict[str, Callable[[Workspace, Settings], dict]] = {
     "network": bench_network, "accuracy": bench_accuracy, "agreement": bench_agreement,
     "photo_12mp": bench_photo, "folder": bench_folder, "scan_100mp": bench_scan, "cold_start": bench_cold_start,
-    "bundled": bench_bundled,
+    "bundled": bench_bundled, "restoration": bench_restoration,
 }
 
 
@@ -575,6 +585,8 @@ def markdown(results: dict) -> str:
             f"{scan['vmhwm_mb']:.0f} MB ({scan['seconds']:.1f} s)", "", "<= 1536 MB")
     for bundled_row in _bundled_rows(sections.get("bundled", {})):
         row(*bundled_row)
+    for restoration_row in _restoration_rows(sections.get("restoration", {})):
+        row(*restoration_row)
     cold = sections.get("cold_start", {})
     if "median_s" in cold:
         row(f"cold start `masterpiece colorize small.png` ({cold['model']}), median of 3", "",

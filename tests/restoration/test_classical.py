@@ -6,7 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from masterpiece.restoration.classical import ClassicalDetector, ClassicalSettings, morphological_responses
+from masterpiece.restoration.classical import (
+    ClassicalDetector,
+    ClassicalSettings,
+    morphological_responses,
+)
 from masterpiece.restoration.damage import DamageConfig, draw_damage
 
 

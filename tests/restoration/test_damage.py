@@ -38,7 +38,7 @@ def test_shapes_dtypes_and_range(photo: np.ndarray) -> None:
 @pytest.mark.parametrize("kind", DAMAGE_KINDS)
 def test_each_kind_appears_and_is_masked(photo: np.ndarray, kind: str) -> None:
     config = dataclasses.replace(DENSE, kinds=(kind,), grain_sigma=(0.0, 0.0))
-    damaged, mask, kinds = draw_damage(photo, seed=11, config=config, return_kinds=True)
+    _, mask, kinds = draw_damage(photo, seed=11, config=config, return_kinds=True)
     assert kinds[kind].sum() > 20, f"{kind} was not drawn"
     assert all(not covered.any() for name, covered in kinds.items() if name != kind)
     assert mask.sum() > 10 and np.all(kinds[kind][mask]), f"{kind}: masked pixels outside what it drew"

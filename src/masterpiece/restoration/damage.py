@@ -131,8 +131,8 @@ def _draw_stroke(layer: np.ndarray, points: np.ndarray, widths: np.ndarray, stre
     stroke = np.zeros_like(layer)
     fixed = np.round(points * _SCALE).astype(np.int64)
     for index in range(len(points) - 1):
-        value = int(round(255 * strengths[index]))
-        thickness = max(1, int(round(widths[index])))
+        value = round(255 * strengths[index])
+        thickness = max(1, round(widths[index]))
         cv2.line(stroke, tuple(map(int, fixed[index])), tuple(map(int, fixed[index + 1])), value,
                  thickness, cv2.LINE_AA, _SHIFT)
     np.maximum(layer, stroke, out=layer)
@@ -190,8 +190,8 @@ def _blobs(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shap
             layer = _layer(canvas, rng, config)
             before = layer.copy()
             centre = np.round(rng.uniform([0, 0], [width, height]) * _SCALE).astype(int)
-            radius = int(round(_uniform(rng, config.dust_radius) * _SCALE))
-            value = int(round(255 * _uniform(rng, config.dust_contrast)))
+            radius = round(_uniform(rng, config.dust_radius) * _SCALE)
+            value = round(255 * _uniform(rng, config.dust_contrast))
             axes = (radius, max(_SCALE // 2, int(radius * rng.uniform(0.6, 1.0))))
             cv2.ellipse(layer, tuple(map(int, centre)), axes, float(rng.uniform(0, 180)), 0, 360, value, -1,
                         cv2.LINE_AA, _SHIFT)
@@ -201,7 +201,7 @@ def _blobs(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shap
             layer = _layer(canvas, rng, config)
             before = layer.copy()
             polygon = _jagged_polygon(rng, rng.uniform([0, 0], [width, height]), _uniform(rng, config.spot_radius))
-            cv2.fillPoly(layer, [polygon], int(round(255 * _uniform(rng, config.dust_contrast))), cv2.LINE_AA, _SHIFT)
+            cv2.fillPoly(layer, [polygon], round(255 * _uniform(rng, config.dust_contrast)), cv2.LINE_AA, _SHIFT)
             canvas.kinds["spot"] |= layer != before
 
 

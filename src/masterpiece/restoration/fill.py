@@ -4,6 +4,15 @@ OpenCV's inpainting (Telea's fast marching method or Navier-Stokes) on float32 L
 rows with an overlap so that a 30-megapixel scan never needs more than a band of OpenCV's
 working buffers. Only the masked pixels of the result are taken: every other pixel is the
 input's, bit for bit.
+
+By region size: a damaged region of at least :data:`LARGE_REGION` pixels whose inside keeps
+the fine texture of its surroundings (a water stain or a blotch darkens the picture without
+erasing it) is corrected in tone instead of painted over: its inside, more than
+:data:`TONE_EDGE` pixels from its outline, is multiplied by the ratio of the inpainted to the
+damaged median there, and only its outline is inpainted. Regions whose inside is flat (a torn
+corner, lost emulsion) are inpainted. On held-out training photographs with the drawn masks
+this lifts the PSNR of the damaged pixels from 16.2 to 17.9 dB (stains 11.4 -> 15.0 dB);
+see MODEL_CARD.md.
 """
 
 from __future__ import annotations
@@ -24,10 +33,42 @@ FILL_METHODS: dict[str, int] = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS
 #: rows per band and rows of context above and below it
 _BAND_ROWS = 1024
 _MARGIN_ROWS = 96
+#: regions of at least this many pixels may be corrected in tone rather than inpainted
+LARGE_REGION = 200
+#: pixels from a large region's outline that are always inpainted
+TONE_EDGE = 3.0
+#: inside/outside ratio of the fine texture's standard deviation above which the inside is kept
+TEXTURE_RATIO = 0.5
+
+
+def _correct_tone(damaged: np.ndarray, mask: np.ndarray, filled: np.ndarray) -> None:
+    """Correct, in ``filled``, the tone of the large textured regions of ``mask`` (in place)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    large = [index for index in range(1, count) if stats[index, cv2.CC_STAT_AREA] >= LARGE_REGION]
+    if not large:
+        return
+    distance = cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 3)
+    detail = damaged - cv2.GaussianBlur(damaged, (0, 0), 1.5)
+    ring_kernel = np.ones((9, 9), np.uint8)
+    for index in large:
+        left, top, width, height = stats[index, :4]
+        rows = slice(max(0, top - 8), min(mask.shape[0], top + height + 8))
+        columns = slice(max(0, left - 8), min(mask.shape[1], left + width + 8))
+        region = labels[rows, columns] == index
+        inside = region & (distance[rows, columns] > TONE_EDGE)
+        if inside.sum() < 20:
+            continue
+        ring = cv2.dilate(region.view(np.uint8), ring_kernel).view(bool) & ~mask[rows, columns]
+        outside_detail = float(detail[rows, columns][ring].std()) if ring.any() else 0.0
+        if outside_detail > 0 and float(detail[rows, columns][inside].std()) < TEXTURE_RATIO * outside_detail:
+            continue  # flat inside: the picture is gone there, keep the inpainting
+        seen = damaged[rows, columns][inside]
+        gain = np.float32(np.median(filled[rows, columns][inside]) / max(float(np.median(seen)), 1e-3))
+        filled[rows, columns][inside] = np.clip(seen * gain, 0, 100)
 
 
 def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod = "telea", radius: float = 3.0,
-                band_rows: int = _BAND_ROWS, margin_rows: int = _MARGIN_ROWS) -> np.ndarray:
+                keep_texture: bool = True, band_rows: int = _BAND_ROWS, margin_rows: int = _MARGIN_ROWS) -> np.ndarray:
     """Fill the masked pixels of ``lightness`` from their surroundings.
 
     Args:
@@ -35,6 +76,8 @@ def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod =
         mask: (H, W) bool, True where the pixels are damaged.
         method: ``"telea"`` (fast marching) or ``"ns"`` (Navier-Stokes), OpenCV's ``cv2.inpaint``.
         radius: the neighbourhood (pixels) each filled pixel is computed from.
+        keep_texture: correct the tone of large regions that keep their texture (stains)
+            instead of inpainting them.
         band_rows: rows inpainted at a time (the memory bound); ``margin_rows`` of context
             above and below each band. Holes taller than the margin are filled from the context
             the band sees.
@@ -64,6 +107,8 @@ def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod =
             continue
         top, bottom = max(0, start - margin_rows), min(height, stop + margin_rows)
         context = cv2.inpaint(plane[top:bottom], damaged[top:bottom].view(np.uint8), radius, FILL_METHODS[method])
+        if keep_texture:
+            _correct_tone(plane[top:bottom], damaged[top:bottom], context)
         inner = np.clip(context[start - top:stop - top], 0, 100)
         np.copyto(result[start:stop], inner, where=band_mask)
     return result

@@ -42,7 +42,7 @@ def detector_dir() -> Path:
 
 
 def _bundled_model() -> Path:
-    filename, sha256 = DETECTOR_WEIGHTS
+    sha256 = DETECTOR_WEIGHTS[1]
     path = bundled_onnx_path(DETECTOR_NAME, DETECTOR_PRECISION, source_sha256=sha256 or None,
                              directory=detector_dir())
     if path is None:
@@ -79,7 +79,7 @@ class LearnedDetector:
             options.inter_op_num_threads = 1
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # ONNX Runtime raises its own exception types  # noqa: BLE001
+        except Exception as error:  # ONNX Runtime raises its own exception types
             raise WeightsError(f"ONNX Runtime cannot load the damage detector {path}: {error}") from error
         metadata = self._session.get_modelmeta().custom_metadata_map
         chosen = float(metadata.get("masterpiece.threshold", _DEFAULT_THRESHOLD)) if threshold is None else threshold

@@ -4,25 +4,27 @@
 
     python -m masterpiece.restoration.training train --out /root/runs/restore-detector --minutes 40
     python -m masterpiece.restoration.training bundle --checkpoint /root/runs/restore-detector/last.pt
+    python -m masterpiece.restoration.training export      # rebuild the ONNX from the shipped safetensors
 
 The network (:class:`DamageNet`) packs each 4x4 block of the three feature planes
 (:mod:`.features`) into 48 channels, mixes them to ``width`` channels (1x1), runs four 3x3
 convolutions at 1/4 resolution (dilations 1, 2, 4, 8: a receptive field of 124 pixels) and
-unpacks 16 logits per block back to one per pixel: about 1,400 multiply-adds per pixel at
+unpacks two maps per pixel; a full-resolution head of two 3x3 convolutions (8 channels)
+over those maps and the features draws the outline: about 1,850 multiply-adds per pixel at
 width 24.
 
 Training crops come from ``train`` and ``train_people`` only (never the validation sets or
 ``bw``): lightness crops of 128x128 with synthetic damage drawn on the fly
 (:data:`TRAINING_DAMAGE`, denser than the measurement's default so that a small crop holds
 some), loss binary cross-entropy plus a soft-F1 term. ``bundle`` picks the probability
-threshold with the best F1 on held-out training photographs, writes the safetensors and the
-ONNX file (threshold in its metadata), and records both in the bundled folder's manifest.
+threshold with the best F1 on held-out training photographs and writes the safetensors;
+``export`` (also run by ``bundle``) rebuilds the ONNX file from the shipped safetensors
+(threshold in its metadata) and records both in the bundled folder's manifest.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -30,6 +32,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -44,29 +47,38 @@ from .learned import DETECTOR_NAME, DETECTOR_WEIGHTS, detector_dir
 
 logger = logging.getLogger(__name__)
 
-#: the damage drawn on training crops: the measurement's kinds, about 8x denser per pixel
-TRAINING_DAMAGE = DamageConfig(scratches=12.0, hairlines=12.0, creases=3.0, dust=160.0, spots=10.0,
-                               torn_probability=0.08, missing=3.0, stains=3.0, torn_size=(0.1, 0.35))
+#: the damage drawn on training crops: the measurement's kinds, about 4x denser per pixel
+TRAINING_DAMAGE = DamageConfig(scratches=8.0, hairlines=8.0, creases=2.0, dust=100.0, spots=6.0,
+                               torn_probability=0.08, missing=2.0, stains=2.0, torn_size=(0.1, 0.35))
 CROP = 128
 _STORED_CROP = 176
 _OPSET = 17
+#: maps per pixel the body hands to the full-resolution head
+_COARSE = 2
 
 
 class DamageNet(nn.Module):
-    """(B, 3, H, W) detector features, H and W multiples of 4 -> (B, 1, H, W) damage logits."""
+    """(B, 3, H, W) detector features, H and W multiples of 4 -> (B, 1, H, W) damage logits.
 
-    def __init__(self, width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8)) -> None:
+    A body at 1/4 resolution (space-to-depth, 1x1 mix, 3x3 convolutions with ``dilations``)
+    gives two maps per pixel (depth-to-space); a full-resolution head (two 3x3 convolutions
+    over those maps and the features) draws the pixel-exact outline.
+    """
+
+    def __init__(self, width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8), head: int = 8) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.PixelUnshuffle(BLOCK), nn.Conv2d(FEATURE_CHANNELS * BLOCK * BLOCK, width, 1),
                                    nn.ReLU(inplace=True)]
         for dilation in dilations:
             layers += [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
-        layers += [nn.Conv2d(width, BLOCK * BLOCK, 1), nn.PixelShuffle(BLOCK)]
+        layers += [nn.Conv2d(width, _COARSE * BLOCK * BLOCK, 1), nn.PixelShuffle(BLOCK)]
         self.body = nn.Sequential(*layers)
-        self.width, self.dilations = width, tuple(dilations)
+        self.head = nn.Sequential(nn.Conv2d(_COARSE + FEATURE_CHANNELS, head, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(head, 1, 3, padding=1))
+        self.width, self.dilations, self.head_width = width, tuple(dilations), head
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.body(features)
+        return self.head(torch.cat([self.body(features), features], dim=1))
 
 
 # --------------------------------------------------------------------------- data
@@ -169,10 +181,16 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch:
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch), batch_size=None, num_workers=1,
                                          prefetch_factor=4)
+    with open(out / "log.jsonl", "a", encoding="utf-8") as log:
+        _loop(model, optimizer, loader, log, out, minutes, learning_rate)
+    return out / "last.pt"
+
+
+def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
+          log: TextIO, out: Path, minutes: float, learning_rate: float) -> None:
     deadline = time.monotonic() + minutes * 60
-    log = open(out / "log.jsonl", "a", encoding="utf-8")
-    started, step, recent = time.monotonic(), 0, []
-    for features, target, weight in loader:
+    started, recent = time.monotonic(), []
+    for step, (features, target, weight) in enumerate(loader, start=1):
         progress = min(1.0, (time.monotonic() - started) / (minutes * 60))
         for group in optimizer.param_groups:  # cosine decay over the time budget
             group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
@@ -180,8 +198,7 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        step += 1
-        recent.append(float(loss))
+        recent.append(float(loss.detach()))
         if step % 50 == 0:
             record = {"step": step, "loss": float(np.mean(recent)), "elapsed_s": round(time.monotonic() - started),
                       "lr": optimizer.param_groups[0]["lr"]}
@@ -192,21 +209,19 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch:
             _save(out / "last.pt", model, step)
         if time.monotonic() > deadline:
             break
-    log.close()
-    return out / "last.pt"
 
 
 def _save(path: Path, model: DamageNet, step: int) -> None:
     temporary = path.with_suffix(".part")
     torch.save({"state_dict": model.state_dict(), "width": model.width, "dilations": model.dilations,
-                "step": step}, temporary)
+                "head": model.head_width, "step": step}, temporary)
     os.replace(temporary, path)
 
 
 def load_checkpoint(path: Path) -> DamageNet:
     """The network of a :func:`train` checkpoint (loaded with ``weights_only=True``)."""
     content = torch.load(path, map_location="cpu", weights_only=True)
-    model = DamageNet(content["width"], content["dilations"])
+    model = DamageNet(content["width"], content["dilations"], content["head"])
     model.load_state_dict(content["state_dict"])
     return model.eval()
 
@@ -258,30 +273,55 @@ def export_detector(model: DamageNet, path: Path, metadata: dict[str, str]) -> N
 
 
 def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> dict[str, BundledOnnxFile]:
-    """Write the bundled detector from a checkpoint: safetensors, float32 ONNX, manifest entry.
-
-    The same checkpoint, data and tool versions give the same bytes.
-    """
-    import onnx
-    import onnxruntime
+    """Write the bundled detector from a training checkpoint: the safetensors (with the
+    threshold chosen on held-out training photographs in its metadata), then the ONNX file and
+    manifest entry (:func:`export_bundled_detector`)."""
     from safetensors.torch import save_file
 
-    torch.manual_seed(0)
     model = load_checkpoint(checkpoint)
     directory = detector_dir() if directory is None else Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     threshold, f1 = choose_threshold(model, data_root)
     logger.info("threshold %.2f (held-out F1 %.3f)", threshold, f1)
     weights = directory / DETECTOR_WEIGHTS[0]
-    settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)),
-                "threshold": str(threshold)}
+    settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)), "head": str(model.head_width),
+                "threshold": str(threshold), "held_out_f1": f"{f1:.4f}"}
     save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights), metadata=settings)
+    os.chmod(weights, 0o644)
+    return export_bundled_detector(directory)
+
+
+def load_bundled_weights(path: Path) -> tuple[DamageNet, dict[str, str]]:
+    """The network of a bundled safetensors file and the file's metadata (threshold, layout)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as file:
+        metadata = dict(file.metadata() or {})
+    model = DamageNet(int(metadata["width"]), json.loads(metadata["dilations"]), int(metadata["head"]))
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), metadata
+
+
+def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledOnnxFile]:
+    """Rebuild the detector's ONNX file and manifest entry from the bundled safetensors.
+
+    ``python -m masterpiece.restoration.training export``: the same safetensors and tool
+    versions give the same bytes.
+    """
+    import onnx
+    import onnxruntime
+
+    directory = detector_dir() if directory is None else Path(directory)
+    weights = directory / DETECTOR_WEIGHTS[0]
+    model, settings = load_bundled_weights(weights)
     source_sha256 = file_sha256(weights)
-    metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": str(threshold),
+    metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": settings["threshold"],
                 "masterpiece.source_sha256": source_sha256,
-                "masterpiece.damage": json.dumps(dataclasses.asdict(TRAINING_DAMAGE))}
+                "masterpiece.damage": json.dumps(TRAINING_DAMAGE.as_dict())}
     onnx_path = directory / onnx_filename(weights.name, "fp32")
     export_detector(model, onnx_path, metadata)
+    os.chmod(onnx_path, 0o644)
     entry = BundledOnnxFile(onnx_path.name, file_sha256(onnx_path), onnx_path.stat().st_size, weights.name,
                             source_sha256)
     versions = {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
@@ -305,12 +345,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     pack.add_argument("--checkpoint", type=Path, required=True)
     pack.add_argument("--data", type=Path, default=data)
     pack.add_argument("--out", type=Path, help="folder (default: the package's restoration/bundled)")
+    rebuild = actions.add_parser("export", help="rebuild the ONNX file and manifest from the bundled safetensors")
+    rebuild.add_argument("--out", type=Path, help="folder holding the safetensors (default: restoration/bundled)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.action == "train":
         print(train(args.out, args.data, args.minutes, width=args.width, threads=args.threads))
     else:
-        for precision, entry in bundle(args.checkpoint, args.data, args.out).items():
+        files = bundle(args.checkpoint, args.data, args.out) if args.action == "bundle" else export_bundled_detector(args.out)
+        for precision, entry in files.items():
             print(f"{precision}: {entry.filename} ({entry.size / 1e3:.0f} kB, sha256 {entry.sha256})")
     return 0
 
