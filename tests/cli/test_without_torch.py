@@ -166,3 +166,27 @@ def test_the_service_colorizes_without_torch(photo: Path) -> None:
     code, stdout, stderr, heavy = run_child([str(photo)], body=body)
     assert code == 0, (stdout, stderr)
     assert stdout.decode().split()[:2] == ["200", "image/png"] and heavy == []
+
+
+def _detector_available(detector: str) -> bool:
+    from masterpiece.errors import WeightsError
+    from masterpiece.restoration import Restorer
+
+    try:
+        Restorer(detector)
+    except WeightsError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("detector", ["classical", "learned"])
+def test_restoring_needs_no_torch(photo: Path, tmp_path: Path, detector: str) -> None:
+    if not _detector_available(detector):
+        pytest.skip(f"the {detector} detector is not bundled in this checkout")
+    out = tmp_path / "mended.png"
+    code, _, stderr, heavy = run_child(["restore", str(photo), "-o", str(out), "--save-mask", "--detector", detector])
+    assert code == 0 and heavy == [], stderr
+    assert out.exists() and (tmp_path / "mended_mask.png").exists()
+    code, _, stderr, heavy = run_child(
+        ["colorize", str(photo), "-o", str(tmp_path / "colour.png"), "--restore", "--detector", detector])
+    assert code == 0 and heavy == [], stderr
