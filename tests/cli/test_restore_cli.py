@@ -217,3 +217,18 @@ def test_spelled_out_choices_match_the_library():
     plan.add(Job(Path("in/a.jpg"), Path("out/sub/a.jpg")))
     claim_masks(plan)
     assert plan.jobs[0].mask == mask_path_for("out/sub/a.jpg")  # what the Ray actors write
+
+
+def test_auto_levels_alone_loads_no_detector_network(compact_weights, tmp_path, monkeypatch):
+    from masterpiece.restoration import learned
+
+    def unavailable(*args, **kwargs):
+        raise AssertionError("auto levels alone must not load the damage detector")
+
+    monkeypatch.setattr(learned, "LearnedDetector", unavailable)
+    faded = (110 + 0.3 * np.mgrid[0:96, 0:128][1]).astype(np.uint8)
+    Image.fromarray(faded).save(tmp_path / "faded.png")
+    out = tmp_path / "colour.png"
+    assert main(["colorize", str(tmp_path / "faded.png"), "-o", str(out), "--auto-levels", *_model(compact_weights)]) == 0
+    lightness = read_image(out).pixels.astype(float).mean(axis=2)
+    assert np.ptp(lightness) > 150  # stretched (was 38 levels)

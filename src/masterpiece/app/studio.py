@@ -72,7 +72,10 @@ class Settings:
 
     @property
     def restoration_key(self) -> tuple:
-        return (self.restore, self.detector, self.auto_levels) if self.restoring else ()
+        """What the repaired photo depends on (auto levels alone loads no detector network)."""
+        if not self.restoring:
+            return ()
+        return (self.restore, self.detector if self.restore else "classical", self.auto_levels)
 
 
 def session_value(name: str, make: Callable[[], T]) -> T:
@@ -133,7 +136,7 @@ class Studio:
         key = settings.restoration_key
         if key not in self._restorers:
             self._restorers[key] = Restorer(
-                settings.detector, auto_levels=settings.auto_levels, repair=settings.restore
+                key[1], auto_levels=settings.auto_levels, repair=settings.restore
             )
         image, restorer = photo.image, self._restorers[key]
         return self._repairs.get(

@@ -509,13 +509,14 @@ def make_colorizer(args: argparse.Namespace) -> Colorizer:
 
 def make_restorer(args: argparse.Namespace) -> Restorer | None:
     """The restorer ``--restore``, ``--detector`` and ``--auto-levels`` ask for (None: neither
-    repair nor auto levels). ``--auto-levels`` alone stretches the tones without repairing."""
+    repair nor auto levels). ``--auto-levels`` alone stretches the tones without repairing
+    (and loads no detector network)."""
     repair, levels = bool(getattr(args, "restore", False)), bool(getattr(args, "auto_levels", False))
     if not (repair or levels):
         return None
     from ..restoration import Restorer
 
-    return Restorer(args.detector, auto_levels=levels, repair=repair)
+    return Restorer(args.detector if repair else "classical", auto_levels=levels, repair=repair)
 
 
 def _max_pixels_option(args: argparse.Namespace) -> dict[str, int | None]:

@@ -122,11 +122,11 @@ class RestorerCache:
         """
         if not (repair or auto_levels):
             return None
-        key = (detector, auto_levels, repair)
+        key = (detector if repair else "classical", auto_levels, repair)  # levels alone: no network
         with self._guard:
             if key not in self._restorers:
                 try:
-                    self._restorers[key] = Restorer(detector, auto_levels=auto_levels, repair=repair)
+                    self._restorers[key] = Restorer(key[0], auto_levels=auto_levels, repair=repair)
                 except ModelError as error:
                     raise ModelUnavailableError(str(error)) from error
             return self._restorers[key]
