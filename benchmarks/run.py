@@ -65,13 +65,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import OfficialPipeline, SeedPipeline, official_forward
 from bundled import bench_bundled as _bench_bundled
 from bundled import markdown_rows as _bundled_rows
-from restoration import bench_restoration as _bench_restoration
-from restoration import markdown_rows as _restoration_rows
 
 from masterpiece.models.caffe_writer import random_eccv16
 from masterpiece.models.export import export_onnx
 from masterpiece.models.runtime import OnnxColorizer, cpu_supports_bf16
 from masterpiece.pipeline.image import Colorizer
+from restoration import bench_restoration as _bench_restoration
+from restoration import markdown_rows as _restoration_rows
 
 logger = logging.getLogger("benchmarks")
 

@@ -12,11 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masterpiece.errors import ChecksumMismatchError, ConfigError, WeightsError, WeightsNotFoundError
+from masterpiece.errors import (
+    ChecksumMismatchError,
+    ConfigError,
+    WeightsError,
+    WeightsNotFoundError,
+)
 from masterpiece.models.bundled_onnx import file_sha256, read_manifest
 from masterpiece.restoration import Restorer, learned
 from masterpiece.restoration.damage import DamageConfig, draw_damage
-from masterpiece.restoration.learned import DETECTOR_NAME, DETECTOR_WEIGHTS, LearnedDetector, detector_dir
+from masterpiece.restoration.learned import (
+    DETECTOR_NAME,
+    DETECTOR_WEIGHTS,
+    LearnedDetector,
+    detector_dir,
+)
 
 pytestmark = pytest.mark.skipif(
     not (detector_dir() / "onnx_manifest.json").is_file(), reason="this installation ships no damage detector"

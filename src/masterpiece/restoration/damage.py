@@ -96,12 +96,33 @@ class DamageConfig:
 
 
 class _Canvas:
-    """Coverage layers (uint8, 255 = full) of one image, drawn with OpenCV's anti-aliasing."""
+    """Coverage layers (uint8, 255 = full) of one image, drawn with OpenCV's anti-aliasing.
+
+    Every primitive is drawn into a window around it (a 30-megapixel image holds thousands of
+    specks) and max-composited onto its layer; ``kinds`` records where each kind drew.
+    """
 
     def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
         self.bright = np.zeros(shape, np.uint8)
         self.dark = np.zeros(shape, np.uint8)
         self.kinds = {kind: np.zeros(shape, bool) for kind in DAMAGE_KINDS}
+
+    def window(self, fixed_points: np.ndarray, pad: float) -> tuple[tuple[slice, slice], np.ndarray] | None:
+        """The image window around fixed-point (x, y) points plus ``pad`` pixels, and the
+        fixed-point offset to subtract from them; None when it misses the image."""
+        height, width = self.shape
+        low = np.floor(fixed_points.min(axis=0) / _SCALE - pad).astype(int)
+        high = np.ceil(fixed_points.max(axis=0) / _SCALE + pad).astype(int) + 1
+        left, top = max(0, int(low[0])), max(0, int(low[1]))
+        right, bottom = min(width, int(high[0])), min(height, int(high[1]))
+        if left >= right or top >= bottom:
+            return None
+        return (slice(top, bottom), slice(left, right)), np.array([left, top]) * _SCALE
+
+    def stamp(self, kind: str, layer: np.ndarray, where: tuple[slice, slice], drawn: np.ndarray) -> None:
+        np.maximum(layer[where], drawn, out=layer[where])
+        self.kinds[kind][where] |= drawn > 0
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -112,13 +133,12 @@ def _count(rng: np.random.Generator, mean: float, area: int) -> int:
     return int(rng.poisson(mean * area / _REFERENCE_AREA)) if mean > 0 else 0
 
 
-def _walk(rng: np.random.Generator, shape: tuple[int, int], length: float, curl: float,
-          start: np.ndarray | None = None) -> np.ndarray:
+def _walk(rng: np.random.Generator, shape: tuple[int, int], length: float, curl: float) -> np.ndarray:
     """A smooth random curve: (N, 2) float x, y points about 3 px apart."""
     height, width = shape
     step = 3.0
     count = max(2, int(length / step))
-    point = rng.uniform([0, 0], [width, height]) if start is None else start
+    point = rng.uniform([0, 0], [width, height])
     heading = rng.uniform(0, 2 * np.pi)
     drift = rng.normal(0, curl, count).cumsum()
     headings = heading + drift + rng.normal(0, curl / 4, count)
@@ -126,16 +146,22 @@ def _walk(rng: np.random.Generator, shape: tuple[int, int], length: float, curl:
     return point + np.concatenate([np.zeros((1, 2)), steps.cumsum(axis=0)[:-1]])
 
 
-def _draw_stroke(layer: np.ndarray, points: np.ndarray, widths: np.ndarray, strengths: np.ndarray) -> None:
-    """Segments of varying thickness and strength (max-composited onto ``layer``)."""
-    stroke = np.zeros_like(layer)
+def _mark(canvas: _Canvas, kind: str, layer: np.ndarray, points: np.ndarray, widths: np.ndarray,
+          strengths: np.ndarray) -> None:
+    """A stroke of segments of varying thickness and strength, max-composited onto ``layer``."""
     fixed = np.round(points * _SCALE).astype(np.int64)
+    found = canvas.window(fixed, float(widths.max()) + 2)
+    if found is None:
+        return
+    where, offset = found
+    stroke = np.zeros((where[0].stop - where[0].start, where[1].stop - where[1].start), np.uint8)
+    fixed = fixed - offset
     for index in range(len(points) - 1):
         value = round(255 * strengths[index])
         thickness = max(1, round(widths[index]))
         cv2.line(stroke, tuple(map(int, fixed[index])), tuple(map(int, fixed[index + 1])), value,
                  thickness, cv2.LINE_AA, _SHIFT)
-    np.maximum(layer, stroke, out=layer)
+    canvas.stamp(kind, layer, where, stroke)
 
 
 def _smooth_profile(rng: np.random.Generator, count: int, bounds: tuple[float, float]) -> np.ndarray:
@@ -175,11 +201,8 @@ def _lines(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shap
             _mark(canvas, "crease", canvas.dark, shadow, np.maximum(1.0, widths / 2), strengths * 0.6)
 
 
-def _mark(canvas: _Canvas, kind: str, layer: np.ndarray, points: np.ndarray, widths: np.ndarray,
-          strengths: np.ndarray) -> None:
-    before = layer.copy()
-    _draw_stroke(layer, points, widths, strengths)
-    canvas.kinds[kind] |= layer != before
+def _blank(where: tuple[slice, slice]) -> np.ndarray:
+    return np.zeros((where[0].stop - where[0].start, where[1].stop - where[1].start), np.uint8)
 
 
 def _blobs(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> None:
@@ -188,21 +211,30 @@ def _blobs(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shap
     if "dust" in config.kinds:
         for _ in range(_count(rng, config.dust, area)):
             layer = _layer(canvas, rng, config)
-            before = layer.copy()
             centre = np.round(rng.uniform([0, 0], [width, height]) * _SCALE).astype(int)
             radius = round(_uniform(rng, config.dust_radius) * _SCALE)
             value = round(255 * _uniform(rng, config.dust_contrast))
             axes = (radius, max(_SCALE // 2, int(radius * rng.uniform(0.6, 1.0))))
-            cv2.ellipse(layer, tuple(map(int, centre)), axes, float(rng.uniform(0, 180)), 0, 360, value, -1,
-                        cv2.LINE_AA, _SHIFT)
-            canvas.kinds["dust"] |= layer != before
+            angle = float(rng.uniform(0, 180))
+            found = canvas.window(centre[None], radius / _SCALE + 2)
+            if found is None:
+                continue
+            where, offset = found
+            drawn = _blank(where)
+            cv2.ellipse(drawn, tuple(map(int, centre - offset)), axes, angle, 0, 360, value, -1, cv2.LINE_AA, _SHIFT)
+            canvas.stamp("dust", layer, where, drawn)
     if "spot" in config.kinds:
         for _ in range(_count(rng, config.spots, area)):
             layer = _layer(canvas, rng, config)
-            before = layer.copy()
             polygon = _jagged_polygon(rng, rng.uniform([0, 0], [width, height]), _uniform(rng, config.spot_radius))
-            cv2.fillPoly(layer, [polygon], round(255 * _uniform(rng, config.dust_contrast)), cv2.LINE_AA, _SHIFT)
-            canvas.kinds["spot"] |= layer != before
+            value = round(255 * _uniform(rng, config.dust_contrast))
+            found = canvas.window(polygon, 2)
+            if found is None:
+                continue
+            where, offset = found
+            drawn = _blank(where)
+            cv2.fillPoly(drawn, [(polygon - offset).astype(np.int32)], value, cv2.LINE_AA, _SHIFT)
+            canvas.stamp("spot", layer, where, drawn)
 
 
 def _jagged_polygon(rng: np.random.Generator, centre: np.ndarray, radius: float, corners: int = 24) -> np.ndarray:
@@ -215,10 +247,24 @@ def _jagged_polygon(rng: np.random.Generator, centre: np.ndarray, radius: float,
     return np.round(points * _SCALE).astype(np.int32)
 
 
-def _regions(rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> list[tuple[str, np.ndarray, float]]:
-    """Torn corners and missing regions: (kind, coverage uint8, replacement tone)."""
+_Region = tuple[str, tuple[slice, slice], np.ndarray, float]
+
+
+def _filled(canvas: _Canvas, outline: np.ndarray, pad: float = 2) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The window around a fixed-point outline and its anti-aliased coverage (uint8) there."""
+    found = canvas.window(outline, pad)
+    if found is None:
+        return None
+    where, offset = found
+    coverage = _blank(where)
+    cv2.fillPoly(coverage, [(outline - offset).astype(np.int32)], 255, cv2.LINE_AA, _SHIFT)
+    return where, coverage
+
+
+def _regions(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> list[_Region]:
+    """Torn corners and missing regions: (kind, window, coverage uint8 there, replacement tone)."""
     height, width = shape
-    regions = []
+    regions: list[_Region] = []
     if "torn" in config.kinds and rng.random() < config.torn_probability:
         size = _uniform(rng, config.torn_size) * min(shape)
         corner_x, corner_y = float(rng.integers(0, 2) * width), float(rng.integers(0, 2) * height)
@@ -226,21 +272,20 @@ def _regions(rng: np.random.Generator, config: DamageConfig, shape: tuple[int, i
         along_y = size * rng.uniform(0.6, 1.6) * (1 if corner_y == 0 else -1)
         edge = np.linspace(0, 1, 20)[:, None] * np.array([[-along_x, along_y]]) + np.array([[corner_x + along_x, corner_y]])
         edge += rng.normal(0, max(1.0, size * 0.03), edge.shape)
-        outline = np.concatenate([[[corner_x, corner_y]], edge])
-        coverage = np.zeros(shape, np.uint8)
-        cv2.fillPoly(coverage, [np.round(outline * _SCALE).astype(np.int32)], 255, cv2.LINE_AA, _SHIFT)
+        outline = np.round(np.concatenate([[[corner_x, corner_y]], edge]) * _SCALE).astype(np.int32)
         tone = _uniform(rng, config.bright_tone) if rng.random() < 0.7 else _uniform(rng, config.dark_tone)
-        regions.append(("torn", coverage, tone))
+        if (drawn := _filled(canvas, outline)) is not None:
+            regions.append(("torn", *drawn, tone))
     if "missing" in config.kinds:
         for _ in range(_count(rng, config.missing, height * width)):
-            coverage = np.zeros(shape, np.uint8)
             polygon = _jagged_polygon(rng, rng.uniform([0, 0], [width, height]), _uniform(rng, config.missing_radius))
-            cv2.fillPoly(coverage, [polygon], 255, cv2.LINE_AA, _SHIFT)
-            regions.append(("missing", coverage, _uniform(rng, (75.0, 98.0))))
+            tone = _uniform(rng, (75.0, 98.0))
+            if (drawn := _filled(canvas, polygon)) is not None:
+                regions.append(("missing", *drawn, tone))
     return regions
 
 
-def _stains(rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> np.ndarray | None:
+def _stains(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> np.ndarray | None:
     """The factor (float32, <= 1) water stains multiply L by, or None."""
     height, width = shape
     count = _count(rng, config.stains, height * width) if "stain" in config.kinds else 0
@@ -248,14 +293,16 @@ def _stains(rng: np.random.Generator, config: DamageConfig, shape: tuple[int, in
         return None
     factor = np.ones(shape, np.float32)
     for _ in range(count):
-        inside = np.zeros(shape, np.uint8)
         polygon = _jagged_polygon(rng, rng.uniform([0, 0], [width, height]), _uniform(rng, config.stain_radius), 40)
-        cv2.fillPoly(inside, [polygon], 255, cv2.LINE_AA, _SHIFT)
+        interior, rim_strength = _uniform(rng, config.stain_darkening), _uniform(rng, config.stain_rim)
+        if (drawn := _filled(canvas, polygon, pad=6)) is None:
+            continue
+        where, inside = drawn
         rim = cv2.morphologyEx(inside, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
         rim = cv2.GaussianBlur(rim, (0, 0), 1.0)
-        darkening = (inside / 255.0) * _uniform(rng, config.stain_darkening)
-        darkening = np.maximum(darkening, (rim / 255.0) * _uniform(rng, config.stain_rim))
-        factor *= (1 - darkening).astype(np.float32)
+        darkening = np.maximum((inside / 255.0) * interior, (rim / 255.0) * rim_strength)
+        factor[where] *= (1 - darkening).astype(np.float32)
+        canvas.kinds["stain"][where] |= darkening > 0
     return factor
 
 
@@ -298,22 +345,21 @@ def draw_damage(lightness, seed, config=None, *, return_kinds=False):
     canvas = _Canvas(shape)
     _lines(canvas, rng, config, shape)
     _blobs(canvas, rng, config, shape)
-    regions = _regions(rng, config, shape)
-    stain = _stains(rng, config, shape)
+    regions = _regions(canvas, rng, config, shape)
+    stain = _stains(canvas, rng, config, shape)
     bright_tone, dark_tone = _uniform(rng, config.bright_tone), _uniform(rng, config.dark_tone)
 
     damaged = clean.copy()
     if stain is not None:
         damaged *= stain
-        canvas.kinds["stain"] |= stain < 1
     for layer, tone in ((canvas.bright, bright_tone), (canvas.dark, dark_tone)):
         alpha = layer.astype(np.float32) / 255
         damaged += alpha * (np.float32(tone) - damaged)
-    for kind, coverage, tone in regions:
+    for kind, where, coverage, tone in regions:
         alpha = coverage.astype(np.float32) / 255
-        texture = np.float32(tone) + rng.normal(0, 1.0, shape).astype(np.float32)
-        damaged += alpha * (texture - damaged)
-        canvas.kinds[kind] |= coverage > 0
+        texture = np.float32(tone) + rng.normal(0, 1.0, coverage.shape).astype(np.float32)
+        damaged[where] += alpha * (texture - damaged[where])
+        canvas.kinds[kind][where] |= coverage > 0
     mask = np.abs(damaged - clean) > config.mask_threshold
     damaged += _grain(rng, config, shape)
     np.clip(damaged, 0, 100, out=damaged)
