@@ -30,9 +30,10 @@ DETECTOR_NAME = "damage_detector"
 DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "")
 #: the precision the Restorer runs (chosen with the measurement, see MODEL_CARD.md)
 DETECTOR_PRECISION = "fp32"
-#: rows per band and the context rows above and below (>= the receptive field's radius)
-_BAND_ROWS = 512
-_CONTEXT_ROWS = 96
+#: pixels per band (rows = this / width), and the context rows above and below it: the
+#: receptive field's radius is 66 pixels (60 of the body, 2 of the head, 4 of the top-hat)
+_BAND_PIXELS = 4_000_000
+_CONTEXT_ROWS = 72
 _DEFAULT_THRESHOLD = 0.5
 
 
@@ -61,7 +62,7 @@ class LearnedDetector:
         threads: ONNX Runtime's intra-op threads (None: its default, every core).
         threshold: the damage probability above which a pixel is marked (default: the one
             stored in the file's ``masterpiece.threshold`` metadata, else 0.5).
-        band_rows: rows processed at a time.
+        band_rows: rows processed at a time (default: about 4 megapixels' worth).
 
     Raises:
         WeightsError: the file is missing, fails its sha256, or ONNX Runtime cannot load it.
@@ -69,7 +70,7 @@ class LearnedDetector:
     """
 
     def __init__(self, model_path: Path | None = None, *, threads: int | None = None,
-                 threshold: float | None = None, band_rows: int = _BAND_ROWS) -> None:
+                 threshold: float | None = None, band_rows: int | None = None) -> None:
         import onnxruntime
 
         path = _bundled_model() if model_path is None else Path(model_path)
@@ -85,12 +86,12 @@ class LearnedDetector:
         chosen = float(metadata.get("masterpiece.threshold", _DEFAULT_THRESHOLD)) if threshold is None else threshold
         if not 0 < chosen < 1:
             raise ConfigError(f"the detection threshold must be in (0, 1), not {chosen}")
-        if band_rows < 1:
+        if band_rows is not None and band_rows < 1:
             raise ConfigError(f"band_rows must be at least 1, not {band_rows}")
         self.threshold = chosen
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
-        self.band_rows = -(-band_rows // BLOCK) * BLOCK
+        self.band_rows = band_rows
         self.path = path
 
     def logits(self, lightness: np.ndarray) -> np.ndarray:
@@ -104,10 +105,11 @@ class LearnedDetector:
 
     def __call__(self, lightness: np.ndarray) -> np.ndarray:
         """The damage mask of ``lightness`` ((H, W) float32 L in [0, 100]): (H, W) bool."""
-        height = lightness.shape[0]
+        height, width = lightness.shape
+        rows = self.band_rows or max(BLOCK, _BAND_PIXELS // width)
         mask = np.empty(lightness.shape, bool)
-        for start in range(0, height, self.band_rows):
-            stop = min(start + self.band_rows, height)
+        for start in range(0, height, rows):
+            stop = min(start + rows, height)
             top, bottom = max(0, start - _CONTEXT_ROWS), min(height, stop + _CONTEXT_ROWS)
             logits = self.logits(lightness[top:bottom])
             np.greater(logits[start - top:stop - top], self._logit, out=mask[start:stop])

@@ -1,0 +1,57 @@
+"""The restoration measurement on a tiny folder of generated photographs: fixed seeds, the
+oracle mask, a detector that finds nothing, and the baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from masterpiece.errors import DataError
+from masterpiece.restoration.classical import ClassicalDetector
+from masterpiece.restoration.evaluation import evaluate, markdown_table, small_regions, validation_set
+
+from .conftest import photo_lightness
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for index in range(2):
+        gray = (photo_lightness(160, 200, seed=index) * 2.55).astype(np.uint8)
+        Image.fromarray(np.stack([gray] * 3, axis=-1)).save(tmp_path / f"photo{index}.png")
+    return tmp_path
+
+
+def test_the_set_is_fixed_and_seeded(folder: Path) -> None:
+    first = [(name, damaged) for name, _, damaged, _, _ in validation_set(folder)]
+    again = [(name, damaged) for name, _, damaged, _, _ in validation_set(folder)]
+    assert [name for name, _ in first] == ["photo0.png", "photo1.png"]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
+
+
+def test_rows_oracle_nothing_and_baseline(folder: Path) -> None:
+    results = evaluate({"nothing": lambda plane: np.zeros(plane.shape, bool), "classical": ClassicalDetector()},
+                       folder, fills=("telea",))
+    rows = results["rows"]
+    assert results["photos"] == 2 and set(rows) == {"oracle/telea", "nothing/telea", "classical/telea"}
+    assert rows["oracle/telea"]["f1"] == 1.0 and rows["oracle/telea"]["psnr_gain_db"] > 3
+    nothing = rows["nothing/telea"]
+    assert nothing["recall"] == 0 and nothing["f1"] == 0 and nothing["clean_untouched"] == 1.0
+    assert nothing["psnr_restored_db"] == pytest.approx(nothing["psnr_damaged_db"])
+    assert 0 < rows["classical/telea"]["f1"] < 1 and 0 < rows["classical/telea"]["clean_untouched"] <= 1
+    assert "| classical/telea |" in markdown_table(results)
+
+
+def test_small_regions() -> None:
+    mask = np.zeros((40, 40), bool)
+    mask[2:4, 2:4] = True  # 4 px
+    mask[10:30, 10:30] = True  # 400 px
+    small = small_regions(mask)
+    assert small[2:4, 2:4].all() and not small[10:30, 10:30].any()
+
+
+def test_an_empty_folder_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no photographs"):
+        next(validation_set(tmp_path))
