@@ -1,4 +1,4 @@
-"""PNG and TIFF output (pipeline/encoders.py): exact pixels, metadata, sizes, fallbacks."""
+"""PNG, TIFF and JPEG output (pipeline/encoders.py): exact pixels, metadata, sizes, fallbacks, copies."""
 
 from __future__ import annotations
 
@@ -156,3 +156,65 @@ def test_png_chunks_have_valid_crcs() -> None:
         kinds.append(body[:4])
         position += 12 + length
     assert kinds[:3] == [b"IHDR", b"iCCP", b"eXIf"] and kinds[-1] == b"IEND"
+
+
+# --------------------------------------------------------------------------- JPEG (OpenCV, no copies)
+
+
+def test_jpeg_keeps_exif_and_a_multi_segment_icc_profile(tmp_path: Path) -> None:
+    big_icc = _icc() + bytes(range(256)) * 400  # over 64 KiB: two APP2 segments
+    out = write_image(tmp_path / "meta.jpg", _photo(), exif=_exif(), icc_profile=big_icc)
+    with Image.open(out) as image:
+        assert image.format == "JPEG" and image.info["icc_profile"] == big_icc
+        assert image.getexif()[0x010F] == CAMERA and image.getexif().get_ifd(0x8769)[0x9003] == TAKEN
+        assert image.info.get("jfif") is not None  # the JFIF header stays first
+    assert read_image(out).icc_profile == big_icc
+
+
+def test_jpeg_matches_pillow_in_quality_and_size() -> None:
+    photo = _photo()
+    ours = encode_image(photo, "JPEG", quality=95)
+    buffer = BytesIO()
+    Image.fromarray(photo).save(buffer, "JPEG", quality=95)
+    theirs = buffer.getvalue()
+    assert abs(len(ours) - len(theirs)) / len(theirs) < 0.15
+    decoded = [np.asarray(Image.open(BytesIO(data)), np.float32) for data in (ours, theirs)]
+    assert np.abs(decoded[0] - photo).mean() < 1.5 * np.abs(decoded[1] - photo).mean() + 0.1
+    assert np.abs(decoded[0] - decoded[1]).mean() < 1.0  # same colours: no red/blue swap
+
+
+def test_jpeg_leaves_the_pixels_as_given() -> None:
+    photo = _photo(64, 96)
+    given = photo.copy()
+    encoders.encode_jpeg(photo, None, None, 90)  # swapped to BGR in place, and back
+    assert np.array_equal(photo, given)
+    frozen = given.copy()
+    frozen.flags.writeable = False
+    assert encoders.encode_jpeg(frozen, None, None, 90) == encoders.encode_jpeg(given.copy(), None, None, 90)
+    strided = np.ascontiguousarray(np.repeat(given, 2, axis=1))[:, ::2]
+    assert encoders.encode_jpeg(strided, None, None, 90) == encoders.encode_jpeg(given.copy(), None, None, 90)
+
+
+def test_jpeg_red_is_red() -> None:
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 220
+    decoded = np.asarray(Image.open(BytesIO(encode_image(red, "JPEG"))), np.int16)
+    assert abs(decoded[..., 0].mean() - 220) < 3 and decoded[..., 2].mean() < 5
+
+
+def test_16bit_tiff_strips_are_views_of_the_pixels() -> None:
+    pixels = _pixels(np.uint16, 3, 800, 500)  # 2.4 MB: three 1 MiB strips
+    header, *strips = encoders.tiff_parts(pixels, None, None)
+    assert isinstance(header, bytes) and len(strips) > 1
+    assert all(isinstance(strip, memoryview) for strip in strips)
+    assert np.shares_memory(np.frombuffer(strips[0], np.uint16), pixels)  # not copied before writing
+    assert b"".join((header, *strips)) == encoders.encode_tiff(pixels, None, None)
+
+
+def test_a_file_written_in_pieces_is_whole(tmp_path: Path) -> None:
+    from masterpiece.pipeline.io import write_bytes_atomically
+
+    target = tmp_path / "pieces.bin"
+    write_bytes_atomically(target, [b"head", memoryview(np.arange(6, dtype=np.uint16)), b"tail"])
+    assert target.read_bytes() == b"head" + np.arange(6, dtype=np.uint16).tobytes() + b"tail"
+    assert [p.name for p in tmp_path.iterdir()] == ["pieces.bin"]

@@ -51,7 +51,7 @@ import stat
 import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from io import BytesIO
@@ -71,7 +71,7 @@ from masterpiece.errors import (
     OutputError,
     OutputExistsError,
 )
-from masterpiece.pipeline.encoders import encode_png, encode_tiff
+from masterpiece.pipeline.encoders import encode_jpeg, encode_png, tiff_parts
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -822,7 +822,7 @@ def encode_image(
         OutputError: the encoder failed.
     """
     output = _output_format(format, f"format {format!r}")
-    return _encode(output, rgb, alpha, bit_depth, exif, icc_profile, quality)
+    return b"".join(_encode_parts(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
 
 
 def write_image(
@@ -859,7 +859,7 @@ def write_image(
         raise OutputExistsError(
             f"'{target}' already exists; pass overwrite=True (--overwrite) or choose another name"
         )
-    write_bytes_atomically(target, _encode(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
+    write_bytes_atomically(target, _encode_parts(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
     return target
 
 
@@ -882,7 +882,7 @@ def _output_format(spec: str, what: str) -> _OutputFormat:
     )
 
 
-def _encode(
+def _encode_parts(
     output: _OutputFormat,
     rgb: np.ndarray,
     alpha: np.ndarray | None,
@@ -890,7 +890,8 @@ def _encode(
     exif: bytes | None,
     icc_profile: bytes | None,
     quality: int,
-) -> bytes:
+) -> list[bytes | memoryview]:
+    """The encoded file as pieces to write in order (a TIFF's strips are not joined: no copy)."""
     _check_write_arguments(rgb, alpha, bit_depth, quality)
     if alpha is not None and not output.alpha:
         logger.warning("%s cannot store transparency; the alpha channel is dropped", output.name)
@@ -904,10 +905,10 @@ def _encode(
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     try:
         if output.name == "PNG":
-            return encode_png(_quantized_pixels(rgb, alpha, dtype, bgr=True), exif, icc_profile)
+            return [encode_png(_quantized_pixels(rgb, alpha, dtype, bgr=True), exif, icc_profile)]
         if output.name == "TIFF":
-            return encode_tiff(_quantized_pixels(rgb, alpha, dtype), exif, icc_profile)
-        return _encode_pillow(output, rgb, alpha, exif, icc_profile, quality)
+            return tiff_parts(_quantized_pixels(rgb, alpha, dtype), exif, icc_profile)
+        return [_encode_pillow(output, rgb, alpha, exif, icc_profile, quality)]
     except MasterpieceError:
         raise
     except (OSError, ValueError) as err:
@@ -987,13 +988,16 @@ def _encode_pillow(
             options["exif"] = exif
     if output.metadata and icc_profile:
         options["icc_profile"] = icc_profile
+    if output.name == "JPEG":  # OpenCV: no copies of the pixels (see encoders.encode_jpeg)
+        return encode_jpeg(_quantized_pixels(rgb, None, np.uint8), options.get("exif"), icc_profile, quality)
     buffer = BytesIO()
     Image.fromarray(_quantized_pixels(rgb, alpha, np.uint8)).save(buffer, output.name, **options)
     return buffer.getvalue()
 
 
-def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it to ``path``.
+def write_bytes_atomically(path: str | os.PathLike[str], data: bytes | Sequence[bytes | memoryview]) -> None:
+    """Write ``data`` (bytes, or pieces written in order) to a temporary file beside ``path``,
+    fsync it and rename it to ``path``.
 
     The file appears complete or not at all; an existing ``path`` is replaced (callers decide
     about overwriting). Raises :class:`OutputError` naming the file and what to do.
@@ -1009,7 +1013,8 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         raise output_error(path, err) from err
     try:
         try:
-            _write_all(descriptor, data)
+            for piece in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                _write_all(descriptor, piece)
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
@@ -1021,8 +1026,8 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def _write_all(descriptor: int, data: bytes) -> None:
-    view = memoryview(data)
+def _write_all(descriptor: int, data: bytes | memoryview) -> None:
+    view = memoryview(data).cast("B")
     while view:
         view = view[os.write(descriptor, view) :]
 
