@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: bands of one image converted at once on the fast path (each needs about 120 MB of temporaries)
+#: bands of one image converted at once on the fast path (each needs about 70 MB of temporaries)
 MAX_BAND_WORKERS = 4
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
@@ -405,7 +405,7 @@ class Colorizer:
 
         # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores
         # (each band writes its own rows of ``out``); the exact path runs one band at a time;
-        # at most 4 bands at once: their temporaries (~120 MB each) stay bounded on big machines
+        # at most 4 bands at once: their temporaries (~70 MB each) stay bounded on big machines
         workers = min(len(bands), default_threads(), MAX_BAND_WORKERS) if fast else 1
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="masterpiece-band") as pool:
