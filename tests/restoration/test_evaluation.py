@@ -11,7 +11,12 @@ from PIL import Image
 
 from masterpiece.errors import DataError
 from masterpiece.restoration.classical import ClassicalDetector
-from masterpiece.restoration.evaluation import evaluate, markdown_table, small_regions, validation_set
+from masterpiece.restoration.evaluation import (
+    evaluate,
+    markdown_table,
+    small_regions,
+    validation_set,
+)
 
 from .conftest import photo_lightness
 

@@ -17,9 +17,10 @@ the default :class:`.damage.DamageConfig`. Figures, pooled over every pixel of e
 - ``clean_untouched``: on the clean photographs, the fraction of pixels the restorer leaves
   bit for bit as they were (target >= 99.5 %).
 
-The rows: each detector with each filling (OpenCV Telea and Navier-Stokes), and the drawn mask
-with each filling (``oracle``: what the filling alone can do). The classical detector with
-Telea inpainting is the baseline.
+The rows: each detector with each filling (:data:`FILLS`: OpenCV Navier-Stokes or Telea, large
+textured regions corrected in tone; and plain Telea inpainting), and the drawn mask with each
+filling (``oracle``: what the filling alone can do). The baseline is the classical detector
+with plain Telea inpainting (``classical/telea-plain``).
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from PIL import Image
 from ..color.lab_np import gray_to_lightness
 from ..errors import DataError
 from .damage import DAMAGE_KINDS, DamageConfig, draw_damage
-from .fill import FILL_METHODS, fill_damage
+from .fill import fill_damage
 
-__all__ = ["EVALUATION_SEED", "Tally", "evaluate", "validation_set"]
+__all__ = ["EVALUATION_SEED", "FILLS", "Tally", "evaluate", "validation_set"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 EVALUATION_SEED = 17_000
 TARGETS = {"f1": 0.8, "psnr_gain_db": 10.0, "clean_untouched": 0.995}
 _DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "val"
+#: the fillings scored: name -> fill_damage keywords
+FILLS: dict[str, dict] = {"ns": {"method": "ns"}, "telea": {"method": "telea"},
+                          "telea-plain": {"method": "telea", "keep_texture": False}}
 #: components of the drawn mask up to this many pixels count as "small" in the by-size PSNR
 SMALL_REGION_PIXELS = 64
 
@@ -146,7 +150,7 @@ Detector = Callable[[np.ndarray], np.ndarray]
 
 
 def evaluate(detectors: dict[str, Detector], folder: Path = _DEFAULT_DATA, limit: int | None = None,
-             fills: Sequence[str] = tuple(FILL_METHODS), radius: float = 3.0) -> dict:
+             fills: Sequence[str] = tuple(FILLS), radius: float = 3.0) -> dict:
     """Score each detector with each filling, and the drawn mask with each filling (``oracle/<fill>``).
 
     Args:
@@ -169,13 +173,13 @@ def evaluate(detectors: dict[str, Detector], folder: Path = _DEFAULT_DATA, limit
         for detector_name, (found, seconds) in masks.items():
             for method in fills:
                 start = time.perf_counter()
-                restored = fill_damage(damaged, found, method=method, radius=radius)  # type: ignore[arg-type]
+                restored = fill_damage(damaged, found, radius=radius, **FILLS[method])
                 tally = tallies.setdefault(f"{detector_name}/{method}", Tally())
                 tally.seconds += seconds + time.perf_counter() - start
                 tally.megapixels += clean.size / 1e6
                 tally.add(clean, damaged, truth, kinds, found, restored, small)
                 if detector_name in clean_masks:
-                    on_clean = fill_damage(clean, clean_masks[detector_name], method=method, radius=radius)  # type: ignore[arg-type]
+                    on_clean = fill_damage(clean, clean_masks[detector_name], radius=radius, **FILLS[method])
                     tally.clean_untouched += int((on_clean.view(np.uint32) == clean.view(np.uint32)).sum())
                     tally.clean_pixels += clean.size
         photos += 1

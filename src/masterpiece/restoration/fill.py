@@ -67,14 +67,14 @@ def _correct_tone(damaged: np.ndarray, mask: np.ndarray, filled: np.ndarray) -> 
         filled[rows, columns][inside] = np.clip(seen * gain, 0, 100)
 
 
-def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod = "telea", radius: float = 3.0,
+def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod = "ns", radius: float = 3.0,
                 keep_texture: bool = True, band_rows: int = _BAND_ROWS, margin_rows: int = _MARGIN_ROWS) -> np.ndarray:
     """Fill the masked pixels of ``lightness`` from their surroundings.
 
     Args:
         lightness: (H, W) CIE L in [0, 100].
         mask: (H, W) bool, True where the pixels are damaged.
-        method: ``"telea"`` (fast marching) or ``"ns"`` (Navier-Stokes), OpenCV's ``cv2.inpaint``.
+        method: ``"ns"`` (Navier-Stokes) or ``"telea"`` (fast marching), OpenCV's ``cv2.inpaint``.
         radius: the neighbourhood (pixels) each filled pixel is computed from.
         keep_texture: correct the tone of large regions that keep their texture (stains)
             instead of inpainting them.
