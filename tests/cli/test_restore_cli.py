@@ -232,3 +232,55 @@ def test_auto_levels_alone_loads_no_detector_network(compact_weights, tmp_path, 
     assert main(["colorize", str(tmp_path / "faded.png"), "-o", str(out), "--auto-levels", *_model(compact_weights)]) == 0
     lightness = read_image(out).pixels.astype(float).mean(axis=2)
     assert np.ptp(lightness) > 150  # stretched (was 38 levels)
+
+
+# Runs the CLI with every file write paused half-way (as tests/robustness/test_faults.py does),
+# so that a signal sent while a temporary file exists lands in the middle of a write.
+SLOW_WRITER = """
+import sys, time
+from masterpiece.pipeline import io
+
+write_all = io._write_all
+
+def half_then_pause(descriptor, data):
+    write_all(descriptor, data[: len(data) // 2])
+    time.sleep(0.2)
+    write_all(descriptor, data[len(data) // 2 :])
+
+io._write_all = half_then_pause
+from masterpiece.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_for_real_leaves_each_output_with_its_mask(tmp_path, workers):
+    import os
+    import signal
+    import time
+
+    folder = tmp_path / "prints"
+    folder.mkdir()
+    for index in range(12):
+        Image.fromarray(np.roll(print_with_scratch(), index * 3, axis=0)).save(folder / f"p{index:02d}.png")
+    out = tmp_path / "out"
+    argv = ["restore", str(folder), "-o", str(out), "--save-mask", *CLASSICAL]
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, *argv], stderr=subprocess.PIPE,
+        env={**os.environ, "MASTERPIECE_WORKERS": workers},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and list(out.glob(".*.part")) and list(out.glob("p*_mask.png"))):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == EXIT_INTERRUPTED, stderr.decode()
+    assert not list(out.glob(".*.part"))
+    outputs = {p.stem for p in out.glob("p??.png")}
+    masks = {p.stem.removesuffix("_mask") for p in out.glob("p??_mask.png")}
+    assert outputs == masks and 0 < len(outputs) < 12  # each finished output has its mask, and only those
+    assert main(argv) == EXIT_OK  # the same command finishes the rest
+    assert len(list(out.glob("p??.png"))) == len(list(out.glob("p??_mask.png"))) == 12

@@ -306,17 +306,26 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM (main thread only) until the block is done: two files written
-    together are both there or neither."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold Ctrl-C and SIGTERM until the block is done, so that two files written together
+    are both there or neither: their Python handlers (Python runs them in the main thread,
+    whichever thread the signal reached) are replaced by one that notes the signal, and the
+    first signal noted is handed to its own handler afterwards. Only in the main thread, and
+    only for signals with a Python handler (a default action or an ignore is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    noted: list[tuple[int, object]] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if callable(signal.getsignal(signum)):
+            previous[signum] = signal.signal(signum, lambda number, frame: noted.append((number, frame)))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum, frame in noted[:1]:
+            previous[signum](signum, frame)  # KeyboardInterrupt, or the CLI's SIGTERM interruption
 
 
 def write_with_mask(write_output: Callable[[], Path], mask_path: Path | None, mask: np.ndarray | None) -> Path:
