@@ -171,3 +171,18 @@ def test_models_that_cannot_load_stop_the_run(local_ray, photo_tree, tmp_path, c
     with pytest.raises(ModelError, match="eccv16"):
         list(colorize_files_on_ray(pairs, functools.partial(Colorizer, "eccv16", download=False)))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_batch_on_ray_restores_like_local_colorize(local_ray, photo_tree, tmp_path, capsys):
+    (photo_tree / "broken.jpg").unlink()
+    options = ["--model", "compact", "--restore", "--save-mask", "--detector", "classical"]
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["colorize", str(photo_tree), "-o", str(local), *options]) == 0
+    assert main(["batch", str(photo_tree), "-o", str(on_ray), "--ray", *options, "--batch-size", "1"]) == 0
+    assert _files(on_ray) == _files(local) == {"a.png", "a_mask.png", "album/b.jpg", "album/b_mask.png"}
+    for name in _files(local):
+        a = np.asarray(Image.open(local / name)).astype(int)
+        b = np.asarray(Image.open(on_ray / name)).astype(int)
+        assert np.abs(a - b).max() <= 1, name
