@@ -237,3 +237,18 @@ def test_module_colorize_restore_true_uses_the_default_restorer(restorer, monkey
     with_object = colorize(damaged, "compact", weights=compact_weights, restore=restorer)
     without = colorize(damaged, "compact", weights=compact_weights)
     assert np.array_equal(with_true, with_object) and not np.array_equal(with_true, without)
+
+
+def test_sixteen_bit_tiff_and_exif_are_kept_in_gray_outputs(restorer, tmp_path) -> None:
+    deep = scratched(clean_print(16))
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    tiff = repair.restore_file(tmp_path / "deep.png", tmp_path / "deep.tif", restorer)
+    written = read_image(tiff)
+    assert written.pixels.ndim == 2 and written.bit_depth == 16
+    assert (written.pixels != deep).mean() < 0.05  # only the damage changed, in 16 bits
+    exif = Image.Exif()
+    exif[0x010F] = "Old Camera Co."  # Make
+    Image.fromarray(scratched(clean_print())).save(tmp_path / "scan.jpg", exif=exif.tobytes(), quality=95)
+    out = repair.restore_file(tmp_path / "scan.jpg", tmp_path / "scan_out.jpg", restorer)
+    assert Image.open(out).getexif().get(0x010F) == "Old Camera Co."
+    assert Image.open(out).mode == "L"

@@ -363,7 +363,7 @@ def _encode_gray(pixels: np.ndarray, extension: str, bit_depth: int, exif: bytes
         options["compression"] = "tiff_adobe_deflate"
     buffer = BytesIO()
     try:
-        Image.fromarray(gray, "I;16" if gray.dtype == np.uint16 else "L").save(buffer, output.name, **options)
+        Image.fromarray(gray).save(buffer, output.name, **options)  # mode L or I;16 from the dtype
     except (OSError, ValueError) as err:
         raise OutputError(f"cannot encode the image as {output.name}: {err}") from err
     return buffer.getvalue()
