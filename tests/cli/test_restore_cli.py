@@ -138,6 +138,15 @@ def test_stdin_to_stdout(prints):
     assert image.pixels.ndim == 2 and image.pixels[SCRATCH].mean() < 200
 
 
+def test_colorize_restore_from_stdin(prints, compact_weights):
+    command = [sys.executable, "-m", "masterpiece.cli", "colorize", "-", "--format", "png", "--restore",
+               *CLASSICAL, *_model(compact_weights)]
+    result = subprocess.run(command, input=(prints / "a.png").read_bytes(), capture_output=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert read_image(result.stdout).pixels[SCRATCH].mean() < 200
+
+
 # --------------------------------------------------------------------------- --restore
 
 
