@@ -252,3 +252,15 @@ def test_sixteen_bit_tiff_and_exif_are_kept_in_gray_outputs(restorer, tmp_path) 
     out = repair.restore_file(tmp_path / "scan.jpg", tmp_path / "scan_out.jpg", restorer)
     assert Image.open(out).getexif().get(0x010F) == "Old Camera Co."
     assert Image.open(out).mode == "L"
+
+
+def test_auto_levels_on_a_toned_print_keeps_its_tone() -> None:
+    gray = 0.4 + 0.15 * np.mgrid[0:64, 0:96][1].astype(np.float32) / 96  # faded: 0.40..0.55
+    toned = np.round(np.stack((gray, gray * 0.85, gray * 0.65), axis=-1) * 255).astype(np.uint8)
+    repaired = repair.restore_pixels(toned, False, Restorer("classical", auto_levels=True, repair=False))
+    before = rgb_to_lab(np.moveaxis(toned.astype(np.float32) / 255, -1, 0))
+    after = rgb_to_lab(np.moveaxis(repaired.pixels.astype(np.float32) / 255, -1, 0))
+    assert np.ptp(after[0]) > 3 * np.ptp(before[0])  # the tones are stretched
+    hue_before = np.arctan2(before[2], before[1]).mean()
+    hue_after = np.arctan2(after[2], after[1])[np.hypot(after[1], after[2]) > 3].mean()
+    assert abs(hue_after - hue_before) < 0.15  # still sepia, not gray

@@ -173,15 +173,22 @@ def _replace_gray(pixels: np.ndarray, before: np.ndarray, after: np.ndarray, mas
     return out
 
 
-def _chroma(pixels: np.ndarray) -> np.ndarray:
-    """``(2, H, W)`` float32 ``a``, ``b`` of colour pixels, in bands of rows."""
+def _chroma_near(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(2, H, W)`` float32 ``a``, ``b`` of colour pixels, computed only within
+    :data:`CHROMA_INPAINT_RADIUS` + 1 pixels of the mask (what the inpainting reads; zero
+    elsewhere), so a few scratches on a big scan cost a few conversions, not one per pixel."""
     height, width = pixels.shape[:2]
-    ab = np.empty((2, height, width), np.float32)
+    side = 2 * CHROMA_INPAINT_RADIUS + 3
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((side, side), np.uint8)).reshape(-1)
+    where = np.flatnonzero(near)
+    ab = np.zeros((2, height * width), np.float32)
+    flat = pixels.reshape(-1, 3)
     scale = np.float32(1.0 / (np.iinfo(pixels.dtype).max if pixels.dtype.kind == "u" else 1.0))
-    for rows in row_bands(height, width):
-        rgb = np.moveaxis(np.clip(pixels[rows].astype(np.float32) * scale, 0.0, 1.0), -1, 0)
-        ab[:, rows] = rgb_to_lab(rgb)[1:]
-    return ab
+    for start in range(0, where.size, _CHUNK_PIXELS):
+        index = where[start : start + _CHUNK_PIXELS]
+        rgb = np.clip(flat[index].astype(np.float32) * scale, 0.0, 1.0).T[:, :, np.newaxis]
+        ab[:, index] = rgb_to_lab(rgb)[1:, :, 0]
+    return ab.reshape(2, height, width)
 
 
 def _replace_colour(pixels: np.ndarray, before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -191,11 +198,14 @@ def _replace_colour(pixels: np.ndarray, before: np.ndarray, after: np.ndarray, m
     out = pixels.copy()
     if not changed.any():
         return out
-    ab = _chroma(pixels)
+    ab = _chroma_near(pixels, mask)
     if mask.any():
         mask8 = mask.astype(np.uint8)
         for plane in ab:  # cv2.inpaint fills float32 planes one channel at a time
             plane[...] = cv2.inpaint(plane, mask8, CHROMA_INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    if not mask.all() and changed.sum() > mask.sum():  # auto levels moved pixels far from the mask
+        outside = changed & ~mask
+        ab[:, outside] = _chroma_near(pixels, outside)[:, outside]
     where = np.flatnonzero(changed)
     flat_out = out.reshape(-1, 3)
     lightness, a, b = after.reshape(-1), ab[0].reshape(-1), ab[1].reshape(-1)
