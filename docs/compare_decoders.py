@@ -3,11 +3,13 @@
     .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [DATA_DIR ...] [--limit N]
         [--variants annealed@0.38 regression blend0.5@0.38 annealed@0.38+flip ...]
 
-A variant is ``DECODER[@T][+flip][+guided]``: ``annealed`` (annealed mean of the bin
+A variant is ``DECODER[@T][+flip][+guided][+propS/L]``: ``annealed`` (annealed mean of the bin
 distribution at temperature ``T``), ``regression`` (the regression head), ``blendW`` (``W``
 times the annealed mean plus ``1 - W`` times the regression head), ``+flip`` averages the
 network's output over the image and its mirror image, ``+guided`` upsamples ab with the
-edge-aware filter guided by the full-resolution L. Prints each variant's summary with the gray
+edge-aware filter guided by the full-resolution L, ``+propS/L`` spreads the hints'
+corrections (:mod:`masterpiece.color.hint_propagation`, spatial sigma ``S``, lightness sigma
+``L``; defaults when left out). Prints each variant's summary with the gray
 baseline measured in the same run (the numbers quoted in MODEL_CARD.md) and writes the full
 reports to ``reports/decoders/<folder>``.
 """
@@ -28,7 +30,7 @@ from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
 
 _VARIANT = re.compile(
-    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?$"
+    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?(?P<prop>\+prop(?P<ps>[0-9.]+)?(/(?P<pl>[0-9.]+))?)?$"
 )
 
 
@@ -40,17 +42,26 @@ class DecoderVariant:
     flip: bool
     guided: bool
     confidence_scale: float | None = None  # adaptive: weight = clip(scale * (1 - normalized entropy), 0, 1)
+    propagation: tuple[float, float] | None = None  # +propS/L: hints spread (spatial sigma, lightness sigma)
 
     @classmethod
     def parse(cls, text: str) -> DecoderVariant:
         match = _VARIANT.match(text)
         if not match:
-            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+guided]")
+            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+guided][+propS/L]")
         kind = match.group(1)
         scale = float(match.group("s")) if match.group("s") else None
         blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))
+        propagation = None
+        if match.group("prop"):
+            from masterpiece.color.hint_propagation import DEFAULT_LIGHTNESS_SIGMA, DEFAULT_SPATIAL_SIGMA
+
+            propagation = (
+                float(match.group("ps") or DEFAULT_SPATIAL_SIGMA), float(match.group("pl") or DEFAULT_LIGHTNESS_SIGMA)
+            )
         return cls(
-            text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale
+            text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale,
+            propagation,
         )
 
 
@@ -74,6 +85,16 @@ class VariantPredictor:
                 normalized = entropy / torch.log(torch.tensor(float(probabilities.shape[1])))
                 weight = (self.variant.confidence_scale * (1 - normalized)).clamp(0, 1)
             ab = annealed if isinstance(weight, float) and weight >= 1 else weight * annealed + (1 - weight) * ab
+        if self.variant.propagation is not None and hint_ab is not None:
+            from masterpiece.color.hint_propagation import propagate_hints
+
+            spatial, tonal = self.variant.propagation
+            ab = torch.from_numpy(
+                propagate_hints(
+                    small_l.numpy(), ab.float().numpy(), hint_ab.numpy(), hint_mask.numpy(),
+                    spatial_sigma=spatial, lightness_sigma=tonal,
+                )
+            )
         return ab
 
     @torch.inference_mode()

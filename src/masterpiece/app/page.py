@@ -23,6 +23,7 @@ from masterpiece.app.session import Photo, read_upload
 from masterpiece.app.studio import FORMATS, Settings, Studio, session_value, take_flashes
 from masterpiece.errors import MasterpieceError
 from masterpiece.models import DEFAULT_TEMPERATURE
+from masterpiece.models.catalogue import spreads_hints
 from masterpiece.pipeline.analysis import downscale
 from masterpiece.pipeline.image import Colorizer
 
@@ -291,7 +292,8 @@ def workspace(photos: Sequence[Photo], settings: Settings) -> None:
             weights = str(settings.model.weights) if settings.model.weights else None
             model = load_model(settings.model.name, weights)
         colorizer = Colorizer(
-            model, temperature=settings.temperature, saturation=settings.saturation
+            model, temperature=settings.temperature, saturation=settings.saturation,
+            spread_hints=spreads_hints(settings.model.name),
         )
         studio = Studio(colorizer, settings)
         results = colorize_all(photos, studio)

@@ -135,7 +135,8 @@ def build_candidate(spec: ModelSpec, settings: EvaluationSettings) -> Candidate:
     info = get_model_info(spec.name)
     model = create_model(spec.name, pretrained=spec.pretrained, weights=spec.weights)
     colorizer = Colorizer(
-        model, size=info.input_size, temperature=settings.temperature, device=settings.device
+        model, size=info.input_size, temperature=settings.temperature, device=settings.device,
+        spread_hints=info.spreads_hints,
     )
     if spec.weights is not None:
         weights, sha256 = str(spec.weights), sha256_of(spec.weights)

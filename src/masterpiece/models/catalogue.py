@@ -53,6 +53,9 @@ class ModelInfo:
             imported (built-in models, see the module docstring).
         quality_rank: higher is preferred when choosing a default among available models.
         module: the module whose import registers ``factory`` (built-in models).
+        spreads_hints: the pipeline spreads hints over the regions they fall in after the
+            network (:mod:`masterpiece.color.hint_propagation`): for models that follow a hint
+            only around itself.
     """
 
     name: str
@@ -63,6 +66,7 @@ class ModelInfo:
     factory: Callable[..., object] | None = None
     quality_rank: int = 0
     module: str | None = None
+    spreads_hints: bool = False
 
     def metadata(self) -> tuple[object, ...]:
         """Everything but how to build it (compared when an architecture registers itself)."""
@@ -106,6 +110,7 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
         weights=BUNDLED_COMPACT_WEIGHTS,
         quality_rank=1,
         module="masterpiece.models.compact",
+        spreads_hints=True,
     ),
     ModelInfo(
         name="eccv16",
@@ -126,3 +131,8 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
         module="masterpiece.models.siggraph17",
     ),
 )
+
+
+def spreads_hints(name: str) -> bool:
+    """Whether the pipeline spreads the hints of the built-in model ``name`` (False if unknown)."""
+    return any(info.spreads_hints for info in BUILTIN_MODELS if info.name == name)

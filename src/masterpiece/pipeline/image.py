@@ -32,9 +32,10 @@ from PIL import Image
 
 from .._optional import torch_loaded
 from ..color.annealed import check_temperature
+from ..color.hint_propagation import propagate_hints
 from ..color.lab_np import rgb_to_lab
 from ..errors import ConfigError, InvalidHintError, InvalidInputError
-from ..models.catalogue import DEFAULT_TEMPERATURE
+from ..models.catalogue import DEFAULT_TEMPERATURE, spreads_hints
 from ..models.onnx_backend import NetworkBackend, default_threads
 from ..models.runtime import check_device, default_precision, load_network
 from ..models.selection import default_model_name
@@ -215,6 +216,9 @@ class Colorizer:
             Runtime); see :mod:`masterpiece.models.runtime`. ``None``: ``$MASTERPIECE_PRECISION``,
             else ``auto``. The bundled model runs its shipped ONNX files (fp32, int8) without
             PyTorch.
+        spread_hints: after the network, pull each region towards the colours of the hints
+            in it (:mod:`masterpiece.color.hint_propagation`); ``None``: for the models whose
+            catalogue entry says they follow hints only locally (``compact``).
 
     Raises:
         ConfigError: a setting (or ``$MASTERPIECE_MAX_PIXELS``) is out of range.
@@ -233,6 +237,7 @@ class Colorizer:
         download: bool = True,
         max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,
         precision: str | None = None,
+        spread_hints: bool | None = None,
     ) -> None:
         self.max_pixels = resolve_max_pixels(max_pixels)
         if size < 32 or size % 16:
@@ -251,6 +256,7 @@ class Colorizer:
         )
         self.model_name = model if isinstance(model, str) else type(model).__name__
         self.precision = self.backend.precision
+        self.spread_hints = spreads_hints(self.model_name) if spread_hints is None else bool(spread_hints)
 
     @property
     def model(self):
@@ -293,7 +299,10 @@ class Colorizer:
         network_l = _as_array(network_l)
         if hint_ab is not None and hint_mask is not None:
             hint_ab, hint_mask = _resize_hints(_as_array(hint_ab), _as_array(hint_mask), network_l.shape[-2:])
-        return self.backend.network_ab(network_l, hint_ab, hint_mask, self.temperature)
+        ab = self.backend.network_ab(network_l, hint_ab, hint_mask, self.temperature)
+        if self.spread_hints and hint_mask is not None:
+            ab = propagate_hints(network_l, ab, hint_ab, hint_mask)
+        return ab
 
     def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
         """Predict ab for an ``L`` image at its own resolution.
