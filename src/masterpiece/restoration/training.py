@@ -302,7 +302,7 @@ def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> 
     directory = detector_dir() if directory is None else Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     threshold, f1 = choose_threshold(model, data_root)
-    logger.info("threshold %.2f (held-out F1 %.3f)", threshold, f1)
+    logger.info("threshold %.3f (held-out F1 %.3f)", threshold, f1)
     weights = directory / DETECTOR_WEIGHTS[0]
     settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)), "head": str(model.head_width),
                 "threshold": str(threshold), "held_out_f1": f"{f1:.4f}"}
