@@ -250,8 +250,11 @@ class Colorizer:
         self.device = check_device(device)
         if model is None:
             model = default_model_name()
+        requested = precision or default_precision()
+        #: ``fp32`` asked for: the exact reference colour conversion (auto choosing fp32 is not)
+        self.exact = requested == "fp32"
         self.backend: NetworkBackend = load_network(
-            model, precision=precision or default_precision(), device=self.device, weights=weights,
+            model, precision=requested, device=self.device, weights=weights,
             download=download, size=self.size,
         )
         self.model_name = model if isinstance(model, str) else type(model).__name__
@@ -392,14 +395,15 @@ class Colorizer:
             equalise: use the mean of the RGB channels.
             dtype: float32 in [0, 1], uint8 or uint16.
             saturation: chroma multiplier (default: the Colorizer's).
-            fast: OpenCV colour conversion (default: for every precision but fp32).
+            fast: OpenCV colour conversion (default: unless ``fp32`` was asked for, the exact
+                reproduction; ``auto`` choosing float32 stays fast).
 
         Returns:
             ``(H, W, 3)`` sRGB of ``dtype``.
         """
         height, width = pixels.shape[:2]
         saturation = self.saturation if saturation is None else saturation
-        fast = self.precision != "fp32" if fast is None else fast
+        fast = not self.exact if fast is None else fast
         out = np.empty((height, width, 3), dtype)
         bands = list(row_bands(height, width))
         if len(bands) == 1:  # the whole image at once: exactly the reference computation
