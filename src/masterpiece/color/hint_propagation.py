@@ -84,11 +84,12 @@ def propagate_hints(
         hinted = _area_resize(np.asarray(hint_ab[index]) * np.asarray(hint_mask[index]), size)
         hinted = hinted.reshape(2, -1)[:, sources] / coverage.ravel()[sources]
         small_l = _area_resize(np.asarray(lightness[index]), size)[0].ravel()
+        source_cells, source_l = cells[sources][None, :, :], small_l[sources][None, :]
         target = out[index].reshape(2, -1)
         for start in range(0, cells.shape[0], CHUNK_CELLS):  # (chunk, K) weights at a time
             chunk = slice(start, start + CHUNK_CELLS)
-            distance = ((cells[chunk, None, :] - cells[sources][None, :, :]) ** 2).sum(axis=2)
-            difference = (small_l[chunk, None] - small_l[sources][None, :]) ** 2
+            distance = ((cells[chunk, None, :] - source_cells) ** 2).sum(axis=2)
+            difference = (small_l[chunk, None] - source_l) ** 2
             weights = np.exp(-(distance / spatial + difference / tonal))
             summed = weights.sum(axis=1)
             pulled = weights @ hinted.T - summed[:, None] * target[:, chunk].T  # sum_k w_k (hint_k - pred)
