@@ -59,8 +59,9 @@ def bench_network(timer: Timer, size: int = 256) -> dict:
 def bench_int8(folders: list[Path], size: int = 256, limit: int | None = None) -> dict:
     """Mean ab distance between the shipped int8 and float32 networks, per folder of photographs."""
     from masterpiece.pipeline.bands import network_lightness
+    from masterpiece.pipeline.decoding import read_image
+    from masterpiece.pipeline.folders import iter_image_files
     from masterpiece.pipeline.image import Colorizer
-    from masterpiece.pipeline.io import iter_image_files, read_image
 
     exact = Colorizer("compact", precision="fp32", download=False)
     quantized = Colorizer("compact", precision="int8", download=False)

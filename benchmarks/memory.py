@@ -51,7 +51,8 @@ def phase(name):
 phases, held = {}, {}
 source, destination, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 from masterpiece.pipeline.image import Colorizer
-from masterpiece.pipeline.io import read_image, write_image
+from masterpiece.pipeline.decoding import read_image
+from masterpiece.pipeline.encoding import write_image
 colorizer = Colorizer(**options)
 phase("load_model")
 loaded = read_image(source, max_pixels=None)

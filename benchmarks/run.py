@@ -243,7 +243,7 @@ def _precision_distances(make: Callable[[str], Colorizer], photos: list[np.ndarr
 def bench_accuracy(ws: Workspace, settings: Settings) -> dict:
     from masterpiece.errors import WeightsError
     from masterpiece.models import create_model
-    from masterpiece.pipeline.io import read_image
+    from masterpiece.pipeline.decoding import read_image
 
     val = SHARED_DATA / "val"
     paths = sorted(val.iterdir())[: settings.accuracy_photos] if val.is_dir() else []
@@ -292,7 +292,7 @@ def _resize_effect_bundled(official: OfficialPipeline, settings: Settings) -> di
     of a trained network: the bundled model's real weights at T = 1 on the validation photos.
     (The random ECCV16 weights amplify any input difference without bound.)"""
     from masterpiece.errors import WeightsError
-    from masterpiece.pipeline.io import read_image
+    from masterpiece.pipeline.decoding import read_image
 
     val = SHARED_DATA / "val"
     paths = sorted(val.iterdir())[: settings.accuracy_photos] if val.is_dir() else []
@@ -370,7 +370,8 @@ def bench_photo(ws: Workspace, settings: Settings) -> dict:
 
 def _photo_phases(colorizer: Colorizer, source: Path, destination: Path, bit_depth: int = 8) -> dict:
     """One run of Masterpiece's end-to-end path, phase by phase (where the time goes)."""
-    from masterpiece.pipeline.io import read_image, write_image
+    from masterpiece.pipeline.decoding import read_image
+    from masterpiece.pipeline.encoding import write_image
 
     phases, start = {}, time.perf_counter()
     loaded = read_image(source)

@@ -77,7 +77,7 @@ def _scratch(source: Path, destination: Path, seed: int) -> None:
     """``source`` with synthetic damage drawn on its lightness, as an 8-bit gray PNG."""
     import numpy as np
 
-    from masterpiece.pipeline.io import read_image
+    from masterpiece.pipeline.decoding import read_image
     from masterpiece.pipeline.repair import image_lightness, lightness_to_gray
     from masterpiece.restoration.damage import DamageConfig, draw_damage
 

@@ -164,8 +164,8 @@ def library_suggestions(weights: Path, gray: np.ndarray, x: float, y: float) -> 
     """What the library suggests at ``(x, y)`` of the photo, without hints (the page must agree)."""
     from masterpiece.models import create_model
     from masterpiece.pipeline.analysis import suggest_colors
+    from masterpiece.pipeline.decoding import read_image
     from masterpiece.pipeline.image import Colorizer
-    from masterpiece.pipeline.io import read_image
 
     colorizer = Colorizer(create_model("compact", weights=weights))
     return [item.hex for item in suggest_colors(colorizer, read_image(gray), x, y)]

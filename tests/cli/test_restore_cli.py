@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from masterpiece.cli.main import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, main
-from masterpiece.pipeline.io import read_image
+from masterpiece.pipeline.decoding import read_image
 
 SCRATCH = (slice(40, 43), slice(10, 118))
 CLASSICAL = ["--detector", "classical"]
@@ -247,16 +247,16 @@ def test_auto_levels_alone_loads_no_detector_network(compact_weights, tmp_path, 
 # so that a signal sent while a temporary file exists lands in the middle of a write.
 SLOW_WRITER = """
 import sys, time
-from masterpiece.pipeline import io
+from masterpiece import atomic
 
-write_all = io._write_all
+write_all = atomic._write_all
 
 def half_then_pause(descriptor, data):
     write_all(descriptor, data[: len(data) // 2])
     time.sleep(0.2)
     write_all(descriptor, data[len(data) // 2 :])
 
-io._write_all = half_then_pause
+atomic._write_all = half_then_pause
 from masterpiece.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

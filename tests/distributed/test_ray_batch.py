@@ -14,8 +14,8 @@ from masterpiece.cli.main import EXIT_PARTIAL_FAILURE, main
 from masterpiece.distributed import FileResult, check_ray_address
 from masterpiece.distributed.ray_batch import ColorizeFiles
 from masterpiece.errors import ConfigError, MasterpieceError, ModelError, OutputError
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import Colorizer
-from masterpiece.pipeline.io import read_image
 
 
 @pytest.fixture

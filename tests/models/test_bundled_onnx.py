@@ -257,7 +257,7 @@ def test_the_module_imports_neither_torch_nor_onnx() -> None:
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {f"{'.' * node.level}{node.module}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"hashlib", "json", "logging", "os", "tempfile", "__future__", "collections.abc",
-                        "dataclasses", "pathlib", "..errors"}
+                        "dataclasses", "pathlib", "..atomic", "..errors"}
     # and it finds and verifies the shipped files in a process where torch and onnx cannot load
     script = (
         "import sys, importlib.util\n"

@@ -342,7 +342,7 @@ def _interrupt(response, file, *args: object) -> str:
 @pytest.mark.parametrize(
     ("target", "fault", "reason"),
     [
-        ("tempfile.mkstemp", _refuse_temporary_files, "Permission denied"),
+        ("open", _refuse_temporary_files, "Permission denied"),  # the temporary download file
         ("_copy_with_progress", _fill_the_disk, "No space left on device"),
     ],
     ids=["unwritable cache", "disk full"],
@@ -353,7 +353,7 @@ def test_a_cache_that_cannot_be_written_gives_a_clear_error_and_keeps_nothing(
     """As root chmod cannot refuse writes, so the faults are injected."""
     spec = _spec(tiny_file, url_of(tiny_file))
     _register_tiny(monkeypatch, spec)
-    monkeypatch.setattr(f"masterpiece.models._weights.{target}", fault)
+    monkeypatch.setattr(_weights, target, fault, raising=False)
     pattern = f"cannot write to the weights cache directory {cache_dir()} \\({reason}\\).*MASTERPIECE_CACHE"
     with pytest.raises(DownloadError, match=pattern):
         create_model(TINY)

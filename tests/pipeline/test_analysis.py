@@ -17,8 +17,8 @@ from masterpiece.pipeline.analysis import (
     suggest_colors,
     uncertainty_map,
 )
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import ColorHint, Colorizer
-from masterpiece.pipeline.io import read_image
 
 # Five bins: gray, its neighbour 10 units away, and three far apart (Lab units).
 CENTERS = torch.tensor([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0], [-40.0, 30.0], [0.0, -60.0]])

@@ -21,8 +21,8 @@ from masterpiece.pipeline.bands import (
     upsample_ab_rows,
     upsample_ab_width,
 )
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import Colorizer
-from masterpiece.pipeline.io import read_image
 
 
 def test_row_bands_cover_every_row_once() -> None:

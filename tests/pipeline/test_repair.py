@@ -20,8 +20,8 @@ from masterpiece.color.lab_np import gray_to_lightness, rgb_to_lab
 from masterpiece.errors import ConfigError, OutputError, OutputExistsError
 from masterpiece.models import create_model
 from masterpiece.pipeline import repair
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import Colorizer, colorize
-from masterpiece.pipeline.io import read_image
 from masterpiece.restoration import Restorer
 
 SCRATCH_ROWS = slice(60, 63)  # bright

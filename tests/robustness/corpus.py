@@ -9,7 +9,7 @@ an image) and two plain good images. Every image is tiny (at most 32x48) so that
 colorizes in seconds with the compact model at ``--size 64``.
 
 Each :class:`Case` says what reading it produces: ``error`` is the exception type
-:func:`~masterpiece.pipeline.io.read_image` and ``Colorizer.colorize`` raise (None: it
+:func:`~masterpiece.pipeline.decoding.read_image` and ``Colorizer.colorize`` raise (None: it
 colorizes), ``reason`` a regular expression the message matches, and ``output`` where a folder
 run writes its result, relative to the output folder. The helpers at the end check runs over
 it: :func:`fingerprint` (inputs untouched), :data:`TRACEBACK`, :func:`model_options`.

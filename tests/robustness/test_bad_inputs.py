@@ -16,8 +16,9 @@ from PIL import Image
 
 from masterpiece.cli.main import EXIT_OK, EXIT_PARTIAL_FAILURE, main
 from masterpiece.errors import ImageTooLargeError, InvalidImageError
+from masterpiece.pipeline.decoding import read_image
+from masterpiece.pipeline.folders import iter_image_files
 from masterpiece.pipeline.image import Colorizer
-from masterpiece.pipeline.io import iter_image_files, read_image
 
 from .corpus import (
     CASES,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from masterpiece import atomic
 from masterpiece.cli.main import EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED, main
-from masterpiece.pipeline import io as image_io
-from masterpiece.pipeline.io import read_image
+from masterpiece.pipeline.decoding import read_image
 
 from .corpus import TRACEBACK, fingerprint, gray_pixels, model_options
 
@@ -27,16 +27,16 @@ N_IMAGES = 20
 # temporary file exists lands in the middle of a write.
 SLOW_WRITER = """
 import sys, time
-from masterpiece.pipeline import io
+from masterpiece import atomic
 
-write_all = io._write_all
+write_all = atomic._write_all
 
 def half_then_pause(descriptor, data):
     write_all(descriptor, data[: len(data) // 2])
     time.sleep(0.3)
     write_all(descriptor, data[len(data) // 2 :])
 
-io._write_all = half_then_pause
+atomic._write_all = half_then_pause
 from masterpiece.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -78,7 +78,7 @@ def test_a_folder_that_refuses_writes_stops_the_batch(
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(image_io.os, "open", refuse)
+    monkeypatch.setattr(atomic.os, "open", refuse)
     out = tmp_path / "out"
     assert main(_command(photos, out, compact_weights)) == EXIT_OUTPUT
     err = capsys.readouterr().err
@@ -111,7 +111,7 @@ def test_a_full_disk_stops_the_batch_and_leaves_no_partial_file(
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(descriptor, data)
 
-    monkeypatch.setattr(image_io.os, "write", fills_up_after_the_first_output)
+    monkeypatch.setattr(atomic.os, "write", fills_up_after_the_first_output)
     assert main(_command(photos, out, compact_weights)) == EXIT_OUTPUT
     monkeypatch.undo()
     err = capsys.readouterr().err

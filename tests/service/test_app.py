@@ -18,8 +18,8 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
 from masterpiece.errors import ConfigError, UnknownModelError
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import Colorizer
-from masterpiece.pipeline.io import read_image
 from masterpiece.service import ServiceSettings, create_app
 
 from .conftest import encode

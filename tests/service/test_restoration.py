@@ -14,7 +14,7 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
 from masterpiece.color.lab_np import rgb_to_lab
-from masterpiece.pipeline.io import read_image
+from masterpiece.pipeline.decoding import read_image
 from masterpiece.service import ServiceSettings, create_app
 
 from .conftest import encode

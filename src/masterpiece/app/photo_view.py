@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ..pipeline.io import encode_image
+from ..pipeline.encoding import encode_image
 
 __all__ = ["Marker", "data_url", "jpeg_url", "photo_view"]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import MasterpieceError
 from ..pipeline.analysis import downscale
-from ..pipeline.io import MAX_PIXELS_ENV, LoadedImage, read_image
+from ..pipeline.decoding import MAX_PIXELS_ENV, LoadedImage, read_image
 
 __all__ = ["APP_MAX_PIXELS", "DISPLAY_SIDE", "LruCache", "Photo", "read_upload"]
 

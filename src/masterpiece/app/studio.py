@@ -31,8 +31,8 @@ from ..pipeline.analysis import (
     predict_distribution,
     rescale_hints,
 )
+from ..pipeline.encoding import encode_image
 from ..pipeline.image import ColorHint, Colorizer
-from ..pipeline.io import encode_image
 from ..pipeline.repair import Repaired, damage_overlay, display_copy, repair_for_colorizing
 from ..restoration import Restorer
 from .catalogue import ModelChoice

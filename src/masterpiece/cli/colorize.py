@@ -146,7 +146,7 @@ def _with_extension(path: Path, extension: str | None) -> Path:
 
 def _single_destination(source: Path, out_dir: Path | None, into_folder: bool, suffix: str) -> Path:
     """The output of one named input file."""
-    from ..pipeline.io import writable_extension
+    from ..pipeline.formats import writable_extension
 
     if out_dir is not None and into_folder:
         return out_dir / f"{source.stem}{writable_extension(source.suffix)}"
@@ -161,7 +161,7 @@ def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) ->
     When ``root`` lies inside ``source`` (``-o scans/colour``), what is below it is earlier
     output, not input: it is left out, so that a re-run does not colorize its own results.
     """
-    from ..pipeline.io import iter_image_files, output_path_for
+    from ..pipeline.folders import iter_image_files, output_path_for
 
     def unreadable(path: Path, reason: str) -> None:
         plan.problems.append(f"{path}: skipped, {reason}")
@@ -179,7 +179,7 @@ def _plan_folder(plan: Plan, source: Path, root: Path, extension: str | None) ->
 def plan_jobs(inputs: list[str], output: str | None, extension: str | None, suffix: str = "_colorized") -> Plan:
     """Decide every input file's output path (no file is touched).
 
-    Folders are searched with :func:`~masterpiece.pipeline.io.iter_image_files`; what cannot
+    Folders are searched with :func:`~masterpiece.pipeline.folders.iter_image_files`; what cannot
     be searched, and inputs whose output another input already has, become ``problems``.
     Without ``output``, a file's output is ``NAME{suffix}.EXT`` beside it and a folder's
     ``FOLDER{suffix}``.
@@ -225,7 +225,7 @@ def claim_masks(plan: Plan) -> None:
 
 def check_options(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
-    from ..pipeline.io import writable_format
+    from ..pipeline.formats import writable_format
 
     if getattr(args, "save_mask", False) and not (getattr(args, "restore", False)):
         raise ConfigError("--save-mask writes the damage --restore finds; add --restore")
@@ -528,14 +528,16 @@ def _max_pixels_option(args: argparse.Namespace) -> dict[str, int | None]:
 
 def _run_stdio(args: argparse.Namespace) -> int:
     """Read one image from stdin; write to ``-o`` or, by default, to stdout."""
-    from ..pipeline.io import encode_image, read_image, writable_format
+    from ..pipeline.decoding import read_image
+    from ..pipeline.encoding import encode_image
+    from ..pipeline.formats import writable_format
 
     data = sys.stdin.buffer.read()
     loaded = read_image(data, **_max_pixels_option(args))
     colorizer = make_colorizer(args)
     rgb = colorizer.colorize_loaded(loaded, restore=make_restorer(args))
     if args.output and args.output != STDIO:
-        from ..pipeline.io import write_image
+        from ..pipeline.encoding import write_image
 
         write_image(Path(args.output), rgb, alpha=loaded.alpha, bit_depth=args.bit_depth or loaded.bit_depth,
                     exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality,

@@ -211,7 +211,8 @@ def calibration_from_folder(folder: Path, count: int, size: int) -> list[np.ndar
 
     from ..errors import ConfigError, InvalidImageError
     from ..pipeline.bands import network_lightness
-    from ..pipeline.io import iter_image_files, read_image
+    from ..pipeline.decoding import read_image
+    from ..pipeline.folders import iter_image_files
 
     images = []
     for path in sorted(iter_image_files(Path(folder))):

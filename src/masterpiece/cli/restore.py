@@ -105,7 +105,8 @@ def _worker(args: argparse.Namespace) -> RestoreWorker:
 
 def _run_stdio(args: argparse.Namespace) -> int:
     """Read one image from stdin; write to ``-o`` or, by default, to stdout."""
-    from ..pipeline.io import read_image, writable_format
+    from ..pipeline.decoding import read_image
+    from ..pipeline.formats import writable_format
     from ..pipeline.repair import encode_restored, restore_pixels, write_restored
 
     loaded = read_image(sys.stdin.buffer.read(), **_max_pixels_option(args))

@@ -2,7 +2,7 @@
 
 Every regular, non-hidden file below the folder (recursively, sorted by relative path) is a
 candidate. Files that cannot be read and grayscale images (as
-:func:`masterpiece.pipeline.io.read_image` judges: a gray mode, or channels equal within
+:func:`masterpiece.pipeline.decoding.read_image` judges: a gray mode, or channels equal within
 1/255) are skipped and listed, never fatal; a folder without any usable image is a
 :class:`~masterpiece.errors.DataError`.
 
@@ -117,7 +117,7 @@ def load_eval_image(path: Path, name: str, eval_size: int) -> EvalImage:
     Raises:
         InvalidImageError: unreadable, or grayscale.
     """
-    from ..pipeline.io import read_image
+    from ..pipeline.decoding import read_image
 
     loaded = read_image(path)
     if loaded.is_grayscale:

@@ -21,16 +21,15 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .._optional import require_torch
+from ..atomic import REFUSED_WRITE_ERRNOS, atomic_path, output_error
 from ..errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -61,10 +60,6 @@ _OPTIONAL_KEY_SUFFIX = "num_batches_tracked"
 #: keys under which training checkpoints keep the model weights
 _CHECKPOINT_WEIGHT_KEYS = ("model", "state_dict")
 _MAX_LISTED_KEYS = 8
-#: OS errors that mean the cache directory cannot be written (not a network problem)
-_CACHE_WRITE_ERRNOS = frozenset(
-    {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-)
 
 
 # --------------------------------------------------------------------------- locations
@@ -168,23 +163,9 @@ def _copy_with_progress(
     return digest.hexdigest()
 
 
-@contextmanager
-def _temporary_sibling(destination: Path) -> Iterator[Path]:
-    """A unique temporary file next to ``destination``, removed unless renamed away."""
-    descriptor, name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
-    os.close(descriptor)
-    temporary = Path(name)
-    try:
-        yield temporary
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _fetch(url: str, destination: Path, expected: str, progress: bool, name: str | None) -> None:
     """Download ``url`` to a temporary file, verify its sha256, rename it to ``destination``."""
-    with _temporary_sibling(destination) as temporary:
+    with atomic_path(destination) as temporary:
         with (
             urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
             open(temporary, "wb") as file,
@@ -201,7 +182,6 @@ def _fetch(url: str, destination: Path, expected: str, progress: bool, name: str
                 f"nothing was kept; retry {_pull_hint(name)}, or download the file yourself, "
                 "check its sha256 and pass --weights FILE",
             )
-        os.replace(temporary, destination)
 
 
 def _cache_write_error(directory: Path, error: OSError) -> DownloadError:
@@ -218,7 +198,7 @@ def _is_cache_write_error(error: BaseException) -> bool:
     return (
         isinstance(error, OSError)
         and not isinstance(error, urllib.error.URLError)
-        and error.errno in _CACHE_WRITE_ERRNOS
+        and error.errno in REFUSED_WRITE_ERRNOS
     )
 
 
@@ -271,6 +251,9 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
     logger.info("downloading %s to %s", spec.url, destination)
     try:
         _fetch(spec.url, destination, expected, progress, name)
+    except OutputError as error:  # the verified download could not be renamed into place
+        cause = error.__cause__
+        raise _cache_write_error(destination.parent, cause if isinstance(cause, OSError) else OSError(str(error))) from error
     except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
         if _is_cache_write_error(error):
             raise _cache_write_error(destination.parent, error) from error
@@ -499,13 +482,9 @@ def save_safetensors(
     path = Path(path)
     refuse_overwrite(path, overwrite)
     tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _temporary_sibling(path) as temporary:
+    with atomic_path(path) as temporary:
+        try:
             save_file(tensors, temporary)
-            os.replace(temporary, path)
-    except OSError as error:
-        raise OutputError(
-            f"cannot write {path} ({error.strerror or error}); check the directory"
-        ) from error
+        except OSError as error:
+            raise output_error(path, error) from error
     return path

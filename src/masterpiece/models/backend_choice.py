@@ -31,9 +31,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MasterpieceError
+from ..atomic import write_bytes_atomically
+from ..errors import MasterpieceError, OutputError
 from .catalogue import DEFAULT_TEMPERATURE
 from .onnx_backend import NetworkBackend
 
@@ -177,18 +176,9 @@ def write_choice(path: Path, key: Mapping[str, object], precision: str, measured
     content = {"format": _FORMAT, "key": dict(key), "precision": precision,
                "measured": {name: vars(result) for name, result in measured.items()}}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                json.dump(content, file, indent=1)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-    except OSError as error:
-        logger.warning("cannot cache the backend choice in %s (%s); it will be measured again next time",
-                       path, error.strerror or error)
+        write_bytes_atomically(path, json.dumps(content, indent=1).encode("utf-8"))
+    except OutputError as error:
+        logger.warning("cannot cache the backend choice (%s); it will be measured again next time", error)
 
 
 def _distance(output: np.ndarray, reference: np.ndarray) -> float:

@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic import write_bytes_atomically
 from ..errors import ChecksumMismatchError, ConfigError, WeightsError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -182,7 +181,7 @@ def write_manifest_entry(
 
     Raises:
         WeightsError: the existing manifest is unreadable.
-        OSError: the manifest cannot be written.
+        OutputError: the manifest cannot be written.
     """
     previous = read_manifest(directory).get(model_name, {})
     path = directory / MANIFEST_NAME
@@ -191,15 +190,7 @@ def write_manifest_entry(
     models[model_name] = {precision: asdict(entry) for precision, entry in files.items()}
     models[model_name]["built_with"] = dict(built_with)
     content = {"format": _FORMAT, "built_by": BUNDLE_COMMAND, "models": dict(sorted(models.items()))}
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{MANIFEST_NAME}.", suffix=".part")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(content, file, indent=2)
-            file.write("\n")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_bytes_atomically(path, (json.dumps(content, indent=2) + "\n").encode("utf-8"))
     kept = {entry.filename for entry in files.values()}
     stale = [directory / entry.filename for entry in previous.values() if entry.filename not in kept]
     for file_path in stale:

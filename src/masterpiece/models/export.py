@@ -43,9 +43,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ModelError, OutputError
+from ..atomic import atomic_path, output_error, scratch_sibling
+from ..errors import ConfigError, ModelError
 from ._base import ColorizationModel
-from ._weights import _temporary_sibling, refuse_overwrite
+from ._weights import refuse_overwrite
 from .backend_choice import generated_lightness
 from .bundled_onnx import (
     BUNDLED_PRECISIONS,
@@ -175,9 +176,8 @@ def export_onnx(
     inputs = example_inputs(model, size)
     precision = "int8" if int8 else "fp32"
     metadata = model_metadata(model, name or type(model).__name__, precision, source_sha256)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with _temporary_sibling(output) as float_file, _temporary_sibling(output) as final_file:
+    with atomic_path(output) as final_file, scratch_sibling(output) as float_file:
+        try:
             _export_float(model, inputs, float_file)
             if int8:
                 images = calibration if calibration is not None else generated_calibration_images(calibration_count, size)
@@ -185,10 +185,8 @@ def export_onnx(
             else:
                 os.replace(float_file, final_file)
             _write_metadata(final_file, metadata)
-            os.chmod(final_file, 0o644)  # a temporary file is private; the export is not
-            os.replace(final_file, output)
-    except OSError as error:
-        raise OutputError(f"cannot write {output} ({error.strerror or error}); check the folder") from error
+        except OSError as error:
+            raise output_error(output, error) from error
     logger.info("exported %s (%s) to %s", metadata[f"{METADATA_PREFIX}model"], precision, output)
     return output
 
@@ -324,7 +322,7 @@ def quantize_int8(
     # and the calibrator prints its progress ("Collecting tensor data...", "Percentile : ...")
     chatter = io.StringIO()
     try:
-        with _temporary_sibling(output) as prepared, contextlib.redirect_stdout(chatter):
+        with scratch_sibling(output) as prepared, contextlib.redirect_stdout(chatter):
             quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
                 str(prepared), str(output), _CalibrationReader(images, model.accepts_hints),
@@ -402,8 +400,5 @@ def export_bundled(
             calibration=images, size=info.input_size, overwrite=True, source_sha256=source_sha256,
         )
         files[precision] = BundledOnnxFile(path.name, file_sha256(path), path.stat().st_size, source.name, source_sha256)
-    try:
-        write_manifest_entry(directory, name, files, _tool_versions())
-    except OSError as error:
-        raise OutputError(f"cannot write the manifest in {directory} ({error.strerror or error}); check the folder") from error
+    write_manifest_entry(directory, name, files, _tool_versions())
     return files

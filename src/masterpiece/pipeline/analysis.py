@@ -33,8 +33,8 @@ from ..color.annealed import softmax
 from ..color.lab_np import lab_to_rgb
 from ..errors import InvalidHintError, InvalidInputError, ModelError
 from .bands import band_lightness, network_lightness, upsample_ab
+from .decoding import LoadedImage
 from .image import ColorHint, Colorizer, hint_maps
-from .io import LoadedImage
 
 __all__ = [
     "ColorDistribution",

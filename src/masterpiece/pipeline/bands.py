@@ -6,7 +6,7 @@ each of these runs on bands of rows of about :data:`BAND_PIXELS` pixels, so no w
 float temporary exists: a 100-megapixel scan needs its 8-bit source, the 8-bit result and a
 few tens of megabytes per band.
 
-Pixels come as the decoder produced them (:attr:`~masterpiece.pipeline.io.LoadedImage.pixels`):
+Pixels come as the decoder produced them (:attr:`~masterpiece.pipeline.decoding.LoadedImage.pixels`):
 ``(H, W)`` gray or ``(H, W, 3)`` RGB, uint8, uint16 or float32 in [0, 1]. Gray 8- and 16-bit
 values (and RGB pixels whose channels are equal, by the sum of their channels) go through a
 lookup table of their ``L``, built with the RGB path's float32 arithmetic (equal within 1e-4).

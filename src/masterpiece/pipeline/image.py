@@ -49,17 +49,10 @@ from .bands import (
     upsample_ab_rows,
     upsample_ab_width,
 )
-from .io import (
-    LoadedImage,
-    MaxPixelsDefault,
-    _quantize,
-    encode_image,
-    read_image,
-    resolve_max_pixels,
-    writable_extension,
-    writable_format,
-    write_image,
-)
+from .decoding import LoadedImage, MaxPixelsDefault, read_image, resolve_max_pixels
+from .encoding import encode_image, write_image
+from .formats import writable_extension, writable_format
+from .pixels import quantize
 from .repair import check_destination, repair_for_colorizing, resolve_restorer, write_with_mask
 
 if TYPE_CHECKING:
@@ -211,7 +204,7 @@ class Colorizer:
         download: allow downloading missing registered weights.
         max_pixels: the largest image (width x height) read, judged from the file's header
             before decoding (decompression bombs); None for no limit. By default
-            ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.io.DEFAULT_MAX_PIXELS`.
+            ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.decoding.DEFAULT_MAX_PIXELS`.
         precision: ``auto``, ``fp32`` (exact reproduction), ``bf16`` or ``int8`` (ONNX
             Runtime); see :mod:`masterpiece.models.runtime`. ``None``: ``$MASTERPIECE_PRECISION``,
             else ``auto``. The bundled model runs its shipped ONNX files (fp32, int8) without
@@ -352,7 +345,7 @@ class Colorizer:
             hints: colour hints in pixel coordinates.
             equalise: use the mean of the RGB channels (an RGB file whose channels are equal).
             dtype: the result's type: float32 in [0, 1], or uint8 / uint16 (rounded as
-                :func:`~masterpiece.pipeline.io.write_image` rounds).
+                :func:`~masterpiece.pipeline.encoding.write_image` rounds).
             restore: repair scratches, dust and tears first (``True`` or a
                 :class:`~masterpiece.restoration.Restorer`): the network sees the repaired
                 ``L`` and the result keeps it (:func:`~masterpiece.pipeline.repair.repair_for_colorizing`).
@@ -433,10 +426,10 @@ class Colorizer:
         rgb = lab_band_to_rgb(lightness, ab, fast)
         if out.dtype == np.float32:
             out[rows] = rgb
-        elif out.dtype == np.uint8:  # round half to even, as _quantize (np.rint); one pass
+        elif out.dtype == np.uint8:  # round half to even, as quantize (np.rint); one pass
             cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0, out=rgb), dst=out[rows], alpha=255.0)
         else:
-            _quantize(rgb, out[rows])
+            quantize(rgb, out[rows])
 
     def colorize_loaded(
         self, loaded: LoadedImage, hints: Sequence[ColorHint] = (), dtype: type = np.float32,

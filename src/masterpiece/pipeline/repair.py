@@ -1,7 +1,7 @@
 """Repairing decoded images with :mod:`masterpiece.restoration`, and writing the results.
 
 :class:`~masterpiece.restoration.Restorer` works on one CIE ``L`` plane. This module maps the
-pixels :func:`~masterpiece.pipeline.io.read_image` decodes (``(H, W)`` gray or ``(H, W, 3)``
+pixels :func:`~masterpiece.pipeline.decoding.read_image` decodes (``(H, W)`` gray or ``(H, W, 3)``
 sRGB; uint8, uint16 or float32 in [0, 1]) to that plane and back:
 
 - **Gray** sources (and RGB files whose channels are equal, ``equalise``) keep their type:
@@ -37,20 +37,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..atomic import write_bytes_atomically
 from ..color.lab_np import DELTA, lab_to_rgb, linear_to_srgb, rgb_to_lab
 from ..errors import ConfigError, OutputError, OutputExistsError
 from .bands import band_lightness, row_bands
-from .encoders import encode_png
-from .io import (
-    MaxPixelsDefault,
-    _find_output_format,
-    _quantize,
-    _reset_orientation,
-    encode_image,
-    read_image,
-    resolve_max_pixels,
-    write_bytes_atomically,
-)
+from .decoding import MaxPixelsDefault, read_image, resolve_max_pixels
+from .encoding import encode_image, encode_png
+from .formats import find_output_format
+from .metadata import reset_orientation
+from .pixels import quantize
 
 if TYPE_CHECKING:
     from ..restoration import Restorer
@@ -155,7 +150,7 @@ def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Float32 values in [0, 1] in ``dtype`` (rounded as :func:`write_image` rounds)."""
     if np.issubdtype(dtype, np.floating):
         return values.astype(dtype, copy=False)
-    return _quantize(values.reshape(-1, 1), np.empty((values.size, 1), dtype)).reshape(values.shape)
+    return quantize(values.reshape(-1, 1), np.empty((values.size, 1), dtype)).reshape(values.shape)
 
 
 def _changed(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -357,13 +352,13 @@ def _encode_gray(pixels: np.ndarray, extension: str, bit_depth: int, exif: bytes
                  icc_profile: bytes | None, quality: int) -> bytes | None:
     """A one-channel file of ``(H, W)`` gray pixels, or None where only RGB can be written
     (16 bits in a format without them, an unknown extension)."""
-    output = _find_output_format(extension)
+    output = find_output_format(extension)
     if output is None:
         return None
     depth = bit_depth if output.sixteen_bit else 8
     gray = _as_dtype(pixels, np.dtype(np.uint16 if depth == 16 else np.uint8)) if pixels.dtype.kind == "f" \
-        else _quantize(pixels, np.empty(pixels.shape, np.uint16 if depth == 16 else np.uint8))
-    exif = _reset_orientation(exif, "the EXIF to write") if exif else None
+        else quantize(pixels, np.empty(pixels.shape, np.uint16 if depth == 16 else np.uint8))
+    exif = reset_orientation(exif, "the EXIF to write") if exif else None
     if output.name == "PNG":
         return encode_png(gray, exif, icc_profile)
     options: dict[str, object] = {"quality": quality} if output.quality else {}
@@ -385,7 +380,7 @@ def encode_restored(
 ) -> bytes:
     """Encode restored pixels in ``format`` (a name such as "PNG" or an extension): a gray image
     without alpha as a one-channel file, anything else (colour, or gray with alpha, which
-    becomes RGBA with equal channels) with :func:`~masterpiece.pipeline.io.encode_image`.
+    becomes RGBA with equal channels) with :func:`~masterpiece.pipeline.encoding.encode_image`.
 
     Raises:
         InvalidInputError: an unknown format. OutputError: the encoder failed.

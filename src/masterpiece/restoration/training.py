@@ -40,6 +40,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..atomic import atomic_path
 from ..color.lab_np import gray_to_lightness
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256, onnx_filename, write_manifest_entry
 from .damage import DamageConfig, draw_damage
@@ -222,10 +223,9 @@ def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.util
 
 
 def _save(path: Path, model: DamageNet, step: int) -> None:
-    temporary = path.with_suffix(".part")
-    torch.save({"state_dict": model.state_dict(), "width": model.width, "dilations": model.dilations,
-                "head": model.head_width, "step": step}, temporary)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        torch.save({"state_dict": model.state_dict(), "width": model.width, "dilations": model.dilations,
+                    "head": model.head_width, "step": step}, temporary)
 
 
 def load_checkpoint(path: Path) -> DamageNet:
@@ -306,8 +306,8 @@ def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> 
     weights = directory / DETECTOR_WEIGHTS[0]
     settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)), "head": str(model.head_width),
                 "threshold": str(threshold), "held_out_f1": f"{f1:.4f}"}
-    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights), metadata=settings)
-    os.chmod(weights, 0o644)
+    with atomic_path(weights, mode=0o644) as temporary:
+        save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(temporary), metadata=settings)
     return export_bundled_detector(directory)
 
 

@@ -13,8 +13,9 @@ import numpy as np
 from ..color.annealed import check_temperature
 from ..errors import InvalidInputError, MasterpieceError, ModelError, OutputError
 from ..models import default_model_name, get_model_info
+from ..pipeline.decoding import LoadedImage, read_image
+from ..pipeline.encoding import encode_image
 from ..pipeline.image import ColorHint, Colorizer
-from ..pipeline.io import LoadedImage, encode_image, read_image
 from ..pipeline.repair import encode_restored, restore_pixels
 from ..restoration import Restorer
 from .schemas import OutputFormat

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
+from ..atomic import write_bytes_atomically
 from ..errors import UnsafeCheckpointError
-from ..pipeline.io import write_bytes_atomically
 
 
 def save_training_state(path: Path, state: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 
 from ..color.lab import rgb_to_lab_array
 from ..errors import DataError, InvalidImageError
-from ..pipeline.io import iter_image_files, read_image
+from ..pipeline.decoding import read_image
+from ..pipeline.folders import iter_image_files
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import output_error, remove_temporary, replace_durably, temporary_sibling
 from ..errors import ConfigError, InvalidVideoError, OutputError
-from ..pipeline.io import output_error
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "VideoReader", "VideoWriter", "output_codec"]
 
@@ -341,9 +340,7 @@ class VideoWriter:
         if not 0 <= crf <= 51:
             raise ConfigError(f"crf must be 0..51, got {crf}")
         self.info, self.crf = info, crf
-        self.temporary = self.destination.with_name(
-            f".{self.destination.stem}.{secrets.token_hex(3)}.part{self.destination.suffix}"
-        )
+        self.temporary = temporary_sibling(self.destination, keep_extension=True)
         self._source_audio = audio_stream
         self._pending_audio: list[Any] = []
         self._container: Any = None
@@ -403,10 +400,7 @@ class VideoWriter:
                 container.close()
             except Exception as error:  # noqa: BLE001  (already failing; the temporary goes anyway)
                 logger.debug("closing the abandoned output failed: %s", error)
-        try:
-            self.temporary.unlink(missing_ok=True)
-        except OSError as error:
-            logger.warning("could not remove the temporary file '%s': %s", self.temporary, error)
+        remove_temporary(self.temporary)
 
     def _output_error(self, error: BaseException) -> OutputError:
         """An :class:`OutputError` for a PyAV or OS error while writing."""
@@ -544,8 +538,7 @@ class VideoWriter:
         container, self._container = self._container, None
         with self._writing():
             container.close()  # writes the trailer; closes the file even when that fails
-            _fsync(self.temporary)
-            os.replace(self.temporary, self.destination)
+            replace_durably(self.temporary, self.destination)
         self._finished = True
         return self.destination
 
@@ -555,14 +548,6 @@ class VideoWriter:
     def __exit__(self, *exc_info: object) -> None:
         if not self._finished:
             self._abandon()
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _ordered_layout(layout: Any) -> Any:

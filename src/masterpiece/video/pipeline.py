@@ -293,7 +293,7 @@ def _empty_hints(size: int) -> HintMaps:
 
 def _reference_maps(image: Any, size: int) -> HintMaps:
     if not isinstance(image, np.ndarray):
-        from ..pipeline.io import read_image
+        from ..pipeline.decoding import read_image
 
         image = read_image(image).rgb
     return reference_hint_maps(image, size)

@@ -1,4 +1,5 @@
-"""Tests for masterpiece.pipeline.io: every image is made here, small, in tmp_path."""
+"""Tests for masterpiece.pipeline.decoding (and the EXIF and ICC handling of pipeline.metadata):
+every image is made here, small, in tmp_path."""
 
 from __future__ import annotations
 
@@ -23,121 +24,11 @@ from masterpiece.errors import (
     ConfigError,
     ImageTooLargeError,
     InvalidImageError,
-    InvalidInputError,
-    OutputError,
-    OutputExistsError,
 )
-from masterpiece.pipeline import io as image_io
-from masterpiece.pipeline.io import (
-    SUPPORTED_EXTENSIONS,
-    LoadedImage,
-    encode_image,
-    iter_image_files,
-    output_path_for,
-    read_image,
-    write_image,
-)
+from masterpiece.pipeline.decoding import LoadedImage, read_image
+from masterpiece.pipeline.encoding import write_image
 
-LEVEL_8 = 1 / 255
-LEVEL_16 = 1 / 65535
-
-
-def _gradient(height: int = 12, width: int = 16) -> np.ndarray:
-    """(H, W, 3) uint8, smooth (for lossy codecs) and asymmetric (for orientations)."""
-    y, x = np.mgrid[0:height, 0:width]
-    return np.stack(
-        [x * 255 // (width - 1), y * 255 // (height - 1), (x + y) * 255 // (width + height - 2)],
-        axis=-1,
-    ).astype(np.uint8)
-
-
-def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def _save(tmp_path: Path, name: str, image: Image.Image, **options: object) -> Path:
-    path = tmp_path / name
-    image.save(path, **options)
-    return path
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-# --------------------------------------------------------------------------- round trips
-
-
-@pytest.mark.parametrize(
-    ("extension", "tolerance"),
-    [
-        (".png", 0),
-        (".tif", 0),
-        (".tiff", 0),
-        (".bmp", 0),
-        (".jpg", 20),
-        (".jpeg", 20),
-        (".webp", 20),
-    ],
-)
-def test_round_trip_every_format(tmp_path: Path, extension: str, tolerance: int) -> None:
-    """Lossless formats give the pixels back exactly; lossy ones within a few levels on average."""
-    pixels = _gradient()
-    path = write_image(tmp_path / f"out{extension}", pixels.astype(np.float32) / 255)
-    loaded = read_image(path)
-    assert loaded.rgb.dtype == np.float32 and loaded.rgb.shape == (12, 16, 3)
-    assert loaded.rgb.flags.c_contiguous
-    assert loaded.size == (16, 12)
-    error = np.abs(loaded.rgb * 255 - pixels)
-    assert error.max() <= tolerance + 1e-3 and error.mean() <= tolerance / 5 + 1e-3
-    assert loaded.bit_depth == 8 and not loaded.is_grayscale and loaded.alpha is None
-    assert loaded.source_name == str(path) and loaded.n_frames == 1
-
-
-@pytest.mark.parametrize("extension", [".png", ".tif", ".webp"])
-def test_alpha_round_trip(tmp_path: Path, extension: str) -> None:
-    alpha = np.tile(np.arange(16, dtype=np.uint8) * 17, (12, 1))
-    write_image(tmp_path / f"a{extension}", _gradient(), alpha=alpha, quality=100)
-    loaded = read_image(tmp_path / f"a{extension}")
-    assert loaded.alpha is not None and loaded.alpha.dtype == np.uint8
-    assert np.abs(loaded.alpha.astype(int) - alpha).max() <= (0 if extension != ".webp" else 2)
-
-
-@pytest.mark.parametrize("extension", [".jpg", ".bmp"])
-def test_alpha_dropped_where_unsupported(
-    tmp_path: Path, extension: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING):
-        write_image(tmp_path / f"a{extension}", _gradient(), alpha=np.zeros((12, 16), np.uint8))
-    assert "alpha channel is dropped" in caplog.text
-    assert read_image(tmp_path / f"a{extension}").alpha is None
-
-
-@pytest.mark.parametrize("extension", [".png", ".tif"])
-@pytest.mark.parametrize("with_alpha", [False, True])
-def test_16bit_output_reads_back_exactly(tmp_path: Path, extension: str, with_alpha: bool) -> None:
-    rng = np.random.default_rng(0)
-    rgb = rng.random((9, 11, 3), dtype=np.float32)
-    alpha = rng.random((9, 11), dtype=np.float32) if with_alpha else None
-    write_image(tmp_path / f"deep{extension}", rgb, alpha=alpha, bit_depth=16)
-    loaded = read_image(tmp_path / f"deep{extension}")
-    assert loaded.bit_depth == 16
-    assert np.abs(loaded.rgb - rgb).max() <= LEVEL_16
-    if with_alpha:
-        assert loaded.alpha is not None and loaded.alpha.dtype == np.uint16
-        assert np.abs(loaded.alpha / 65535 - alpha).max() <= LEVEL_16
-    # Read independently: channel order is RGB, not OpenCV's BGR.
-    independent = cv2.imread(str(tmp_path / f"deep{extension}"), cv2.IMREAD_UNCHANGED)
-    assert independent.dtype == np.uint16
-    assert np.abs(independent[..., 2] / 65535 - rgb[..., 0]).max() <= LEVEL_16
-
-
-def test_16bit_request_for_8bit_format_writes_8_bits(tmp_path: Path) -> None:
-    write_image(tmp_path / "a.jpg", _gradient(), bit_depth=16)
-    assert read_image(tmp_path / "a.jpg").bit_depth == 8
-
+from .sample_images import LEVEL_8, encode, gradient, png_chunk, save
 
 # --------------------------------------------------------------------------- modes
 
@@ -169,7 +60,7 @@ def _values(mode: str) -> tuple[Image.Image, np.ndarray]:
 )  # fmt: skip
 def test_grayscale_modes(tmp_path: Path, mode: str, extension: str, bit_depth: int) -> None:
     image, expected = _values(mode)
-    loaded = read_image(_save(tmp_path, f"g{extension}", image))
+    loaded = read_image(save(tmp_path, f"g{extension}", image))
     assert loaded.is_grayscale and loaded.bit_depth == bit_depth
     for channel in range(3):
         np.testing.assert_allclose(loaded.rgb[..., channel], expected, atol=1e-6)
@@ -177,8 +68,8 @@ def test_grayscale_modes(tmp_path: Path, mode: str, extension: str, bit_depth: i
 
 
 def test_rgba_keeps_alpha(tmp_path: Path) -> None:
-    pixels = np.dstack([_gradient(), np.full((12, 16), 77, np.uint8)])
-    loaded = read_image(_save(tmp_path, "a.png", Image.fromarray(pixels)))
+    pixels = np.dstack([gradient(), np.full((12, 16), 77, np.uint8)])
+    loaded = read_image(save(tmp_path, "a.png", Image.fromarray(pixels)))
     np.testing.assert_array_equal(loaded.alpha, pixels[..., 3])
     np.testing.assert_allclose(loaded.rgb * 255, pixels[..., :3], atol=1e-3)
 
@@ -186,7 +77,7 @@ def test_rgba_keeps_alpha(tmp_path: Path) -> None:
 def test_palette_with_transparency_becomes_alpha(tmp_path: Path) -> None:
     image = Image.fromarray(np.array([[0, 1, 2, 1]], np.uint8), mode="P")
     image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 759)
-    loaded = read_image(_save(tmp_path, "p.png", image, transparency=1))
+    loaded = read_image(save(tmp_path, "p.png", image, transparency=1))
     np.testing.assert_array_equal(loaded.alpha, [[255, 0, 255, 0]])
     np.testing.assert_allclose(loaded.rgb[0, 0], [1, 0, 0])
     np.testing.assert_allclose(loaded.rgb[0, 2], [0, 0, 1])
@@ -196,7 +87,7 @@ def test_palette_with_transparency_becomes_alpha(tmp_path: Path) -> None:
 def test_palette_of_grays_is_grayscale(tmp_path: Path) -> None:
     image = Image.fromarray(np.array([[0, 1]], np.uint8), mode="P")
     image.putpalette([10, 10, 10, 200, 200, 200] + [0] * 762)
-    loaded = read_image(_save(tmp_path, "p.gif", image))
+    loaded = read_image(save(tmp_path, "p.gif", image))
     assert loaded.is_grayscale and loaded.alpha is None
     np.testing.assert_allclose(loaded.rgb[0, :, 0] * 255, [10, 200], atol=1e-3)
 
@@ -204,7 +95,7 @@ def test_palette_of_grays_is_grayscale(tmp_path: Path) -> None:
 def test_cmyk_jpeg_converted_to_rgb(tmp_path: Path) -> None:
     cmyk = np.zeros((8, 8, 4), np.uint8)
     cmyk[...] = (200, 50, 0, 30)
-    loaded = read_image(_save(tmp_path, "c.jpg", Image.fromarray(cmyk, mode="CMYK"), quality=100))
+    loaded = read_image(save(tmp_path, "c.jpg", Image.fromarray(cmyk, mode="CMYK"), quality=100))
     c, m, y, k = (np.array([200, 50, 0, 30]) / 255).tolist()
     expected = [(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)]
     np.testing.assert_allclose(loaded.rgb[4, 4], expected, atol=3 * LEVEL_8)
@@ -227,7 +118,7 @@ def test_16bit_colour_png_and_tiff_read_with_full_precision(tmp_path: Path) -> N
 def test_rgb_that_is_gray_has_equal_channels(tmp_path: Path) -> None:
     gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (4, 1))
     rgb = np.dstack([gray, gray + 1, gray])  # within one level: JPEG-style noise
-    loaded = read_image(_save(tmp_path, "g.png", Image.fromarray(rgb)))
+    loaded = read_image(save(tmp_path, "g.png", Image.fromarray(rgb)))
     assert loaded.is_grayscale
     np.testing.assert_array_equal(loaded.rgb[..., 0], loaded.rgb[..., 1])
     np.testing.assert_allclose(loaded.rgb[..., 0] * 255, gray + 1 / 3, atol=1e-3)
@@ -236,7 +127,7 @@ def test_rgb_that_is_gray_has_equal_channels(tmp_path: Path) -> None:
 def test_sepia_is_kept_as_colour(tmp_path: Path) -> None:
     gray = np.tile(np.arange(0, 200, 10, dtype=np.uint8), (4, 1)).astype(np.float32)
     sepia = np.dstack([gray * 1.1 + 20, gray + 10, gray * 0.8]).astype(np.uint8)
-    loaded = read_image(_save(tmp_path, "s.png", Image.fromarray(sepia)))
+    loaded = read_image(save(tmp_path, "s.png", Image.fromarray(sepia)))
     assert not loaded.is_grayscale
     np.testing.assert_allclose(loaded.rgb * 255, sepia, atol=1e-3)
 
@@ -264,7 +155,7 @@ def _exif(orientation: int) -> bytes:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_applied_like_exif_transpose(tmp_path: Path, orientation: int) -> None:
-    path = _save(tmp_path, "o.png", Image.fromarray(_gradient()), exif=_exif(orientation))
+    path = save(tmp_path, "o.png", Image.fromarray(gradient()), exif=_exif(orientation))
     loaded = read_image(path)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
     np.testing.assert_allclose(loaded.rgb * 255, expected, atol=1e-3)
@@ -276,16 +167,16 @@ def test_exif_orientation_applied_like_exif_transpose(tmp_path: Path, orientatio
 
 @pytest.mark.parametrize(("fmt", "keeps_exif"), [("JPEG", True), ("WEBP", True), ("TIFF", False)])
 def test_exif_orientation_in_every_format(fmt: str, keeps_exif: bool) -> None:
-    loaded = read_image(_encode(Image.fromarray(_gradient()), fmt, exif=_exif(6), quality=95))
+    loaded = read_image(encode(Image.fromarray(gradient()), fmt, exif=_exif(6), quality=95))
     assert loaded.size == (12, 16)
-    np.testing.assert_allclose(loaded.rgb[0, -1] * 255, _gradient()[0, 0], atol=12)
+    np.testing.assert_allclose(loaded.rgb[0, -1] * 255, gradient()[0, 0], atol=12)
     assert (loaded.exif is not None) == keeps_exif  # TIFF tags are not EXIF to carry over
     if loaded.exif is not None:
         assert loaded.exif.startswith(b"Exif\x00\x00")
 
 
 def test_exif_preserved_on_jpeg_output(tmp_path: Path) -> None:
-    source = _save(tmp_path, "in.jpg", Image.fromarray(_gradient()), exif=_exif(6), quality=95)
+    source = save(tmp_path, "in.jpg", Image.fromarray(gradient()), exif=_exif(6), quality=95)
     loaded = read_image(source)
     assert loaded.size == (12, 16)  # rotated by orientation 6
     out = write_image(tmp_path / "out.jpg", loaded.rgb, exif=loaded.exif)
@@ -295,14 +186,14 @@ def test_exif_preserved_on_jpeg_output(tmp_path: Path) -> None:
 
 
 def test_writer_resets_orientation_of_raw_exif(tmp_path: Path) -> None:
-    out = write_image(tmp_path / "out.png", _gradient(), exif=_exif(8))
+    out = write_image(tmp_path / "out.png", gradient(), exif=_exif(8))
     assert Image.open(out).getexif()[0x0112] == 1
 
 
 def test_16bit_png_output_keeps_exif_and_icc(tmp_path: Path) -> None:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     out = write_image(
-        tmp_path / "d.png", _gradient(), bit_depth=16, exif=_exif(1), icc_profile=srgb
+        tmp_path / "d.png", gradient(), bit_depth=16, exif=_exif(1), icc_profile=srgb
     )
     loaded = read_image(out)
     assert loaded.bit_depth == 16 and loaded.icc_profile == srgb
@@ -310,13 +201,13 @@ def test_16bit_png_output_keeps_exif_and_icc(tmp_path: Path) -> None:
 
 
 def test_corrupt_icc_profile_is_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = _save(
-        tmp_path, "bad.png", Image.fromarray(_gradient()), icc_profile=b"not a profile" * 10
+    path = save(
+        tmp_path, "bad.png", Image.fromarray(gradient()), icc_profile=b"not a profile" * 10
     )
     with caplog.at_level(logging.WARNING):
         loaded = read_image(path)
     assert loaded.icc_profile is None and "corrupt" in caplog.text
-    np.testing.assert_allclose(loaded.rgb * 255, _gradient(), atol=1e-3)
+    np.testing.assert_allclose(loaded.rgb * 255, gradient(), atol=1e-3)
 
 
 def _profile_with_red_and_green_swapped() -> bytes:
@@ -339,8 +230,8 @@ def _profile_with_red_and_green_swapped() -> bytes:
 
 
 def test_non_srgb_profile_converted_to_srgb(tmp_path: Path) -> None:
-    pixels = _gradient()
-    path = _save(
+    pixels = gradient()
+    path = save(
         tmp_path,
         "p.png",
         Image.fromarray(pixels),
@@ -353,16 +244,16 @@ def test_non_srgb_profile_converted_to_srgb(tmp_path: Path) -> None:
 
 def test_srgb_profile_kept_and_pixels_untouched(tmp_path: Path) -> None:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    loaded = read_image(_save(tmp_path, "s.png", Image.fromarray(_gradient()), icc_profile=srgb))
+    loaded = read_image(save(tmp_path, "s.png", Image.fromarray(gradient()), icc_profile=srgb))
     assert loaded.icc_profile == srgb
-    np.testing.assert_allclose(loaded.rgb * 255, _gradient(), atol=1e-3)
+    np.testing.assert_allclose(loaded.rgb * 255, gradient(), atol=1e-3)
 
 
 def test_failed_colour_conversion_uses_pixels_as_they_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     profile = _profile_with_red_and_green_swapped()
-    path = _save(tmp_path, "p.png", Image.fromarray(_gradient()), icc_profile=profile)
+    path = save(tmp_path, "p.png", Image.fromarray(gradient()), icc_profile=profile)
 
     def fail(*args: object, **kwargs: object) -> None:
         raise ImageCms.PyCMSError("simulated failure")
@@ -371,15 +262,15 @@ def test_failed_colour_conversion_uses_pixels_as_they_are(
     with caplog.at_level(logging.WARNING):
         loaded = read_image(path)
     assert loaded.icc_profile == profile and "simulated failure" in caplog.text
-    np.testing.assert_allclose(loaded.rgb * 255, _gradient(), atol=1e-3)
+    np.testing.assert_allclose(loaded.rgb * 255, gradient(), atol=1e-3)
 
 
 # --------------------------------------------------------------------------- sources
 
 
 def test_every_kind_of_source(tmp_path: Path) -> None:
-    pixels = _gradient()
-    path = _save(tmp_path, "ünï cödé with spaces.png", Image.fromarray(pixels))
+    pixels = gradient()
+    path = save(tmp_path, "ünï cödé with spaces.png", Image.fromarray(pixels))
     data = path.read_bytes()
     with path.open("rb") as handle:
         from_handle = read_image(handle)
@@ -418,7 +309,7 @@ def test_invalid_arrays(array: np.ndarray) -> None:
 
 
 def test_inputs_are_not_modified(tmp_path: Path) -> None:
-    path = _save(tmp_path, "o.jpg", Image.fromarray(_gradient()), exif=_exif(6))
+    path = save(tmp_path, "o.jpg", Image.fromarray(gradient()), exif=_exif(6))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     image = Image.open(path)
     read_image(path)
@@ -437,7 +328,7 @@ def test_text_mode_file_object_refused(tmp_path: Path) -> None:
 def test_pillow_settings_restored_and_enforced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = _encode(Image.fromarray(_gradient()), "JPEG")
+    data = encode(Image.fromarray(gradient()), "JPEG")
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # set by some other library
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 12345)
     with pytest.raises(InvalidImageError, match="truncated or corrupt"):
@@ -454,16 +345,16 @@ def _huge_png_header() -> bytes:
     header = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + png_chunk(b"IEND", b"")
     )
 
 
 def _make_error_case(tmp_path: Path, case: str) -> Path:
     path = tmp_path / f"{case} photo.jpg"
-    jpeg = _encode(Image.fromarray(_gradient(64, 64)), "JPEG")
-    png = _encode(Image.fromarray(_gradient(64, 64)), "PNG")
+    jpeg = encode(Image.fromarray(gradient(64, 64)), "JPEG")
+    png = encode(Image.fromarray(gradient(64, 64)), "PNG")
     if case == "empty":
         path.write_bytes(b"")
     elif case == "truncated-jpeg":
@@ -527,7 +418,7 @@ def test_pillow_decompression_bomb_check_is_translated() -> None:
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _save(tmp_path, "locked.png", Image.fromarray(_gradient()))
+    path = save(tmp_path, "locked.png", Image.fromarray(gradient()))
 
     def refuse(self: Path, *args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
@@ -540,14 +431,14 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
 def test_permission_denied_for_real(tmp_path: Path) -> None:
-    path = _save(tmp_path, "locked.png", Image.fromarray(_gradient()))
+    path = save(tmp_path, "locked.png", Image.fromarray(gradient()))
     path.chmod(0)
     with pytest.raises(InvalidImageError, match="permission denied"):
         read_image(path)
 
 
 def test_byte_and_pixel_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _save(tmp_path, "a.png", Image.fromarray(_gradient()))
+    path = save(tmp_path, "a.png", Image.fromarray(gradient()))
     size = path.stat().st_size
     with pytest.raises(ImageTooLargeError, match="max_bytes"):
         read_image(path, max_bytes=size - 1)
@@ -561,7 +452,7 @@ def test_byte_and_pixel_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ImageTooLargeError):
         read_image(path)
     with pytest.raises(ImageTooLargeError):
-        read_image(_gradient())
+        read_image(gradient())
     monkeypatch.setenv("MASTERPIECE_MAX_PIXELS", "lots")
     with pytest.raises(ConfigError, match="MASTERPIECE_MAX_PIXELS"):
         read_image(path)
@@ -580,12 +471,12 @@ def test_eps_is_refused_without_running_ghostscript() -> None:
 
 def _seed_images() -> list[bytes]:
     """Small valid files of every kind of path through read_image: formats, 16 bits, metadata."""
-    image = Image.fromarray(_gradient(6, 7))
+    image = Image.fromarray(gradient(6, 7))
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     deep = cv2.imencode(".png", np.zeros((6, 7, 3), np.uint16))[1].tobytes()
-    return [_encode(image, "PNG", icc_profile=srgb), _encode(image, "JPEG", exif=_exif(6)),
-            _encode(image.convert("P"), "GIF"), _encode(image, "TIFF"), _encode(image, "WEBP"),
-            _encode(image, "BMP"), _encode(Image.fromarray(np.zeros((6, 7), np.uint16)), "PNG"),
+    return [encode(image, "PNG", icc_profile=srgb), encode(image, "JPEG", exif=_exif(6)),
+            encode(image.convert("P"), "GIF"), encode(image, "TIFF"), encode(image, "WEBP"),
+            encode(image, "BMP"), encode(Image.fromarray(np.zeros((6, 7), np.uint16)), "PNG"),
             deep]  # fmt: skip
 
 
@@ -612,7 +503,7 @@ def test_fuzzed_bytes_give_an_image_or_invalid_image_error(data: bytes) -> None:
 
 
 def test_memory_has_no_float64_copies(tmp_path: Path) -> None:
-    path = _save(tmp_path, "big.png", Image.fromarray(np.tile(_gradient(500, 4), (1, 250, 1))))
+    path = save(tmp_path, "big.png", Image.fromarray(np.tile(gradient(500, 4), (1, 250, 1))))
     tracemalloc.start()
     try:
         loaded = read_image(path)
@@ -622,144 +513,3 @@ def test_memory_has_no_float64_copies(tmp_path: Path) -> None:
     assert loaded.rgb.nbytes == 500 * 1000 * 3 * 4
     # the float32 result plus the decoded uint8 copies; a float64 copy alone would be 2x.
     assert peak < 1.7 * loaded.rgb.nbytes
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def test_unknown_extension_lists_supported(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match=r"\.png") as caught:
-        write_image(tmp_path / "out.xyz", _gradient())
-    assert "out.xyz" in str(caught.value)
-    with pytest.raises(InvalidInputError, match="no extension"):
-        write_image(tmp_path / "out", _gradient())
-
-
-def test_never_overwrites_without_permission(tmp_path: Path) -> None:
-    target = tmp_path / "out.png"
-    target.write_bytes(b"precious")
-    with pytest.raises(OutputExistsError, match="overwrite"):
-        write_image(target, _gradient())
-    assert target.read_bytes() == b"precious"
-    write_image(target, _gradient(), overwrite=True)
-    assert read_image(target).size == (16, 12)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
-
-
-def test_creates_parent_folders(tmp_path: Path) -> None:
-    target = write_image(tmp_path / "a" / "b" / "out.jpg", _gradient())
-    assert target.is_file() and target == tmp_path / "a" / "b" / "out.jpg"
-
-
-@pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
-def test_disk_full_leaves_no_part_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-) -> None:
-    def disk_full(*args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(image_io.os, failing, disk_full)
-    with pytest.raises(OutputError, match="disk is full") as caught:
-        write_image(tmp_path / "out.png", _gradient())
-    monkeypatch.undo()
-    assert "out.png" in str(caught.value)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = os.open
-
-    def refuse(path: str, *args: object) -> int:
-        if str(path).endswith(".part"):
-            raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real_open(path, *args)
-
-    monkeypatch.setattr(image_io.os, "open", refuse)
-    with pytest.raises(OutputError, match="permission denied") as caught:
-        write_image(tmp_path / "out.png", _gradient())
-    assert str(tmp_path / "out.png") in str(caught.value)
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
-def test_unwritable_folder_for_real(tmp_path: Path) -> None:
-    folder = tmp_path / "locked"
-    folder.mkdir(mode=0o500)
-    with pytest.raises(OutputError, match="permission denied"):
-        write_image(folder / "out.png", _gradient())
-
-
-def test_target_is_a_folder(tmp_path: Path) -> None:
-    (tmp_path / "out.png").mkdir()
-    with pytest.raises(OutputError, match="folder"):
-        write_image(tmp_path / "out.png", _gradient(), overwrite=True)
-
-
-def test_jpeg_quality_and_encode_image() -> None:
-    rng = np.random.default_rng(2)
-    noisy = rng.random((32, 32, 3), dtype=np.float32)
-    small, large = encode_image(noisy, "jpg", quality=20), encode_image(noisy, ".JPEG", quality=95)
-    assert len(small) < len(large)
-    assert read_image(large).format == "JPEG"
-    assert read_image(encode_image(noisy, "png", bit_depth=16)).bit_depth == 16
-
-
-@pytest.mark.parametrize(
-    ("arguments", "error"),
-    [({"bit_depth": 12}, ConfigError), ({"quality": 0}, ConfigError),
-     ({"quality": 101}, ConfigError),
-     ({"alpha": np.zeros((3, 3))}, InvalidInputError)],
-)  # fmt: skip
-def test_encode_argument_errors(arguments: dict[str, object], error: type[Exception]) -> None:
-    with pytest.raises(error):
-        encode_image(_gradient(), "PNG", **arguments)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    "rgb", [np.zeros((4, 4)), np.zeros((4, 4, 3), np.int64), np.full((4, 4, 3), np.nan)]
-)
-def test_bad_pixels_to_write(rgb: np.ndarray) -> None:
-    with pytest.raises(InvalidInputError):
-        encode_image(rgb, "PNG")
-
-
-def test_float_values_are_clipped_and_rounded() -> None:
-    rgb = np.array([[[-0.5, 0.5, 1.5]]], np.float32)
-    loaded = read_image(encode_image(rgb, "PNG"))
-    np.testing.assert_allclose(loaded.rgb[0, 0] * 255, [0, 128, 255], atol=1e-3)
-
-
-# --------------------------------------------------------------------------- folders
-
-
-def test_output_path_for_mirrors_the_tree(tmp_path: Path) -> None:
-    source_root, output_root = tmp_path / "in", tmp_path / "out"
-    photo = source_root / "1950s" / "dad.JPG"
-    assert output_path_for(photo, source_root, output_root) == output_root / "1950s" / "dad.JPG"
-    assert output_path_for(photo, source_root, output_root, suffix="_color", extension="png") == (
-        output_root / "1950s" / "dad_color.png"
-    )
-    assert output_path_for(source_root / "a.gif", source_root, output_root) == output_root / "a.png"
-    with pytest.raises(InvalidInputError, match="not inside"):
-        output_path_for(tmp_path / "elsewhere.jpg", source_root, output_root)
-    with pytest.raises(InvalidInputError, match="gif"):
-        output_path_for(photo, source_root, output_root, extension=".gif")
-    with pytest.raises(OutputExistsError, match="overwrite the input"):
-        output_path_for(photo, source_root, source_root)
-    assert output_path_for(photo, source_root, source_root, suffix="_color").name == "dad_color.JPG"
-
-
-def test_iter_image_files(tmp_path: Path) -> None:
-    for name in ["b.jpg", "a.PNG", "notes.txt", ".hidden.jpg", ".x.jpg.1a2b3c4d.part", "sub/c.tiff",
-                 "sub/deeper/d.webp", ".git/e.png", "z.gif"]:  # fmt: skip
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
-    (tmp_path / "broken.jpg").symlink_to(tmp_path / "gone.jpg")
-    found = [path.relative_to(tmp_path).as_posix() for path in iter_image_files(tmp_path)]
-    # a broken link is yielded so that reading it reports it (see tests/robustness)
-    assert found == ["a.PNG", "b.jpg", "broken.jpg", "sub/c.tiff", "sub/deeper/d.webp", "z.gif"]
-    with pytest.raises(InvalidInputError, match="not a folder"):
-        iter_image_files(tmp_path / "b.jpg")
-    with pytest.raises(InvalidInputError, match="no such file"):
-        iter_image_files(tmp_path / "missing")
-    assert set(SUPPORTED_EXTENSIONS) >= {".jpg", ".png", ".tif", ".webp", ".bmp"}

@@ -1,9 +1,15 @@
-"""PNG, TIFF and JPEG encoding, fast at file sizes close to Pillow's defaults, without copies
-of big images (issue 15).
+"""Encode colorized images: :func:`encode_image` (bytes) and :func:`write_image` (a file, atomically).
 
-Callers (:mod:`masterpiece.pipeline.io`) pass integer pixels already quantized; these functions
-only encode. The choices, measured on 12-megapixel colorized photographs (grainy scanned
-lightness, smooth colour) and on smooth and noisy generated ones:
+Pixels come as float in [0, 1], uint8 or uint16 sRGB; they are rounded block by block
+(:func:`~masterpiece.pipeline.pixels.quantize`) into the integer type the format stores, and
+the EXIF (orientation reset to 1) and ICC profile are carried into formats that keep them.
+Every failure is an :class:`OutputError` (or :class:`InvalidInputError` for malformed pixels),
+naming the file and saying what to do.
+
+PNG, TIFF and JPEG are encoded here, fast at file sizes close to Pillow's defaults and without
+copies of big images (issue 15); WebP and BMP go through Pillow. The choices, measured on
+12-megapixel colorized photographs (grainy scanned lightness, smooth colour) and on smooth and
+noisy generated ones:
 
 - PNG, 8 and 16 bits: OpenCV's encoder (libpng) at zlib level 1, 4 to 5 times faster than
   Pillow's default (level 6). The strategy is chosen per image on sample bands: the default
@@ -35,15 +41,30 @@ import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
+from pathlib import Path
 from typing import Final
 
 import cv2
 import numpy as np
 from PIL import Image, TiffImagePlugin, TiffTags
 
-from masterpiece.errors import OutputError
+from masterpiece.atomic import write_bytes_atomically
+from masterpiece.errors import (
+    ConfigError,
+    InvalidInputError,
+    MasterpieceError,
+    OutputError,
+    OutputExistsError,
+)
+from masterpiece.pipeline.formats import OutputFormat, require_output_format
+from masterpiece.pipeline.metadata import EXIF_HEADER, reset_orientation
+from masterpiece.pipeline.pixels import quantize
+
+__all__ = ["encode_image", "encode_jpeg", "encode_png", "encode_tiff", "tiff_parts", "write_image"]
 
 logger = logging.getLogger(__name__)
+
+_JPEG_MAX_EXIF_BYTES: Final = 65533  # one APP1 segment, less its length field
 
 PNG_COMPRESSION_LEVEL: Final = 1
 PNG_STRATEGY: Final = zlib.Z_RLE  # Pillow's fallback; OpenCV's is chosen by _png_params
@@ -51,7 +72,6 @@ _PNG_SAMPLE_BANDS: Final = 8
 _PNG_SAMPLE_ROWS: Final = 32
 TIFF_COMPRESSION_LEVEL: Final = 1
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
-_EXIF_HEADER: Final = b"Exif\x00\x00"
 _TIFF_PREDICTOR: Final = 317
 _TIFF_HORIZONTAL_DIFFERENCING: Final = 2
 _TIFF_MAX_BYTES: Final = 2**32 - 2**20  # classic TIFF offsets are 32 bits
@@ -61,6 +81,183 @@ _TIFF_LAYOUT_TAGS: Final = frozenset(
     {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325,
      338, 339, 513, 514, 530, 531, 532}
 )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def encode_image(
+    rgb: np.ndarray,
+    format: str,
+    *,
+    alpha: np.ndarray | None = None,
+    bit_depth: int = 8,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    quality: int = 95,
+) -> bytes:
+    """Encode an RGB image in memory (for stdout, HTTP responses; :func:`write_image` for files).
+
+    Args:
+        rgb: ``(H, W, 3)`` float in [0, 1] (values outside are clipped), uint8 or uint16, sRGB.
+        format: "JPEG", "PNG", "TIFF", "WEBP" or "BMP", or an extension such as ".jpg".
+        alpha: ``(H, W)`` float in [0, 1], uint8 or uint16; kept in PNG, TIFF and WebP and
+            dropped (logged) in JPEG and BMP.
+        bit_depth: 8, or 16 for 16-bit PNG and TIFF (other formats write 8 bits, logged).
+        exif: EXIF bytes, with or without the ``b"Exif\\0\\0"`` header; the orientation is
+            set to 1 since the pixels are upright. Not written to BMP.
+        icc_profile: the ICC profile the pixels are in, or None for sRGB. Pass
+            :attr:`LoadedImage.icc_profile` on; never a source profile the pixels were
+            converted from. Not written to BMP.
+        quality: JPEG and WebP quality, 1 (smallest) to 100 (best).
+
+    Returns:
+        The encoded file.
+
+    Raises:
+        InvalidInputError: an unknown format, or pixel arrays of the wrong shape or type.
+        ConfigError: ``bit_depth`` or ``quality`` out of range.
+        OutputError: the encoder failed.
+    """
+    output = require_output_format(format, f"format {format!r}")
+    return b"".join(_encode_parts(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    bit_depth: int = 8,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+) -> Path:
+    """Write an RGB image atomically, in the format its extension names.
+
+    The arguments are those of :func:`encode_image`. The file appears complete or not at all:
+    it is written to ``.<name>.<random>.part`` in the same folder, flushed to disk and
+    renamed; on any failure the temporary file is removed. Parent folders are created.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InvalidInputError: the extension is not .jpg, .jpeg, .png, .tif, .tiff, .webp or .bmp,
+            or the pixels are malformed.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputError: the file cannot be written (permissions, disk full, ...).
+    """
+    target = Path(path)
+    output = require_output_format(target.suffix, f"'{target}'")
+    if target.is_dir():
+        raise OutputError(f"cannot write '{target}': it is a folder; give a file name")
+    if not overwrite and os.path.lexists(target):
+        raise OutputExistsError(
+            f"'{target}' already exists; pass overwrite=True (--overwrite) or choose another name"
+        )
+    write_bytes_atomically(target, _encode_parts(output, rgb, alpha, bit_depth, exif, icc_profile, quality))
+    return target
+
+
+
+def _encode_parts(
+    output: OutputFormat,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    bit_depth: int,
+    exif: bytes | None,
+    icc_profile: bytes | None,
+    quality: int,
+) -> list[bytes | memoryview]:
+    """The encoded file as pieces to write in order (a TIFF's strips are not joined: no copy)."""
+    _check_write_arguments(rgb, alpha, bit_depth, quality)
+    if alpha is not None and not output.alpha:
+        logger.warning("%s cannot store transparency; the alpha channel is dropped", output.name)
+        alpha = None
+    if bit_depth == 16 and not output.sixteen_bit:
+        logger.info("%s stores 8 bits per channel; writing 8 bits", output.name)
+        bit_depth = 8
+    exif = reset_orientation(exif, "the EXIF to write") if exif else None
+    if not output.metadata and (exif or icc_profile):
+        logger.info("%s cannot store EXIF or an ICC profile; they are not written", output.name)
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    try:
+        if output.name == "PNG":
+            return [encode_png(_quantized_pixels(rgb, alpha, dtype, bgr=True), exif, icc_profile)]
+        if output.name == "TIFF":
+            return tiff_parts(_quantized_pixels(rgb, alpha, dtype), exif, icc_profile)
+        return [_encode_pillow(output, rgb, alpha, exif, icc_profile, quality)]
+    except MasterpieceError:
+        raise
+    except (OSError, ValueError) as err:
+        raise OutputError(f"cannot encode the image as {output.name}: {err}") from err
+
+
+def _check_write_arguments(
+    rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int, quality: int
+) -> None:
+    if bit_depth not in (8, 16):
+        raise ConfigError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ConfigError(f"quality must be a whole number from 1 to 100, got {quality!r}")
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        raise InvalidInputError(
+            f"rgb must be a non-empty (H, W, 3) array, got {getattr(rgb, 'shape', rgb)!r}"
+        )
+    if alpha is not None and (not isinstance(alpha, np.ndarray) or alpha.shape != rgb.shape[:2]):
+        found = getattr(alpha, "shape", alpha)
+        raise InvalidInputError(
+            f"alpha must be an (H, W) array matching rgb {rgb.shape[:2]}, got {found!r}"
+        )
+
+
+def _quantized_pixels(
+    rgb: np.ndarray, alpha: np.ndarray | None, dtype: type, *, bgr: bool = False
+) -> np.ndarray:
+    """``(H, W, 3 | 4)`` integer pixels: RGB (or BGR for OpenCV), then alpha if any."""
+    if alpha is None and not bgr and rgb.dtype == dtype and rgb.flags.c_contiguous:
+        return rgb  # already what the encoder takes: no copy of a big image
+    height, width = rgb.shape[:2]
+    pixels = np.empty((height, width, 3 if alpha is None else 4), dtype)
+    quantize(rgb[..., ::-1] if bgr else rgb, pixels[..., :3])
+    if alpha is not None:
+        quantize(alpha, pixels[..., 3])
+    return pixels
+
+
+def _encode_pillow(
+    output: OutputFormat,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    exif: bytes | None,
+    icc_profile: bytes | None,
+    quality: int,
+) -> bytes:
+    options: dict[str, object] = {}
+    if output.quality:
+        options["quality"] = quality
+    if output.metadata and exif:
+        if output.name == "JPEG" and len(exif) > _JPEG_MAX_EXIF_BYTES:
+            logger.warning(
+                "the EXIF data (%d bytes) is too large for a JPEG file (at most %d); "
+                "it is not written",
+                len(exif),
+                _JPEG_MAX_EXIF_BYTES,
+            )
+        else:
+            options["exif"] = exif
+    if output.metadata and icc_profile:
+        options["icc_profile"] = icc_profile
+    if output.name == "JPEG":  # OpenCV: no copies of the pixels (see encode_jpeg)
+        return encode_jpeg(_quantized_pixels(rgb, None, np.uint8), options.get("exif"), icc_profile, quality)
+    buffer = BytesIO()
+    Image.fromarray(_quantized_pixels(rgb, alpha, np.uint8)).save(buffer, output.name, **options)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- PNG, TIFF, JPEG
 
 
 def encode_png(bgr: np.ndarray, exif: bytes | None, icc_profile: bytes | None) -> bytes:
@@ -135,7 +332,7 @@ def _png_with_metadata(png: bytes, exif: bytes | None, icc_profile: bytes | None
     if icc_profile:
         chunks += png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
     if exif:
-        chunks += png_chunk(b"eXIf", exif.removeprefix(_EXIF_HEADER))
+        chunks += png_chunk(b"eXIf", exif.removeprefix(EXIF_HEADER))
     if not chunks:
         return png
     end_of_header = len(_PNG_SIGNATURE) + 8 + 13 + 4  # length, type, IHDR data, CRC
@@ -249,7 +446,7 @@ def _jpeg_with_metadata(jpeg: bytes, exif: bytes | None, icc_profile: bytes | No
     """``jpeg`` with an APP1 EXIF and APP2 ICC segments after its SOI and JFIF APP0 (as Pillow
     places them); the caller keeps the EXIF within one segment (64 KiB)."""
     segments = b""
-    exif = _EXIF_HEADER + exif.removeprefix(_EXIF_HEADER) if exif else None
+    exif = EXIF_HEADER + exif.removeprefix(EXIF_HEADER) if exif else None
     if exif and len(exif) > _JPEG_SEGMENT_BYTES:
         logger.warning("the EXIF data (%d bytes) does not fit in a JPEG segment; it is not written", len(exif))
     elif exif:

@@ -1,7 +1,11 @@
-"""PNG, TIFF and JPEG output (pipeline/encoders.py): exact pixels, metadata, sizes, fallbacks, copies."""
+"""Tests for masterpiece.pipeline.encoding: exact pixels, metadata, sizes, fallbacks, copies,
+atomic writes and their errors."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import zlib
 from io import BytesIO
 from pathlib import Path
@@ -11,9 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from masterpiece.errors import OutputError
-from masterpiece.pipeline import encoders
-from masterpiece.pipeline.io import encode_image, read_image, write_image
+from masterpiece import atomic
+from masterpiece.errors import ConfigError, InvalidInputError, OutputError, OutputExistsError
+from masterpiece.pipeline import encoding as encoders
+from masterpiece.pipeline.decoding import read_image
+from masterpiece.pipeline.encoding import encode_image, write_image
+
+from .sample_images import LEVEL_16, gradient
 
 CAMERA = "Masterpiece test camera"
 TAKEN = "1936:03:01 10:00:00"
@@ -212,9 +220,186 @@ def test_16bit_tiff_strips_are_views_of_the_pixels() -> None:
 
 
 def test_a_file_written_in_pieces_is_whole(tmp_path: Path) -> None:
-    from masterpiece.pipeline.io import write_bytes_atomically
+    from masterpiece.atomic import write_bytes_atomically
 
     target = tmp_path / "pieces.bin"
     write_bytes_atomically(target, [b"head", memoryview(np.arange(6, dtype=np.uint16)), b"tail"])
     assert target.read_bytes() == b"head" + np.arange(6, dtype=np.uint16).tobytes() + b"tail"
     assert [p.name for p in tmp_path.iterdir()] == ["pieces.bin"]
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize(
+    ("extension", "tolerance"),
+    [
+        (".png", 0),
+        (".tif", 0),
+        (".tiff", 0),
+        (".bmp", 0),
+        (".jpg", 20),
+        (".jpeg", 20),
+        (".webp", 20),
+    ],
+)
+def test_round_trip_every_format(tmp_path: Path, extension: str, tolerance: int) -> None:
+    """Lossless formats give the pixels back exactly; lossy ones within a few levels on average."""
+    pixels = gradient()
+    path = write_image(tmp_path / f"out{extension}", pixels.astype(np.float32) / 255)
+    loaded = read_image(path)
+    assert loaded.rgb.dtype == np.float32 and loaded.rgb.shape == (12, 16, 3)
+    assert loaded.rgb.flags.c_contiguous
+    assert loaded.size == (16, 12)
+    error = np.abs(loaded.rgb * 255 - pixels)
+    assert error.max() <= tolerance + 1e-3 and error.mean() <= tolerance / 5 + 1e-3
+    assert loaded.bit_depth == 8 and not loaded.is_grayscale and loaded.alpha is None
+    assert loaded.source_name == str(path) and loaded.n_frames == 1
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif", ".webp"])
+def test_alpha_round_trip(tmp_path: Path, extension: str) -> None:
+    alpha = np.tile(np.arange(16, dtype=np.uint8) * 17, (12, 1))
+    write_image(tmp_path / f"a{extension}", gradient(), alpha=alpha, quality=100)
+    loaded = read_image(tmp_path / f"a{extension}")
+    assert loaded.alpha is not None and loaded.alpha.dtype == np.uint8
+    assert np.abs(loaded.alpha.astype(int) - alpha).max() <= (0 if extension != ".webp" else 2)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".bmp"])
+def test_alpha_dropped_where_unsupported(
+    tmp_path: Path, extension: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        write_image(tmp_path / f"a{extension}", gradient(), alpha=np.zeros((12, 16), np.uint8))
+    assert "alpha channel is dropped" in caplog.text
+    assert read_image(tmp_path / f"a{extension}").alpha is None
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif"])
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_16bit_output_reads_back_exactly(tmp_path: Path, extension: str, with_alpha: bool) -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.random((9, 11, 3), dtype=np.float32)
+    alpha = rng.random((9, 11), dtype=np.float32) if with_alpha else None
+    write_image(tmp_path / f"deep{extension}", rgb, alpha=alpha, bit_depth=16)
+    loaded = read_image(tmp_path / f"deep{extension}")
+    assert loaded.bit_depth == 16
+    assert np.abs(loaded.rgb - rgb).max() <= LEVEL_16
+    if with_alpha:
+        assert loaded.alpha is not None and loaded.alpha.dtype == np.uint16
+        assert np.abs(loaded.alpha / 65535 - alpha).max() <= LEVEL_16
+    # Read independently: channel order is RGB, not OpenCV's BGR.
+    independent = cv2.imread(str(tmp_path / f"deep{extension}"), cv2.IMREAD_UNCHANGED)
+    assert independent.dtype == np.uint16
+    assert np.abs(independent[..., 2] / 65535 - rgb[..., 0]).max() <= LEVEL_16
+
+
+def test_16bit_request_for_8bit_format_writes_8_bits(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.jpg", gradient(), bit_depth=16)
+    assert read_image(tmp_path / "a.jpg").bit_depth == 8
+
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_unknown_extension_lists_supported(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"\.png") as caught:
+        write_image(tmp_path / "out.xyz", gradient())
+    assert "out.xyz" in str(caught.value)
+    with pytest.raises(InvalidInputError, match="no extension"):
+        write_image(tmp_path / "out", gradient())
+
+
+def test_never_overwrites_without_permission(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        write_image(target, gradient())
+    assert target.read_bytes() == b"precious"
+    write_image(target, gradient(), overwrite=True)
+    assert read_image(target).size == (16, 12)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_creates_parent_folders(tmp_path: Path) -> None:
+    target = write_image(tmp_path / "a" / "b" / "out.jpg", gradient())
+    assert target.is_file() and target == tmp_path / "a" / "b" / "out.jpg"
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
+def test_disk_full_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, failing, disk_full)
+    with pytest.raises(OutputError, match="disk is full") as caught:
+        write_image(tmp_path / "out.png", gradient())
+    monkeypatch.undo()
+    assert "out.png" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def refuse(path: str, *args: object) -> int:
+        if str(path).endswith(".part"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(atomic.os, "open", refuse)
+    with pytest.raises(OutputError, match="permission denied") as caught:
+        write_image(tmp_path / "out.png", gradient())
+    assert str(tmp_path / "out.png") in str(caught.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_folder_for_real(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o500)
+    with pytest.raises(OutputError, match="permission denied"):
+        write_image(folder / "out.png", gradient())
+
+
+def test_target_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(OutputError, match="folder"):
+        write_image(tmp_path / "out.png", gradient(), overwrite=True)
+
+
+def test_jpeg_quality_and_encode_image() -> None:
+    rng = np.random.default_rng(2)
+    noisy = rng.random((32, 32, 3), dtype=np.float32)
+    small, large = encode_image(noisy, "jpg", quality=20), encode_image(noisy, ".JPEG", quality=95)
+    assert len(small) < len(large)
+    assert read_image(large).format == "JPEG"
+    assert read_image(encode_image(noisy, "png", bit_depth=16)).bit_depth == 16
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [({"bit_depth": 12}, ConfigError), ({"quality": 0}, ConfigError),
+     ({"quality": 101}, ConfigError),
+     ({"alpha": np.zeros((3, 3))}, InvalidInputError)],
+)  # fmt: skip
+def test_encode_argument_errors(arguments: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        encode_image(gradient(), "PNG", **arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "rgb", [np.zeros((4, 4)), np.zeros((4, 4, 3), np.int64), np.full((4, 4, 3), np.nan)]
+)
+def test_bad_pixels_to_write(rgb: np.ndarray) -> None:
+    with pytest.raises(InvalidInputError):
+        encode_image(rgb, "PNG")
+
+
+def test_float_values_are_clipped_and_rounded() -> None:
+    rgb = np.array([[[-0.5, 0.5, 1.5]]], np.float32)
+    loaded = read_image(encode_image(rgb, "PNG"))
+    np.testing.assert_allclose(loaded.rgb[0, 0] * 255, [0, 128, 255], atol=1e-3)
