@@ -37,12 +37,12 @@ _LAZY = {
     "ColorHint": "masterpiece.pipeline.image",
     "Colorizer": "masterpiece.pipeline.image",
     "colorize": "masterpiece.pipeline.image",
-    "create_model": "masterpiece.models._registry",
-    "list_models": "masterpiece.models._registry",
+    "create_model": "masterpiece.models",
+    "list_models": "masterpiece.models",
 }
 
 if TYPE_CHECKING:
-    from .models._registry import create_model, list_models
+    from .models import create_model, list_models
     from .pipeline.image import ColorHint, Colorizer, colorize
 
 

@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 from masterpiece.cli.main import EXIT_MODEL, EXIT_OK, EXIT_OUTPUT, main
-from masterpiece.models._registry import create_model
-from masterpiece.models._weights import save_safetensors
+from masterpiece.models import create_model, save_safetensors
 
 VAL_DIR = Path(__file__).parents[2] / ".." / "shared" / "data" / "val"
 

@@ -19,7 +19,7 @@ from masterpiece.errors import (
     OutputExistsError,
     WeightsError,
 )
-from masterpiece.models._registry import create_model
+from masterpiece.models import create_model
 from masterpiece.models.caffe import (
     import_caffe_eccv16,
     import_caffe_eccv16_to_file,

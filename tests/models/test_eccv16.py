@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from masterpiece.models._base import AB_SCALE
-from masterpiece.models._registry import get_model_info
+from masterpiece.models import AB_SCALE, get_model_info
 from masterpiece.models.eccv16 import ECCV16Colorizer
 
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from masterpiece.errors import UnknownModelError
-from masterpiece.models._base import ColorizationModel
-from masterpiece.models._registry import create_model, get_model_info, list_models
+from masterpiece.models import ColorizationModel, create_model, get_model_info, list_models
 
 SIDE = 64
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from masterpiece.models import selection
-from masterpiece.models._registry import get_model_info
-from masterpiece.models._weights import weights_path_for
+from masterpiece.models import get_model_info, selection, weights_path_for
 
 
 @pytest.fixture

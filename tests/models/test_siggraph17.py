@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from masterpiece.errors import InvalidInputError
-from masterpiece.models._registry import get_model_info
+from masterpiece.models import get_model_info
 from masterpiece.models.siggraph17 import SIGGRAPH17Colorizer
 
 

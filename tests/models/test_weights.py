@@ -36,19 +36,23 @@ from masterpiece.errors import (
     WeightsError,
     WeightsNotFoundError,
 )
-from masterpiece.models import _registry, _weights
-from masterpiece.models._base import ColorizationModel, ColorPrediction
-from masterpiece.models._registry import ModelInfo, WeightsSpec, create_model
-from masterpiece.models._weights import (
+from masterpiece.models import (
+    ColorizationModel,
+    ColorPrediction,
+    ModelInfo,
+    WeightsSpec,
+    _registry,
+    _weights,
     cache_dir,
+    create_model,
     download_weights,
     ensure_weights,
     load_state_dict,
     save_safetensors,
-    verify_sha256,
     weights_available,
     weights_path_for,
 )
+from masterpiece.models._weights import verify_sha256
 from masterpiece.models.eccv16 import ECCV16Colorizer
 
 TINY = "tiny_test_model"
@@ -281,8 +285,8 @@ def test_concurrent_downloads_both_end_with_a_verified_file(
 # One process downloading registered weights (as `masterpiece models pull` would).
 DOWNLOADER = """
 import sys
-from masterpiece.models._registry import WeightsSpec
-from masterpiece.models._weights import download_weights
+from masterpiece.models import WeightsSpec
+from masterpiece.models import download_weights
 
 filename, sha256, url = sys.argv[1:]
 spec = WeightsSpec(filename=filename, sha256=sha256, license="test", source="test", url=url)

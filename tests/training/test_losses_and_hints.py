@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from masterpiece.color.quantize import gamut_bin_centers
-from masterpiece.models._base import ColorPrediction
+from masterpiece.models import ColorPrediction
 from masterpiece.training.hints import simulate_hints
 from masterpiece.training.losses import ColorizationLoss, class_prior_from_ab
 

@@ -15,8 +15,14 @@ from pathlib import Path
 import streamlit as st
 
 from ..errors import WeightsError
-from ..models import ColorizationModel, available_models, create_model, get_model_info, list_models
-from ..models._weights import ensure_weights
+from ..models import (
+    ColorizationModel,
+    available_models,
+    create_model,
+    ensure_weights,
+    get_model_info,
+    list_models,
+)
 
 __all__ = ["ModelChoice", "load_model", "model_choices"]
 

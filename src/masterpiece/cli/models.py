@@ -118,8 +118,7 @@ def _size(size_bytes: int | None) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..models._registry import get_model_info, list_models
-    from ..models._weights import cache_dir, weights_available
+    from ..models import cache_dir, get_model_info, list_models, weights_available
 
     header = ("name", "hints", "weights", "size", "licence", "source")
     rows = [header]
@@ -146,8 +145,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     from ..errors import InvalidInputError, MasterpieceError
-    from ..models._registry import get_model_info, list_models
-    from ..models._weights import download_weights, published_weights
+    from ..models import download_weights, get_model_info, list_models, published_weights
 
     if args.all == bool(args.names):
         raise InvalidInputError(
@@ -181,8 +179,7 @@ def _import_caffe(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..models._registry import create_model
-    from ..models._weights import refuse_overwrite
+    from ..models import create_model, refuse_overwrite
     from ..models.export import export_onnx
 
     refuse_overwrite(args.output, args.overwrite)  # before loading the model

@@ -31,7 +31,14 @@ from ..color.quantize import check_temperature
 from ..errors import ConfigError
 from .data import EvalImage, SkippedFile, list_candidate_files, load_eval_images, resize_long_side
 from .hints import sample_nested_hints
-from .metrics import AUC_MAX_THRESHOLD, accuracy_curve, auc_from_curve, color_cast, colorfulness, psnr
+from .metrics import (
+    AUC_MAX_THRESHOLD,
+    accuracy_curve,
+    auc_from_curve,
+    color_cast,
+    colorfulness,
+    psnr,
+)
 from .provenance import git_commit
 from .rebalance import pixel_weights, prior_from_ab
 from .results import (
@@ -128,8 +135,7 @@ def check_settings(settings: EvaluationSettings) -> None:
 
 def build_candidate(spec: ModelSpec, settings: EvaluationSettings) -> Candidate:
     """Create the model of ``spec`` and wrap it in the user-facing ``Colorizer``."""
-    from ..models._registry import create_model, get_model_info
-    from ..models._weights import sha256_of
+    from ..models import create_model, get_model_info, sha256_of
     from ..pipeline.image import Colorizer
 
     info = get_model_info(spec.name)

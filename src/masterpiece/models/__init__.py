@@ -1,7 +1,15 @@
 """The model zoo: ECCV16, SIGGRAPH17 and Masterpiece's bundled compact model.
 
-The catalogue (names, weights, :func:`list_models`, :func:`default_model_name`) needs no
-torch; the network classes and :func:`create_model` do, and are imported lazily.
+The catalogue (names, weights, :func:`list_models`, :func:`default_model_name`) and the
+weights files (download, verification, cache) need no torch; the network classes and
+:func:`create_model` do. Everything is imported lazily, so ``import masterpiece.models`` is
+instant and torch-free. This is the face of the package: code outside ``models/`` imports
+from here, never from ``_registry``, ``_weights`` or ``_base``.
+
+As in timm, the register (:mod:`._registry`, ``@register_model``) and the factory
+(:mod:`.factory`, :func:`create_model`) are separate modules; unlike timm the architectures
+are not imported here (they need torch, an optional extra): the torch-free
+:mod:`.catalogue` says which module registers each built-in model.
 """
 
 from __future__ import annotations
@@ -17,7 +25,17 @@ _LAZY = {
     "ModelInfo": ".catalogue",
     "WeightsSpec": ".catalogue",
     "available_models": ".selection",
-    "create_model": "._registry",
+    "cache_dir": "._weights",
+    "create_model": ".factory",
+    "download_weights": "._weights",
+    "ensure_weights": "._weights",
+    "load_state_dict": "._weights",
+    "published_weights": "._weights",
+    "refuse_overwrite": "._weights",
+    "save_safetensors": "._weights",
+    "sha256_of": "._weights",
+    "weights_available": "._weights",
+    "weights_path_for": "._weights",
     "default_model_name": ".selection",
     "get_model_info": "._registry",
     "list_models": "._registry",
@@ -32,7 +50,17 @@ __all__ = [
     "ModelInfo",
     "WeightsSpec",
     "available_models",
+    "cache_dir",
     "create_model",
+    "download_weights",
+    "ensure_weights",
+    "load_state_dict",
+    "published_weights",
+    "refuse_overwrite",
+    "save_safetensors",
+    "sha256_of",
+    "weights_available",
+    "weights_path_for",
     "default_model_name",
     "get_model_info",
     "list_models",
@@ -41,8 +69,21 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._base import AB_SCALE, ColorizationModel, ColorPrediction
-    from ._registry import create_model, get_model_info, list_models, register_model
+    from ._registry import get_model_info, list_models, register_model
+    from ._weights import (
+        cache_dir,
+        download_weights,
+        ensure_weights,
+        load_state_dict,
+        published_weights,
+        refuse_overwrite,
+        save_safetensors,
+        sha256_of,
+        weights_available,
+        weights_path_for,
+    )
     from .catalogue import DEFAULT_TEMPERATURE, ModelInfo, WeightsSpec
+    from .factory import create_model
     from .selection import available_models, default_model_name
 
 

@@ -59,7 +59,8 @@ class ColorPrediction:
 class ColorizationModel(nn.Module):
     """Base class: ``predict`` runs the network, ``decode`` turns its output into ab.
 
-    Subclasses set ``accepts_hints`` and implement :meth:`predict`. Models with a
+    Subclasses set ``accepts_hints`` (the built-in ones read it from their catalogue entry,
+    :func:`~masterpiece.models.catalogue.builtin`) and implement :meth:`predict`. Models with a
     classification head expose their bin centres through :attr:`bin_centers`.
     """
 

@@ -1,4 +1,4 @@
-"""The model zoo: ``@register_model`` functions, their weight metadata, ``create_model``.
+"""The model zoo's register: ``@register_model`` functions and their metadata (built by :mod:`.factory`).
 
 As in timm, the decorated function's name is the model's key, and the function builds the
 architecture with random weights. The metadata (where the weights come from, their sha256,
@@ -10,20 +10,14 @@ network is built.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from .._optional import require_torch
 from ..errors import UnknownModelError
 from .catalogue import BUILTIN_MODELS, ModelInfo, WeightsSpec
 
-if TYPE_CHECKING:
-    from ._base import ColorizationModel
-
-__all__ = ["ModelInfo", "WeightsSpec", "create_model", "get_model_info", "list_models", "register_model"]
+__all__ = ["ModelInfo", "WeightsSpec", "get_model_info", "list_models", "register_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,50 +81,3 @@ def get_model_info(name: str) -> ModelInfo:
             f"unknown model {name!r}; registered models are: {known} "
             "(run `masterpiece models list`)"
         ) from None
-
-
-def _factory(info: ModelInfo) -> Callable[..., object]:
-    """The factory of ``info``, importing its architecture module first when needed.
-
-    Raises:
-        MissingExtraError: torch is not installed.
-    """
-    if info.factory is not None:
-        return info.factory
-    require_torch(f"building the {info.name!r} network in PyTorch")
-    # the function is named as the model; importing its module also registers it
-    return getattr(importlib.import_module(info.module or ""), info.name)
-
-
-def create_model(
-    name: str,
-    pretrained: bool = True,
-    weights: str | Path | None = None,
-    download: bool = True,
-    **kwargs: object,
-) -> ColorizationModel:
-    """Build a registered model in PyTorch, optionally with its pretrained weights.
-
-    Args:
-        name: a key from :func:`list_models`.
-        pretrained: load the published (or bundled) weights, downloading them if needed.
-        weights: a local weights file to load instead (any supported layout: the published
-            checkpoint, our safetensors, or a training checkpoint). Implies ``pretrained``.
-        download: allow downloading missing weights; ``False`` fails with a message instead.
-        kwargs: passed to the architecture's factory.
-
-    Returns:
-        The model (a :class:`~masterpiece.models.ColorizationModel`) in eval mode.
-
-    Raises:
-        UnknownModelError: ``name`` is not registered.
-        MissingExtraError: torch is not installed.
-    """
-    from ._weights import load_weights_into
-
-    info = get_model_info(name)
-    model = _factory(info)(**kwargs)
-    if weights is not None or pretrained:
-        load_weights_into(model, info, weights_path=weights, download=download)
-    model.eval()
-    return model

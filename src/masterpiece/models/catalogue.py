@@ -133,6 +133,19 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
 )
 
 
+def builtin(name: str) -> ModelInfo:
+    """The catalogue entry of the built-in model ``name``: where its architecture reads what
+    the catalogue states once (whether it accepts hints), so the two cannot disagree.
+
+    Raises:
+        KeyError: ``name`` is not a built-in model.
+    """
+    for info in BUILTIN_MODELS:
+        if info.name == name:
+            return info
+    raise KeyError(f"{name!r} is not a built-in model")
+
+
 def spreads_hints(name: str) -> bool:
     """Whether the pipeline spreads the hints of the built-in model ``name`` (False if unknown)."""
     return any(info.spreads_hints for info in BUILTIN_MODELS if info.name == name)

@@ -23,6 +23,7 @@ from torch import nn
 from ..color.quantize import gamut_bin_centers
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
 from ._registry import register_model
+from .catalogue import builtin
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -75,7 +76,7 @@ class CompactColorizer(ColorizationModel):
         width: channels of the first stage (later stages double it up to ``8 * width``).
     """
 
-    accepts_hints = True
+    accepts_hints = builtin("compact").accepts_hints  # stated once, in the catalogue
     decoder = "classification"
     #: 0.6 of the annealed mean and 0.4 of the regression head: on people the annealed mean
     #: alone over-colours (112 % of the originals' colourfulness, colour cast 11.5 against

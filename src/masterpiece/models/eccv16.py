@@ -29,7 +29,7 @@ from torch import nn
 
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, normalize_l
 from ._registry import register_model
-from .catalogue import ECCV16_WEIGHTS  # noqa: F401  (re-exported: the metadata lives in the catalogue)
+from .catalogue import ECCV16_WEIGHTS, builtin  # noqa: F401  (re-exported: the metadata lives in the catalogue)
 
 #: number of quantized ab bins of the published model
 NUM_BINS = 313
@@ -79,7 +79,7 @@ class ECCV16Colorizer(ColorizationModel):
     Input ``L`` sides should be multiples of 8 for the output to be exactly 1/4 of them.
     """
 
-    accepts_hints = False
+    accepts_hints = builtin("eccv16").accepts_hints  # stated once, in the catalogue
     decoder = "classification"
     int8_float_modules = ("model1",)
 

@@ -379,8 +379,9 @@ def export_bundled(
             not the registered ones.
         OutputError: the folder cannot be written.
     """
-    from ._registry import create_model, get_model_info
+    from ._registry import get_model_info
     from ._weights import ensure_weights
+    from .factory import create_model
 
     info = get_model_info(name)
     if name not in bundled_model_names():

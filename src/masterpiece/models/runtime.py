@@ -351,7 +351,7 @@ class _WeightsSource:
 
     def model(self) -> ColorizationModel:
         if self._model is None:
-            from ._registry import create_model
+            from .factory import create_model
 
             require_torch(f"loading the {self.name!r} weights {self.path} (a PyTorch checkpoint) the first time")
             self._model = create_model(self.name, weights=self.path, download=self.download)
@@ -416,8 +416,8 @@ def _torch_network(
     model: str | ColorizationModel, precision: str, device: str | torch.device, weights: str | Path | None,
     download: bool, size: int,
 ) -> NetworkBackend:
-    from ._registry import create_model
     from ._weights import cache_dir
+    from .factory import create_model
     from .torch_backend import TorchBackend, int8_model
 
     name = model if isinstance(model, str) else type(model).__name__

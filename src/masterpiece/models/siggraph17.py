@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import InvalidInputError
 from ._base import AB_SCALE, ColorizationModel, ColorPrediction, hints_or_zeros, normalize_l
 from ._registry import register_model
-from .catalogue import SIGGRAPH17_WEIGHTS  # noqa: F401  (re-exported: the metadata lives in the catalogue)
+from .catalogue import SIGGRAPH17_WEIGHTS, builtin  # noqa: F401  (re-exported: the metadata lives in the catalogue)
 from .eccv16 import conv_block, upsample_x2
 
 #: the classification head's ab grid: step 10 from -110 to 110 on both axes (23 x 23 bins)
@@ -59,7 +59,7 @@ def _check_size(lightness: torch.Tensor) -> None:
 class SIGGRAPH17Colorizer(ColorizationModel):
     """The SIGGRAPH 2017 network (see the module docstring for the layout)."""
 
-    accepts_hints = True
+    accepts_hints = builtin("siggraph17").accepts_hints  # stated once, in the catalogue
     decoder = "regression"
     int8_float_modules = ("model1", "model1short10", "model10up", "model10")
 

@@ -58,7 +58,7 @@ from .repair import check_destination, repair_for_colorizing, resolve_restorer, 
 if TYPE_CHECKING:
     import torch
 
-    from ..models._base import ColorizationModel
+    from ..models import ColorizationModel
     from ..restoration import Restorer
 
 logger = logging.getLogger(__name__)

@@ -59,8 +59,7 @@ from ..errors import (
     ModelError,
     UnknownModelError,
 )
-from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models
-from ..models._weights import weights_available
+from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models, weights_available
 from .colorizers import (
     ColorizerCache,
     ColorizerLoader,

@@ -20,9 +20,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..color.lab import rgb_to_lab_array
-from ..models._base import ColorizationModel, ColorPrediction
-from ..models._registry import create_model
-from ..models._weights import load_state_dict as load_weights_file
+from ..models import ColorizationModel, ColorPrediction, create_model
+from ..models import load_state_dict as load_weights_file
 from ..models.runtime import cpu_supports_bf16
 from .checkpoints import export_weights, load_training_state, save_training_state
 from .config import TrainConfig

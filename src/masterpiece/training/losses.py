@@ -13,7 +13,7 @@ from ..color.quantize import (
     rebalancing_weights,
     smooth_prior,
 )
-from ..models._base import AB_SCALE, ColorPrediction
+from ..models import AB_SCALE, ColorPrediction
 
 
 def class_prior_from_ab(ab_batches: list[torch.Tensor], centers: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from ..evaluation.data import EvalImage, load_eval_images
 from ..evaluation.results import EvaluationSettings
 from ..evaluation.runner import Candidate, evaluate_candidates
-from ..models._base import ColorizationModel
+from ..models import ColorizationModel
 from ..pipeline.image import Colorizer
 
 
