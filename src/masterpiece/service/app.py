@@ -9,8 +9,9 @@ faded tones with ``auto_levels=true``; ``detector`` picks the learned or classic
 serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
 ``MASTERPIECE_API_KEY``). The OpenAPI documentation is at ``/docs`` and ``/openapi.json``.
 
-Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below; tracebacks
-are logged on the server and never sent. ``create_app`` checks the settings (model, weights
+Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below (library errors:
+:data:`~masterpiece.service.schemas.ERROR_ANSWERS`); tracebacks are logged on the server and
+never sent. ``create_app`` checks the settings (model, weights
 file, device, ``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that
 starts has none; the API key is checked before a request's body is read.
 
