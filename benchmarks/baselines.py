@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tests.support.caffe_writer import ANNEAL_LAYER, write_caffe_release
 
 from masterpiece.models._base import AB_SCALE, DEFAULT_TEMPERATURE
-from masterpiece.models.caffe_writer import ANNEAL_LAYER, write_caffe_release
 from masterpiece.models.eccv16 import ECCV16Colorizer
 from masterpiece.models.export import export_onnx
 

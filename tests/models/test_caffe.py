@@ -12,6 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.support.caffe_writer import (
+    encode_blob,
+    encode_field,
+    encode_layer,
+    encode_net,
+    encode_varint,
+    random_eccv16,
+    write_caffe_release,
+)
 
 from masterpiece.errors import (
     IncompatibleWeightsError,
@@ -24,15 +33,6 @@ from masterpiece.models.caffe import (
     import_caffe_eccv16,
     import_caffe_eccv16_to_file,
     parse_caffemodel,
-)
-from masterpiece.models.caffe_writer import (
-    encode_blob,
-    encode_field,
-    encode_layer,
-    encode_net,
-    encode_varint,
-    random_eccv16,
-    write_caffe_release,
 )
 
 BN_SCALE_FACTOR = 999.98
