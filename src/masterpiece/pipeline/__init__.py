@@ -11,8 +11,9 @@ The names below are imported lazily, so that importing one module of the package
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "ColorHint": "image",
@@ -61,12 +62,4 @@ if TYPE_CHECKING:
     )
     from .repair import MASK_SUFFIX, mask_path_for, restore_file
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
