@@ -11,9 +11,9 @@ serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
 
 Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below (library errors:
 :data:`~masterpiece.service.schemas.ERROR_ANSWERS`); tracebacks are logged on the server and
-never sent. ``create_app`` checks the settings (model, weights
-file, device, ``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that
-starts has none; the API key is checked before a request's body is read.
+never sent. ``create_app`` checks the settings (model, weights file, device,
+``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that starts has
+none; the API key is checked before a request's body is read.
 
 ====================================================  ======  ============================
 what went wrong                                        status  code
