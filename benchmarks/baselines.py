@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from masterpiece.models import AB_SCALE, DEFAULT_TEMPERATURE
-from masterpiece.models.caffe_writer import ANNEAL_LAYER, write_caffe_release
 from masterpiece.models.eccv16 import ECCV16Colorizer
 from masterpiece.models.export import export_onnx
+from tests.support.caffe_writer import ANNEAL_LAYER, write_caffe_release
 
 
 def official_forward(model: ECCV16Colorizer, lightness: torch.Tensor) -> torch.Tensor:

@@ -66,17 +66,18 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.support
 from baselines import OfficialPipeline, SeedPipeline, official_forward
 from bundled import bench_bundled as _bench_bundled
 from load import bench_load as _bench_load
 from memory import bench_scans as _bench_scans
 from report import environment, markdown
 
-from masterpiece.models.caffe_writer import random_eccv16
 from masterpiece.models.export import export_onnx
 from masterpiece.models.runtime import OnnxColorizer, cpu_supports_bf16
 from masterpiece.pipeline.image import Colorizer
 from restoration import bench_restoration as _bench_restoration
+from tests.support.caffe_writer import random_eccv16
 
 logger = logging.getLogger("benchmarks")
 

@@ -18,7 +18,7 @@ PACKAGE = Path(masterpiece.__file__).parent
 
 #: lowest first; a module may import its own layer and those before it
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "_optional", "_version", "atomic", "settings"}),
+    frozenset({"errors", "_optional", "_version", "_lazy", "atomic", "settings"}),
     frozenset({"color"}),
     frozenset({"models"}),
     frozenset({"restoration"}),

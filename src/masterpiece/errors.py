@@ -11,11 +11,14 @@ PyAV, HTTP clients, torch loading) are translated into these at the edge where t
     │   ├── InvalidImageError                   not an image, corrupt, truncated, unsupported
     │   │   └── ImageTooLargeError              above the pixel or byte limit (decompression bombs)
     │   ├── InvalidVideoError                   not a video, no video stream, unsupported codec
-    │   └── InvalidHintError                    colour hints outside the image or malformed
+    │   ├── InvalidHintError                    colour hints outside the image or malformed
+    │   ├── NotAcceptableError                  (service) the Accept header allows no image type written
+    │   └── OutputTooLargeError                 (service) the image is too large for the output type
     ├── OutputError (OSError)                   an output cannot be written (exists, not writable, disk full)
     │   └── OutputExistsError                   refusing to overwrite (an input, or without --overwrite)
     ├── ModelError
     │   ├── UnknownModelError (KeyError)        no registered model of that name
+    │   ├── ModelUnavailableError               (service) the server cannot load a model
     │   └── WeightsError                        weights missing, unreadable or wrong
     │       ├── WeightsNotFoundError            not in the cache and cannot be downloaded
     │       ├── DownloadError                   the download failed
@@ -24,13 +27,19 @@ PyAV, HTTP clients, torch loading) are translated into these at the edge where t
     │       └── IncompatibleWeightsError        keys or shapes do not match the architecture
     ├── ConfigError (ValueError)                invalid settings (temperature, sizes, training config)
     │   └── MissingExtraError                   the feature needs an optional extra that is not installed
-    └── DataError                               a training/evaluation data set is empty or unusable
+    ├── DataError                               a training/evaluation data set is empty or unusable
+    └── ServiceError                            the HTTP service refuses a request at one of its limits
+        ├── ServiceBusyError                    every colorization slot busy, or the queue full
+        ├── ColorizationTimeoutError            a colorization took longer than the request time limit
+        └── BodyTooLargeError                   the request body passed the upload limit while read
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BodyTooLargeError",
     "ChecksumMismatchError",
+    "ColorizationTimeoutError",
     "ConfigError",
     "DataError",
     "DownloadError",
@@ -43,8 +52,13 @@ __all__ = [
     "MasterpieceError",
     "MissingExtraError",
     "ModelError",
+    "ModelUnavailableError",
+    "NotAcceptableError",
     "OutputError",
     "OutputExistsError",
+    "OutputTooLargeError",
+    "ServiceBusyError",
+    "ServiceError",
     "UnknownModelError",
     "UnsafeCheckpointError",
     "WeightsError",
@@ -76,6 +90,14 @@ class InvalidHintError(InvalidInputError):
     """Colour hints are malformed or lie outside the image."""
 
 
+class NotAcceptableError(InvalidInputError):
+    """The service: the Accept header names no image type the service writes (406)."""
+
+
+class OutputTooLargeError(InvalidInputError):
+    """The service: the image is larger than the requested output type can store (422)."""
+
+
 class OutputError(MasterpieceError, OSError):
     """An output cannot be written."""
 
@@ -93,6 +115,11 @@ class UnknownModelError(ModelError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class ModelUnavailableError(ModelError):
+    """The service: the server cannot load a model (its configuration, weights or device): 503,
+    not the client's fault."""
 
 
 class WeightsError(ModelError):
@@ -130,3 +157,19 @@ class MissingExtraError(ConfigError):
 
 class DataError(MasterpieceError):
     """A data set for training or evaluation is empty or unusable."""
+
+
+class ServiceError(MasterpieceError):
+    """The HTTP service refuses or abandons a request at one of its limits."""
+
+
+class ServiceBusyError(ServiceError):
+    """Every colorization slot stayed busy (or the queue is full): answer 503."""
+
+
+class ColorizationTimeoutError(ServiceError):
+    """A colorization took longer than the request time limit: answer 504."""
+
+
+class BodyTooLargeError(ServiceError):
+    """The request body passed the limit while it was being read (413)."""

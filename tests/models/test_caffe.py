@@ -25,7 +25,7 @@ from masterpiece.models.caffe import (
     import_caffe_eccv16_to_file,
     parse_caffemodel,
 )
-from masterpiece.models.caffe_writer import (
+from tests.support.caffe_writer import (
     encode_blob,
     encode_field,
     encode_layer,

@@ -17,10 +17,12 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient
 
+from masterpiece import errors
 from masterpiece.errors import ConfigError, UnknownModelError
 from masterpiece.pipeline.decoding import read_image
 from masterpiece.pipeline.image import Colorizer
 from masterpiece.service import ServiceSettings, create_app
+from masterpiece.service.schemas import ERROR_ANSWERS
 
 from .conftest import encode
 
@@ -447,3 +449,90 @@ def test_temperature_has_a_lower_bound(client, png_bytes):
 def test_accept_q0_excludes_a_type_from_wildcards(client, png_bytes):
     response = post(client, png_bytes, headers={"accept": "image/png;q=0, */*"})
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+
+
+# ------------------------------------------------------------------ the error table
+
+#: the status and code of every class of the exception tree (the module docstring of app.py)
+DOCUMENTED_ANSWERS = {
+    "MasterpieceError": (500, "internal_error"),
+    "InvalidInputError": (422, "invalid_request"),
+    "InvalidImageError": (415, "invalid_image"),
+    "ImageTooLargeError": (413, "image_too_large"),
+    "InvalidVideoError": (422, "invalid_request"),
+    "InvalidHintError": (422, "invalid_hints"),
+    "NotAcceptableError": (406, "not_acceptable"),
+    "OutputTooLargeError": (422, "output_too_large"),
+    "OutputError": (500, "internal_error"),  # the service writes no files: a bug
+    "OutputExistsError": (500, "internal_error"),
+    "ModelError": (503, "model_unavailable"),
+    "UnknownModelError": (422, "unknown_model"),
+    "ModelUnavailableError": (503, "model_unavailable"),
+    "WeightsError": (503, "model_unavailable"),
+    "WeightsNotFoundError": (503, "model_unavailable"),
+    "DownloadError": (503, "model_unavailable"),
+    "ChecksumMismatchError": (503, "model_unavailable"),
+    "UnsafeCheckpointError": (503, "model_unavailable"),
+    "IncompatibleWeightsError": (503, "model_unavailable"),
+    "ConfigError": (422, "invalid_request"),
+    "MissingExtraError": (422, "invalid_request"),
+    "DataError": (500, "internal_error"),  # the service trains nothing: a bug
+    "ServiceError": (500, "internal_error"),
+    "ServiceBusyError": (503, "busy"),
+    "ColorizationTimeoutError": (504, "timeout"),
+    "BodyTooLargeError": (413, "request_too_large"),
+}
+
+
+class RaisingColorizer:
+    """A ColorizerCache loader: the real colorizer, whose colorization raises ``error``."""
+
+    def __init__(self) -> None:
+        self.error: Exception = RuntimeError("no error chosen")
+
+    def loader(self, name: str) -> Colorizer:
+        colorizer = Colorizer(name)
+
+        def colorize_loaded(*args, **kwargs):
+            raise self.error
+
+        colorizer.colorize_loaded = colorize_loaded
+        return colorizer
+
+
+@pytest.fixture(scope="module")
+def raising():
+    raising = RaisingColorizer()
+    app = create_app(ServiceSettings(model="compact"), colorizer_loader=raising.loader)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield raising, client
+
+
+def test_every_error_class_has_a_documented_answer():
+    assert set(DOCUMENTED_ANSWERS) == set(errors.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_ANSWERS))
+def test_each_error_is_answered_with_its_status_and_code(raising, png_bytes, name):
+    state, client = raising
+    state.error = getattr(errors, name)("what went wrong; what to do")
+    status, code = DOCUMENTED_ANSWERS[name]
+    response = post(client, png_bytes)
+    if status == 500:  # a bug: the message stays in the server log
+        assert_error(response, 500, "internal_error", "server log")
+        assert "what to do" not in response.text
+    else:
+        assert_error(response, status, code, "what went wrong; what to do")
+    assert ("retry-after" in response.headers) == (name == "ServiceBusyError")
+
+
+def test_the_error_table_is_most_specific_first_and_falls_back_only_deliberately():
+    rows = list(ERROR_ANSWERS)
+    for index, kind in enumerate(rows):  # no row hidden behind an earlier, broader one
+        assert not any(issubclass(kind, earlier) for earlier in rows[:index]), kind
+    assert rows[-1] is errors.MasterpieceError
+    fallback = {errors.MasterpieceError, errors.ServiceError}  # ServiceError is never raised
+    for name in errors.__all__:  # every class but these has a row of its own branch
+        kind = getattr(errors, name)
+        row = next(row for row in rows if issubclass(kind, row))
+        assert row is not errors.MasterpieceError or kind in fallback, name

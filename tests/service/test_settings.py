@@ -8,13 +8,9 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
-from masterpiece.errors import ConfigError, InvalidHintError, InvalidInputError
+from masterpiece.errors import ConfigError, InvalidHintError, InvalidInputError, NotAcceptableError
 from masterpiece.pipeline.image import ColorHint
-from masterpiece.service.schemas import (
-    NotAcceptableError,
-    choose_output_format,
-    parse_hints,
-)
+from masterpiece.service.schemas import choose_output_format, parse_hints
 from masterpiece.service.settings import ServiceSettings, environment_variable
 
 

@@ -30,6 +30,15 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from .._version import __version__
+from ..errors import (
+    ConfigError,
+    DataError,
+    InvalidInputError,
+    MasterpieceError,
+    ModelError,
+    OutputError,
+    ServiceError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,16 +118,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def exit_code_for(error: BaseException) -> int:
-    """The exit code for a library error (see the module docstring)."""
-    from ..errors import ConfigError, DataError, InvalidInputError, ModelError, OutputError
+#: the exit code of each branch of the exception tree (see the module docstring); the first
+#: class the error is an instance of wins, so a subclass comes before its base
+EXIT_CODES: dict[type[MasterpieceError], int] = {
+    InvalidInputError: EXIT_USAGE,
+    ConfigError: EXIT_USAGE,
+    DataError: EXIT_USAGE,
+    ModelError: EXIT_MODEL,
+    OutputError: EXIT_OUTPUT,
+    ServiceError: EXIT_PARTIAL_FAILURE,  # raised inside the HTTP service, never by a verb
+    MasterpieceError: EXIT_PARTIAL_FAILURE,  # the deliberate fallback
+}
 
-    if isinstance(error, (InvalidInputError, ConfigError, DataError)):
-        return EXIT_USAGE
-    if isinstance(error, ModelError):
-        return EXIT_MODEL
-    if isinstance(error, OutputError):
-        return EXIT_OUTPUT
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code for a library error: the first row of :data:`EXIT_CODES` it matches, 1 for
+    anything else."""
+    for kind, code in EXIT_CODES.items():
+        if isinstance(error, kind):
+            return code
     return EXIT_PARTIAL_FAILURE
 
 
@@ -173,8 +191,6 @@ def missing_extra(error: ImportError, verb: str | None) -> BaseException:
 
 def _run_verb(args: argparse.Namespace) -> int:
     """Run the verb; turn every error and interruption into one line and an exit code."""
-    from ..errors import MasterpieceError
-
     try:
         with _sigterm_interrupts():
             try:

@@ -14,32 +14,33 @@ are not imported here (they need torch, an optional extra): the torch-free
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from .._lazy import lazy_attributes
+
 _LAZY = {
-    "AB_SCALE": "._base",
-    "DEFAULT_TEMPERATURE": ".catalogue",
-    "ColorPrediction": "._base",
-    "ColorizationModel": "._base",
-    "ModelInfo": ".catalogue",
-    "WeightsSpec": ".catalogue",
-    "available_models": ".selection",
-    "cache_dir": "._weights",
-    "create_model": ".factory",
-    "download_weights": "._weights",
-    "ensure_weights": "._weights",
-    "load_state_dict": "._weights",
-    "published_weights": "._weights",
-    "refuse_overwrite": "._weights",
-    "save_safetensors": "._weights",
-    "sha256_of": "._weights",
-    "weights_available": "._weights",
-    "weights_path_for": "._weights",
-    "default_model_name": ".selection",
-    "get_model_info": "._registry",
-    "list_models": "._registry",
-    "register_model": "._registry",
+    "AB_SCALE": "_base",
+    "DEFAULT_TEMPERATURE": "catalogue",
+    "ColorPrediction": "_base",
+    "ColorizationModel": "_base",
+    "ModelInfo": "catalogue",
+    "WeightsSpec": "catalogue",
+    "available_models": "selection",
+    "cache_dir": "_weights",
+    "create_model": "factory",
+    "download_weights": "_weights",
+    "ensure_weights": "_weights",
+    "load_state_dict": "_weights",
+    "published_weights": "_weights",
+    "refuse_overwrite": "_weights",
+    "save_safetensors": "_weights",
+    "sha256_of": "_weights",
+    "weights_available": "_weights",
+    "weights_path_for": "_weights",
+    "default_model_name": "selection",
+    "get_model_info": "_registry",
+    "list_models": "_registry",
+    "register_model": "_registry",
 }
 
 __all__ = [
@@ -86,12 +87,4 @@ if TYPE_CHECKING:
     from .factory import create_model
     from .selection import available_models, default_model_name
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

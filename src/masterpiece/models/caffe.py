@@ -230,7 +230,7 @@ def _check_prototxt(path: str | Path, layer_names: list[str]) -> None:
 # --------------------------------------------------------------------------- mapping to PyTorch
 
 
-def _caffe_layer_map(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
+def caffe_layer_map(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
     """Caffe layer name -> (PyTorch module path, module) for ECCV16's ``model1`` .. ``model8``.
 
     Convolutions of block ``N`` are ``convN_1``, ``convN_2``, ...; its BatchNorm is named
@@ -327,7 +327,7 @@ def import_caffe_eccv16(
     """
     with torch.device("meta"):
         template = ECCV16Colorizer()
-    layer_map = _caffe_layer_map(template)
+    layer_map = caffe_layer_map(template)
     _check_prototxt(prototxt, [*layer_map, BIN_CENTERS_LAYER])
     centers = read_bin_centers(pts_in_hull)
     layers = read_caffemodel(caffemodel)

@@ -9,10 +9,11 @@ faded tones with ``auto_levels=true``; ``detector`` picks the learned or classic
 serves it with the settings of the environment (``MASTERPIECE_SERVE_*``,
 ``MASTERPIECE_API_KEY``). The OpenAPI documentation is at ``/docs`` and ``/openapi.json``.
 
-Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below; tracebacks
-are logged on the server and never sent. ``create_app`` checks the settings (model, weights
-file, device, ``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that
-starts has none; the API key is checked before a request's body is read.
+Every error is JSON ``{"error": CODE, "message": TEXT}`` with the status below (library errors:
+:data:`~masterpiece.service.schemas.ERROR_ANSWERS`); tracebacks are logged on the server and
+never sent. ``create_app`` checks the settings (model, weights file, device,
+``$MASTERPIECE_PRECISION``) and raises on a misconfiguration, so a server that starts has
+none; the API key is checked before a request's body is read.
 
 ====================================================  ======  ============================
 what went wrong                                        status  code
@@ -49,44 +50,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
 from ..color.annealed import MIN_TEMPERATURE
-from ..errors import (
-    ConfigError,
-    ImageTooLargeError,
-    InvalidHintError,
-    InvalidImageError,
-    InvalidInputError,
-    MasterpieceError,
-    ModelError,
-    UnknownModelError,
-)
+from ..errors import MasterpieceError, ModelError, ServiceBusyError, ServiceError
 from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models, weights_available
 from .colorizers import (
     ColorizerCache,
     ColorizerLoader,
-    OutputTooLargeError,
     RestorerCache,
     colorize_upload,
     restore_upload,
     with_options,
 )
-from .limits import (
-    AdmissionCheck,
-    ApiKeyCheck,
-    BodySizeLimit,
-    ColorizationSlots,
-    ColorizationTimeoutError,
-    ServiceBusyError,
-)
+from .limits import AdmissionCheck, ApiKeyCheck, BodySizeLimit, ColorizationSlots
 from .schemas import (
     ErrorBody,
     HealthOut,
     ModelOut,
     ModelsOut,
-    NotAcceptableError,
     OutputFormat,
     choose_output_format,
     describe_errors,
     parse_hints,
+    status_for,
 )
 from .settings import ServiceSettings
 
@@ -342,29 +326,7 @@ def _error(
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
-def status_for(error: MasterpieceError) -> tuple[int, str]:
-    """The HTTP status and error code of a library error (see the module docstring)."""
-    if isinstance(error, ImageTooLargeError):
-        return 413, "image_too_large"
-    if isinstance(error, InvalidImageError):
-        return 415, "invalid_image"
-    if isinstance(error, NotAcceptableError):
-        return 406, "not_acceptable"
-    if isinstance(error, InvalidHintError):
-        return 422, "invalid_hints"
-    if isinstance(error, OutputTooLargeError):
-        return 422, "output_too_large"
-    if isinstance(error, UnknownModelError):
-        return 422, "unknown_model"
-    if isinstance(error, (InvalidInputError, ConfigError)):
-        # the request's options; the server's own configuration is checked by create_app,
-        # and its errors while loading a model are ModelUnavailableError (503)
-        return 422, "invalid_request"
-    if isinstance(error, ModelError):
-        return 503, "model_unavailable"
-    return 500, "internal_error"
-
-
+#: the error code of an HTTP error of the framework (no route, wrong method), by status
 _STATUS_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
 
 
@@ -374,17 +336,12 @@ def _add_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
         status, code = status_for(error)
         if status == 500:  # no message of the library meant for the client: a bug
             return await internal_error(request, error)
-        if status >= 500:
+        if status >= 500 and not isinstance(error, ServiceError):  # not the limits at work
             logger.error("%s %s: %s", request.method, request.url.path, error)
-        return _error(status, code, str(error))
-
-    @app.exception_handler(ServiceBusyError)
-    async def busy(request: Request, error: ServiceBusyError) -> JSONResponse:
-        return _error(503, "busy", str(error), {"Retry-After": str(settings.retry_after_s)})
-
-    @app.exception_handler(ColorizationTimeoutError)
-    async def timeout(request: Request, error: ColorizationTimeoutError) -> JSONResponse:
-        return _error(504, "timeout", str(error))
+        headers = None
+        if isinstance(error, ServiceBusyError):
+            headers = {"Retry-After": str(settings.retry_after_s)}
+        return _error(status, code, str(error), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

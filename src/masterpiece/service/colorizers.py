@@ -11,7 +11,13 @@ from typing import BinaryIO
 import numpy as np
 
 from ..color.annealed import check_temperature
-from ..errors import InvalidInputError, MasterpieceError, ModelError, OutputError
+from ..errors import (
+    MasterpieceError,
+    ModelError,
+    ModelUnavailableError,
+    OutputError,
+    OutputTooLargeError,
+)
 from ..models import default_model_name, get_model_info
 from ..pipeline.decoding import LoadedImage, read_image
 from ..pipeline.encoding import encode_image
@@ -27,15 +33,6 @@ ColorizerLoader = Callable[[str], Colorizer]
 
 #: the largest side each output type can store (WebP: 16383, JPEG: 65535 pixels)
 MAX_OUTPUT_SIDE = {"WEBP": 16383, "JPEG": 65535}
-
-
-class ModelUnavailableError(ModelError):
-    """The server cannot load a model (its configuration, weights or device): 503, not the
-    client's fault."""
-
-
-class OutputTooLargeError(InvalidInputError):
-    """The image is larger than the requested output type can store (422)."""
 
 
 class ColorizerCache:

@@ -25,15 +25,10 @@ from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import BodyTooLargeError, ColorizationTimeoutError, MasterpieceError, ServiceBusyError
+from .schemas import status_for
+
 T = TypeVar("T")
-
-
-class ServiceBusyError(Exception):
-    """Every colorization slot stayed busy (or the queue is full): answer 503."""
-
-
-class ColorizationTimeoutError(Exception):
-    """A colorization took longer than the request time limit: answer 504."""
 
 
 def _set_torch_threads(count: int) -> None:
@@ -183,6 +178,15 @@ async def send_json(
     await send({"type": "http.response.body", "body": data})
 
 
+async def send_error(
+    send: Send, error: MasterpieceError, headers: dict[str, str] | None = None
+) -> None:
+    """Answer a library error from ASGI middleware, with its status and code of
+    :data:`~masterpiece.service.schemas.ERROR_ANSWERS`."""
+    status, code = status_for(error)
+    await send_json(send, status, {"error": code, "message": str(error)}, headers)
+
+
 class ApiKeyCheck:
     """ASGI middleware: 401 for a ``/v1/*`` request without the API key, before its body is
     read (it is placed outside :class:`BodySizeLimit`). No key configured: nothing checked.
@@ -246,18 +250,11 @@ class AdmissionCheck:
             and scope.get("path") == self.path
             and self.slots.full
         ):
-            await send_json(
-                send,
-                503,
-                {"error": "busy", "message": str(self.slots.busy_error())},
-                {"Retry-After": str(self.retry_after_s)},
+            await send_error(
+                send, self.slots.busy_error(), {"Retry-After": str(self.retry_after_s)}
             )
             return
         await self.app(scope, receive, send)
-
-
-class BodyTooLargeError(Exception):
-    """The request body passed the limit while it was being read."""
 
 
 class BodySizeLimit:
@@ -317,4 +314,4 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        await send_json(send, 413, {"error": "request_too_large", "message": self._message()})
+        await send_error(send, BodyTooLargeError(self._message()))

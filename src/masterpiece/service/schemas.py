@@ -1,4 +1,5 @@
-"""What the service accepts and answers: hints, output formats, JSON bodies."""
+"""What the service accepts and answers: hints, output formats, JSON bodies, and the HTTP
+status and error code of each library error (:data:`ERROR_ANSWERS`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..errors import InvalidHintError, InvalidInputError
+from ..errors import (
+    BodyTooLargeError,
+    ColorizationTimeoutError,
+    ConfigError,
+    DataError,
+    ImageTooLargeError,
+    InvalidHintError,
+    InvalidImageError,
+    InvalidInputError,
+    MasterpieceError,
+    ModelError,
+    NotAcceptableError,
+    OutputError,
+    OutputTooLargeError,
+    ServiceBusyError,
+    UnknownModelError,
+)
 from ..pipeline.image import ColorHint
 
 #: at most this many hints per request
@@ -107,10 +124,6 @@ OUTPUT_FORMATS = (
 _BY_NAME = {"png": 0, "jpeg": 1, "jpg": 1, "webp": 2}
 
 
-class NotAcceptableError(InvalidInputError):
-    """The Accept header names no image type the service writes (406)."""
-
-
 def choose_output_format(requested: str | None, accept: str | None) -> OutputFormat:
     """The output type: the ``format`` field, else the best type ``Accept`` allows, else PNG.
 
@@ -168,6 +181,39 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="a short code, e.g. image_too_large, busy, invalid_request")
     message: str
+
+
+#: the HTTP status and error code of each library error (the table of
+#: :mod:`masterpiece.service.app`); the first class the error is an instance of wins, so a
+#: subclass comes before its base. Status 500 sends no message of the error: it is a bug.
+ERROR_ANSWERS: dict[type[MasterpieceError], tuple[int, str]] = {
+    ImageTooLargeError: (413, "image_too_large"),
+    InvalidImageError: (415, "invalid_image"),
+    NotAcceptableError: (406, "not_acceptable"),
+    InvalidHintError: (422, "invalid_hints"),
+    OutputTooLargeError: (422, "output_too_large"),
+    UnknownModelError: (422, "unknown_model"),
+    # the request's options; the server's own configuration is checked by create_app, and its
+    # errors while loading a model are ModelUnavailableError (503)
+    InvalidInputError: (422, "invalid_request"),
+    ConfigError: (422, "invalid_request"),
+    ModelError: (503, "model_unavailable"),
+    BodyTooLargeError: (413, "request_too_large"),
+    ServiceBusyError: (503, "busy"),
+    ColorizationTimeoutError: (504, "timeout"),
+    # the service writes no files and trains nothing: these would be bugs
+    OutputError: (500, "internal_error"),
+    DataError: (500, "internal_error"),
+    MasterpieceError: (500, "internal_error"),  # the deliberate fallback
+}
+
+
+def status_for(error: MasterpieceError) -> tuple[int, str]:
+    """The HTTP status and error code of a library error: its row of :data:`ERROR_ANSWERS`."""
+    for kind, answer in ERROR_ANSWERS.items():
+        if isinstance(error, kind):
+            return answer
+    return 500, "internal_error"
 
 
 class ModelOut(BaseModel):

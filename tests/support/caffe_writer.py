@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._base import AB_SCALE, DEFAULT_TEMPERATURE
-from .caffe import BIN_CENTERS_LAYER, LOGITS_LAYER, _caffe_layer_map
-from .eccv16 import ECCV16Colorizer
+from masterpiece.models import AB_SCALE, DEFAULT_TEMPERATURE
+from masterpiece.models.caffe import BIN_CENTERS_LAYER, LOGITS_LAYER, caffe_layer_map
+from masterpiece.models.eccv16 import ECCV16Colorizer
 
 #: the Caffe scale layer holding 1 / T before the softmax
 ANNEAL_LAYER = "conv8_313_rh"
@@ -63,7 +63,7 @@ def encode_net(layers: list[bytes], name: str = "colorization") -> bytes:
 def _layer_arrays(model: ECCV16Colorizer) -> dict[str, tuple[str, list[np.ndarray], nn.Module]]:
     """Caffe layer name -> (Caffe type, blobs, module), BatchNorm with a scale factor of 1."""
     layers = {}
-    for caffe_name, (_, module) in _caffe_layer_map(model).items():
+    for caffe_name, (_, module) in caffe_layer_map(model).items():
         if isinstance(module, nn.BatchNorm2d):
             blobs = [module.running_mean, module.running_var, torch.ones(1)]
             kind = "BatchNorm"
