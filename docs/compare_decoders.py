@@ -86,19 +86,21 @@ class VariantPredictor:
                 weight = (self.variant.confidence_scale * (1 - normalized)).clamp(0, 1)
             ab = annealed if isinstance(weight, float) and weight >= 1 else weight * annealed + (1 - weight) * ab
         if self.variant.propagation is not None and hint_ab is not None:
+            from masterpiece.color.hint_maps import HintMaps
             from masterpiece.color.hint_propagation import propagate_hints
 
             spatial, tonal = self.variant.propagation
             ab = torch.from_numpy(
                 propagate_hints(
-                    small_l.numpy(), ab.float().numpy(), hint_ab.numpy(), hint_mask.numpy(),
+                    small_l.numpy(), ab.float().numpy(), HintMaps(hint_ab.numpy(), hint_mask.numpy()),
                     spatial_sigma=spatial, lightness_sigma=tonal,
                 )
             )
         return ab
 
     @torch.inference_mode()
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
+    def predict_ab(self, lightness, hints=None):
+        hint_ab, hint_mask = (None, None) if hints is None else hints
         height, width = lightness.shape[-2:]
         small = F.interpolate(lightness, size=(self.size, self.size), mode="bicubic", antialias=True, align_corners=False)
         if hint_ab is not None:

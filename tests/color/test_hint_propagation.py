@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from masterpiece.color import hint_propagation
+from masterpiece.color.hint_maps import HintMaps
 from masterpiece.color.hint_propagation import propagate_hints
 
 
@@ -29,14 +30,14 @@ def test_without_hints_the_prediction_is_returned_unchanged() -> None:
     lightness, ab = _scene()
     ab += np.random.default_rng(0).normal(size=ab.shape).astype(np.float32)
     empty = np.zeros((1, 1, 32, 32), np.float32)
-    np.testing.assert_array_equal(propagate_hints(lightness, ab, None, None), ab)
-    np.testing.assert_array_equal(propagate_hints(lightness, ab, np.zeros((1, 2, 32, 32), np.float32), empty), ab)
+    np.testing.assert_array_equal(propagate_hints(lightness, ab, None), ab)
+    np.testing.assert_array_equal(propagate_hints(lightness, ab, HintMaps(np.zeros((1, 2, 32, 32), np.float32), empty)), ab)
 
 
 def test_the_hint_spreads_over_its_own_region_and_not_across_the_edge() -> None:
     lightness, ab = _scene()
     hint_ab, hint_mask = _hint_at(32, 16, 4, (30.0, -20.0))
-    out = propagate_hints(lightness, ab, hint_ab, hint_mask, spatial_sigma=0.2, lightness_sigma=8.0)
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), spatial_sigma=0.2, lightness_sigma=8.0)
     np.testing.assert_allclose(out[0, :, 16, 4], [30.0, -20.0], atol=1e-4)  # the hinted cell
     same_region = out[0, :, 10, 10]  # dark like the hint, 8 cells away
     assert same_region[0] > 15.0 and same_region[1] < -10.0
@@ -48,7 +49,7 @@ def test_hints_at_network_resolution_act_on_a_coarser_prediction() -> None:
     lightness = np.full((1, 1, 64, 64), 50.0, np.float32)
     ab = np.zeros((1, 2, 16, 16), np.float32)
     hint_ab, hint_mask = _hint_at(64, 32, 32, (0.0, 40.0))
-    out = propagate_hints(lightness, ab, hint_ab, hint_mask, spatial_sigma=0.1, lightness_sigma=8.0)
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), spatial_sigma=0.1, lightness_sigma=8.0)
     assert out.shape == (1, 2, 16, 16)
     np.testing.assert_allclose(out[0, 1, 8, 8], 40.0, atol=1e-3)
     assert 0.0 < out[0, 1, 0, 0] < out[0, 1, 8, 4] < 40.0  # fades with distance
@@ -60,7 +61,7 @@ def test_images_of_a_batch_are_propagated_independently() -> None:
     hint_ab, hint_mask = _hint_at(32, 5, 5, (20.0, 20.0))
     hint_ab = np.concatenate([hint_ab, np.zeros_like(hint_ab)])
     hint_mask = np.concatenate([hint_mask, np.zeros_like(hint_mask)])
-    out = propagate_hints(lightness, ab, hint_ab, hint_mask)
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask))
     assert np.abs(out[0]).max() > 10.0
     np.testing.assert_array_equal(out[1], ab[1])
 
@@ -71,13 +72,13 @@ def test_the_result_does_not_depend_on_the_chunking(monkeypatch: pytest.MonkeyPa
     ab = rng.normal(0, 10, (1, 2, 24, 24)).astype(np.float32)
     hint_mask = (rng.uniform(size=(1, 1, 24, 24)) < 0.05).astype(np.float32)
     hint_ab = rng.normal(0, 30, (1, 2, 24, 24)).astype(np.float32) * hint_mask
-    whole = propagate_hints(lightness, ab, hint_ab, hint_mask)
+    whole = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask))
     monkeypatch.setattr(hint_propagation, "CHUNK_CELLS", 7)
-    np.testing.assert_allclose(propagate_hints(lightness, ab, hint_ab, hint_mask), whole, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask)), whole, rtol=1e-5, atol=1e-4)
 
 
 def test_sigmas_must_be_positive() -> None:
     lightness, ab = _scene()
     hint_ab, hint_mask = _hint_at(32, 1, 1, (1.0, 1.0))
     with pytest.raises(ValueError, match="positive"):
-        propagate_hints(lightness, ab, hint_ab, hint_mask, spatial_sigma=0.0)
+        propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), spatial_sigma=0.0)

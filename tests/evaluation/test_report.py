@@ -23,10 +23,10 @@ class Tinted:
     def __init__(self, a: float) -> None:
         self.a = a
 
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None) -> torch.Tensor:
+    def predict_ab(self, lightness, hints=None) -> torch.Tensor:
         ab = lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
         ab[:, 0] = self.a
-        return ab if hint_ab is None else torch.where(hint_mask > 0, hint_ab, ab)
+        return ab if hints is None else torch.where(hints.mask > 0, hints.ab, ab)
 
 
 @pytest.fixture(scope="module")

@@ -32,16 +32,16 @@ class Oracle:
     def __init__(self, ab: torch.Tensor) -> None:
         self.ab = ab
 
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None) -> torch.Tensor:
+    def predict_ab(self, lightness, hints=None) -> torch.Tensor:
         return self.ab.expand(lightness.shape[0], -1, -1, -1).clone()
 
 
 class PasteHints:
     """Gray, except where hints are given: they are copied (a 'perfect' use of hints)."""
 
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None) -> torch.Tensor:
+    def predict_ab(self, lightness, hints=None) -> torch.Tensor:
         ab = lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
-        return ab if hint_ab is None else torch.where(hint_mask > 0, hint_ab, ab)
+        return ab if hints is None else torch.where(hints.mask > 0, hints.ab, ab)
 
 
 def test_a_perfect_prediction_scores_100_and_the_psnr_cap(make_random_images) -> None:
@@ -124,7 +124,7 @@ def test_labels_are_made_unique(make_random_images) -> None:
 
 def test_a_wrongly_shaped_prediction_is_reported(make_random_images) -> None:
     class Small:
-        def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
+        def predict_ab(self, lightness, hints=None):
             return torch.zeros(1, 2, 1, 1)
 
     with pytest.raises(RuntimeError, match="returned ab of shape"):
@@ -185,7 +185,7 @@ class Tinted:
     def __init__(self, ab: torch.Tensor, offset: tuple[float, float]) -> None:
         self.ab = ab + torch.tensor(offset).view(1, 2, 1, 1)
 
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None) -> torch.Tensor:
+    def predict_ab(self, lightness, hints=None) -> torch.Tensor:
         return self.ab.expand(lightness.shape[0], -1, -1, -1).clone()
 
 

@@ -43,7 +43,7 @@ class FakeBackend:
         self.precision, self.seconds, self.offset, self.clock = precision, seconds, offset, clock
         self.runs = 0
 
-    def network_ab(self, lightness, hint_ab, hint_mask, temperature):
+    def network_ab(self, lightness, hints, temperature):
         self.runs += 1
         self.clock.now += self.seconds
         ab = np.stack((lightness[:, 0, ::4, ::4] - 50 + self.offset, 50 - lightness[:, 0, ::4, ::4]), axis=1)

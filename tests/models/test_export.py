@@ -191,5 +191,5 @@ def test_blended_decoding_is_the_same_in_pytorch_and_onnx_runtime(weight: float,
         annealed = decode_annealed_mean(prediction.logits, model.bin_centers, 0.38)
         expected = weight * annealed + (1 - weight) * prediction.ab
         torch.testing.assert_close(model(lightness, temperature=0.38), expected, atol=1e-5, rtol=1e-5)
-    actual = backend.network_ab(lightness.numpy(), None, None, 0.38)
+    actual = backend.network_ab(lightness.numpy(), None, 0.38)
     np.testing.assert_allclose(actual, expected.numpy(), atol=1e-3, rtol=1e-3)

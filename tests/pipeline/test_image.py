@@ -90,10 +90,10 @@ def test_sixteen_bit_png_stays_sixteen_bit(colorizer, gray_photo, tmp_path):
 
 def test_hints_reach_the_network(colorizer):
     lightness = torch.full((1, 1, 64, 64), 50.0)
-    hint_ab, hint_mask = hint_maps([ColorHint(32, 32, "#ff0000", size=9)], (64, 64), (64, 64))
+    hints = hint_maps([ColorHint(32, 32, "#ff0000", size=9)], (64, 64), (64, 64))
     smooth = Colorizer(colorizer.model, temperature=1.0, size=64)
     plain = smooth.predict_ab(lightness)
-    hinted = smooth.predict_ab(lightness, hint_ab, hint_mask)
+    hinted = smooth.predict_ab(lightness, hints)
     assert (plain - hinted).abs().max() > 1e-3
 
 

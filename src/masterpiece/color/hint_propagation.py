@@ -22,6 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .hint_maps import HintMaps
+
 #: spatial reach of a hint, as a fraction of the image's diagonal
 DEFAULT_SPATIAL_SIGMA = 0.15
 #: lightness difference (L units, 0-100) at which a hint's pull falls to exp(-1/2)
@@ -43,8 +45,7 @@ def _area_resize(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def propagate_hints(
     lightness: np.ndarray,
     ab: np.ndarray,
-    hint_ab: np.ndarray | None,
-    hint_mask: np.ndarray | None,
+    hints: HintMaps | None,
     *,
     spatial_sigma: float = DEFAULT_SPATIAL_SIGMA,
     lightness_sigma: float = DEFAULT_LIGHTNESS_SIGMA,
@@ -54,8 +55,8 @@ def propagate_hints(
     Args:
         lightness: ``(B, 1, H, W)`` L in [0, 100] at any resolution (the network's input).
         ab: ``(B, 2, h, w)`` predicted ab in Lab units.
-        hint_ab: ``(B, 2, H', W')`` hint ab in Lab units where ``hint_mask`` is 1, or ``None``.
-        hint_mask: ``(B, 1, H', W')`` 1 where a hint is set, else 0, or ``None``.
+        hints: the hint maps (``(B, 2, H', W')`` ab in Lab units, ``(B, 1, H', W')`` mask in
+            {0, 1}, NumPy) at any resolution, or ``None``.
         spatial_sigma: reach of a hint, fraction of the diagonal (> 0).
         lightness_sigma: lightness tolerance in L units (> 0).
 
@@ -63,8 +64,9 @@ def propagate_hints(
         ``(B, 2, h, w)`` float32 ab; ``ab`` itself (unchanged) where an image has no hint.
     """
     ab = np.asarray(ab, dtype=np.float32)
-    if hint_ab is None or hint_mask is None or not np.any(hint_mask):
+    if hints is None or not np.any(hints.mask):
         return ab
+    hint_ab, hint_mask = hints
     if spatial_sigma <= 0 or lightness_sigma <= 0:
         raise ValueError("spatial_sigma and lightness_sigma must be positive")
     size = ab.shape[-2:]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..color.hint_maps import HintMaps
+
 #: Patch sides of the SIGGRAPH 2017 training, in pixels.
 DEFAULT_PATCH_SIZES: tuple[int, ...] = tuple(range(1, 10))
 #: Parameter of the geometric distribution of the number of hints in training (mean 7).
@@ -132,7 +134,7 @@ def _patch_means(ab: torch.Tensor, points: HintPoints) -> torch.Tensor:
     return (sums / (size * size).unsqueeze(1)).to(ab.dtype)
 
 
-def reveal_hints(ab: torch.Tensor, points: HintPoints) -> tuple[torch.Tensor, torch.Tensor]:
+def reveal_hints(ab: torch.Tensor, points: HintPoints) -> HintMaps:
     """Fill each patch with the mean ground-truth ab inside it.
 
     Args:
@@ -140,7 +142,7 @@ def reveal_hints(ab: torch.Tensor, points: HintPoints) -> tuple[torch.Tensor, to
         points: patches to reveal; where they overlap the later point wins.
 
     Returns:
-        ``(hint_ab, hint_mask)``: ``(B, 2, H, W)`` ab (0 outside the patches) and
+        :class:`HintMaps` of tensors: ``(B, 2, H, W)`` ab (0 outside the patches) and
         ``(B, 1, H, W)`` mask (1 inside the patches, else 0), dtype and device of ``ab``.
     """
     batch, _, height, width = ab.shape
@@ -165,7 +167,7 @@ def reveal_hints(ab: torch.Tensor, points: HintPoints) -> tuple[torch.Tensor, to
         covered = owner >= 0
         hint_ab[covered] = means[owner[covered]]
     hint_ab = hint_ab.view(batch, height, width, 2).permute(0, 3, 1, 2).contiguous()
-    return hint_ab, covered.view(batch, 1, height, width).to(ab.dtype)
+    return HintMaps(hint_ab, covered.view(batch, 1, height, width).to(ab.dtype))
 
 
 def sample_hints_batch(
@@ -183,7 +185,7 @@ def sample_hints_batch(
         patch_sizes: patch sides to draw from uniformly.
 
     Returns:
-        ``(hint_ab (B, 2, H, W), hint_mask (B, 1, H, W))`` like :func:`reveal_hints`.
+        :class:`HintMaps` ``(B, 2, H, W)`` ab and ``(B, 1, H, W)`` mask, like :func:`reveal_hints`.
     """
     batch, _, height, width = ab.shape
     counts = torch.as_tensor(n_points, dtype=torch.int64).flatten()
@@ -228,7 +230,7 @@ def sample_nested_hints(
         counts: ``K`` numbers of points, e.g. the sweep ``(0, 1, 2, 5, 10, 20, 50, 100)``.
 
     Returns:
-        ``(hint_ab (K, 2, H, W), hint_mask (K, 1, H, W))``: row ``k`` reveals ``counts[k]``
+        :class:`HintMaps` ``(K, 2, H, W)`` ab and ``(K, 1, H, W)`` mask: row ``k`` reveals ``counts[k]``
         points.
     """
     ab = ab.reshape(1, *ab.shape[-3:])

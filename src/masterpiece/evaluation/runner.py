@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .._version import __version__
+from ..color.hint_maps import HintMaps
 from ..color.lab import lab_to_rgb
 from ..color.quantize import check_temperature
 from ..errors import ConfigError
@@ -59,25 +60,16 @@ logger = logging.getLogger(__name__)
 class AbPredictor(Protocol):
     """Anything that predicts full-resolution ab from L (and optional hints), like ``Colorizer``."""
 
-    def predict_ab(
-        self,
-        lightness: torch.Tensor,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``(B, 1, H, W)`` L in [0, 100] (+ ``(B, 2, H, W)`` hints, ``(B, 1, H, W)`` mask) -> ``(B, 2, H, W)`` ab."""
+    def predict_ab(self, lightness: torch.Tensor, hints: HintMaps | None = None) -> torch.Tensor:
+        """``(B, 1, H, W)`` L in [0, 100] (+ hint maps ``(B, 2, H, W)`` ab, ``(B, 1, H, W)`` mask,
+        tensors) -> ``(B, 2, H, W)`` ab."""
         ...
 
 
 class GrayPredictor:
     """The gray baseline: ab = 0 everywhere, whatever the input."""
 
-    def predict_ab(
-        self,
-        lightness: torch.Tensor,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def predict_ab(self, lightness: torch.Tensor, hints: HintMaps | None = None) -> torch.Tensor:
         return lightness.new_zeros(lightness.shape[0], 2, *lightness.shape[-2:])
 
 
@@ -196,16 +188,11 @@ class _Accumulator:
         default_factory=lambda: torch.zeros(AUC_MAX_THRESHOLD + 1, dtype=torch.float64)
     )
 
-    def predict(
-        self,
-        image: EvalImage,
-        hint_ab: torch.Tensor | None = None,
-        hint_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        batch = 1 if hint_ab is None else hint_ab.shape[0]
+    def predict(self, image: EvalImage, hints: HintMaps | None = None) -> torch.Tensor:
+        batch = 1 if hints is None else hints.ab.shape[0]
         lightness = image.lightness.expand(batch, -1, -1, -1)
         with torch.inference_mode():
-            ab = self.candidate.predictor.predict_ab(lightness, hint_ab, hint_mask).float().cpu()
+            ab = self.candidate.predictor.predict_ab(lightness, hints).float().cpu()
         if ab.shape != (batch, 2, *lightness.shape[-2:]):
             raise RuntimeError(
                 f"{self.candidate.label} returned ab of shape {tuple(ab.shape)} for L of shape {tuple(lightness.shape)}"
@@ -237,8 +224,7 @@ class _Accumulator:
         by_count = {0: automatic_psnr}
         if hinted:
             generator = torch.Generator().manual_seed(hint_seed(seed, image.name))
-            hint_ab, hint_mask = sample_nested_hints(image.ab, hinted, generator)
-            pred_ab = self.predict(image, hint_ab, hint_mask)
+            pred_ab = self.predict(image, sample_nested_hints(image.ab, hinted, generator))
             pred_rgb = _to_rgb(image.lightness.expand(len(hinted), -1, -1, -1), pred_ab)
             by_count.update({n: psnr(pred_rgb[k : k + 1], image.rgb) for k, n in enumerate(hinted)})
         return {n: by_count[n] for n in self.sweep_counts}

@@ -217,14 +217,14 @@ def measure(
     reference_model = (reference_backend or candidates[reference])()
     if reference_backend is None:
         backends[reference] = reference_model
-    expected = [reference_model.network_ab(probe, None, None, DEFAULT_TEMPERATURE) for probe in probes]
+    expected = [reference_model.network_ab(probe, None, DEFAULT_TEMPERATURE) for probe in probes]
     for precision, build in candidates.items():
         try:
             if precision in backends:  # the reference: its probe runs are done
                 backend, outputs = backends[precision], expected
             else:
                 backend = build()
-                outputs = [backend.network_ab(probe, None, None, DEFAULT_TEMPERATURE) for probe in probes]
+                outputs = [backend.network_ab(probe, None, DEFAULT_TEMPERATURE) for probe in probes]
         except MasterpieceError as error:
             measured[precision] = Measurement(error=str(error))
             logger.info("backend %s is not available here: %s", precision, error)
@@ -237,7 +237,7 @@ def measure(
     for _ in range(MAX_TIMED_ROUNDS):
         for precision in timed:
             start = timer()
-            backends[precision].network_ab(probes[0], None, None, DEFAULT_TEMPERATURE)
+            backends[precision].network_ab(probes[0], None, DEFAULT_TEMPERATURE)
             runs[precision].append(timer() - start)
             spent += runs[precision][-1]
         if spent >= TIMING_BUDGET_S:

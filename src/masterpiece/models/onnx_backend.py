@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from ..color.annealed import annealed_mean, blend_decoded
+from ..color.hint_maps import HintMaps
 from ..errors import MissingExtraError, WeightsError
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,12 @@ class NetworkBackend(Protocol):
     threads: int
     bin_centers: np.ndarray | None
 
-    def network_ab(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None, temperature: float
-    ) -> np.ndarray:
-        """``(B, 1, H, W)`` float32 ``L`` in [0, 100] (+ hints ``(B, 2, H, W)`` Lab units and
-        ``(B, 1, H, W)`` in {0, 1}, or None) -> ``(B, 2, h, w)`` float32 ab in Lab units."""
+    def network_ab(self, lightness: np.ndarray, hints: HintMaps | None, temperature: float) -> np.ndarray:
+        """``(B, 1, H, W)`` float32 ``L`` in [0, 100] (+ hint maps at the same ``H, W``, NumPy,
+        or None) -> ``(B, 2, h, w)`` float32 ab in Lab units."""
         ...
 
-    def logits(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None
-    ) -> np.ndarray | None:
+    def logits(self, lightness: np.ndarray, hints: HintMaps | None) -> np.ndarray | None:
         """``(B, Q, h, w)`` float32 bin logits for the same inputs, or None without a
         classification head (the bins are ``bin_centers``, ``(Q, 2)`` Lab units)."""
         ...
@@ -142,33 +139,23 @@ class OnnxBackend:
             raise WeightsError(f"{self.path} cannot be loaded by ONNX Runtime ({error}); re-export it") from error
         self.threads = threads
 
-    def run(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None = None, hint_mask: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
+    def run(self, lightness: np.ndarray, hints: HintMaps | None = None) -> dict[str, np.ndarray]:
         """The raw outputs (``logits`` ``(B, Q, h, w)`` and/or ``ab`` ``(B, 2, h, w)``, float32)
         for ``(B, 1, H, W)`` ``L`` in [0, 100] and optional hints (zeros when absent)."""
         lightness = np.ascontiguousarray(lightness, np.float32)
         feed = {"lightness": lightness}
         if "hint_ab" in self.inputs:
-            batch, _, height, width = lightness.shape
-            if hint_ab is None or hint_mask is None:
-                hint_ab = np.zeros((batch, 2, height, width), np.float32)
-                hint_mask = np.zeros((batch, 1, height, width), np.float32)
-            feed["hint_ab"] = np.ascontiguousarray(hint_ab, np.float32)
-            feed["hint_mask"] = np.ascontiguousarray(hint_mask, np.float32)
+            maps = HintMaps.zeros(*(lightness.shape[i] for i in (0, 2, 3))) if hints is None else hints.as_numpy()
+            feed["hint_ab"], feed["hint_mask"] = maps.ab, maps.mask
         return dict(zip(self.outputs, self.session.run(self.outputs, feed)))
 
-    def logits(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None
-    ) -> np.ndarray | None:
+    def logits(self, lightness: np.ndarray, hints: HintMaps | None) -> np.ndarray | None:
         """See :meth:`NetworkBackend.logits`."""
-        return self.run(lightness, hint_ab, hint_mask).get("logits")
+        return self.run(lightness, hints).get("logits")
 
-    def network_ab(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None, temperature: float
-    ) -> np.ndarray:
+    def network_ab(self, lightness: np.ndarray, hints: HintMaps | None, temperature: float) -> np.ndarray:
         """See :meth:`NetworkBackend.network_ab`."""
-        results = self.run(lightness, hint_ab, hint_mask)
+        results = self.run(lightness, hints)
         if self.decoder == "classification" and "logits" in results and self.bin_centers is not None:
             annealed = annealed_mean(results["logits"], self.bin_centers, temperature)
             regressed = results.get("ab")

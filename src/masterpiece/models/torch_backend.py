@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..color.hint_maps import HintMaps
 from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
 from .onnx_backend import OnnxBackend
 
@@ -68,28 +69,22 @@ class TorchBackend:
         centers = self.model.bin_centers
         return None if centers is None else centers.detach().float().cpu().numpy()
 
-    def _predict(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None
-    ) -> ColorPrediction:
-        network_l, *hints = (None if x is None else torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
-                             for x in (lightness, hint_ab, hint_mask))
+    def _predict(self, lightness: np.ndarray, hints: HintMaps | None) -> ColorPrediction:
+        arrays = (lightness,) if hints is None else (lightness, *hints.as_numpy())
+        network_l, *maps = (torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device) for x in arrays)
         with autocast_for(self.precision, self.device):
-            return self.model.predict(network_l, *hints)
+            return self.model.predict(network_l, *maps)
 
     @torch.inference_mode()
-    def logits(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None
-    ) -> np.ndarray | None:
+    def logits(self, lightness: np.ndarray, hints: HintMaps | None) -> np.ndarray | None:
         """See :meth:`~masterpiece.models.onnx_backend.NetworkBackend.logits`."""
-        logits = self._predict(lightness, hint_ab, hint_mask).logits
+        logits = self._predict(lightness, hints).logits
         return None if logits is None else logits.float().cpu().numpy()
 
     @torch.inference_mode()
-    def network_ab(
-        self, lightness: np.ndarray, hint_ab: np.ndarray | None, hint_mask: np.ndarray | None, temperature: float
-    ) -> np.ndarray:
+    def network_ab(self, lightness: np.ndarray, hints: HintMaps | None, temperature: float) -> np.ndarray:
         """See :meth:`~masterpiece.models.onnx_backend.NetworkBackend.network_ab`."""
-        prediction = self._predict(lightness, hint_ab, hint_mask)
+        prediction = self._predict(lightness, hints)
         prediction = ColorPrediction(
             logits=None if prediction.logits is None else prediction.logits.float(),
             ab=None if prediction.ab is None else prediction.ab.float(),
@@ -145,9 +140,10 @@ class OnnxColorizer(ColorizationModel):
         hint_mask: torch.Tensor | None = None,
     ) -> ColorPrediction:
         """``(B, 1, H, W)`` L in [0, 100] (+ hints) -> the exported outputs as float32 CPU tensors."""
+        maps = None
         if self.backend.accepts_hints:
-            hint_ab, hint_mask = (_numpy(x) for x in hints_or_zeros(lightness, hint_ab, hint_mask))
-        results = self.backend.run(_numpy(lightness), hint_ab, hint_mask)
+            maps = HintMaps(*(_numpy(x) for x in hints_or_zeros(lightness, hint_ab, hint_mask)))
+        results = self.backend.run(_numpy(lightness), maps)
         return ColorPrediction(logits=_tensor(results.get("logits")), ab=_tensor(results.get("ab")))
 
 

@@ -201,12 +201,12 @@ def predict_distribution(
             "with a classification head (compact, eccv16, siggraph17)"
         )
     network_l = network_lightness(rgb, colorizer.size)
-    hint_ab = hint_mask = None
+    maps = None
     if hints and colorizer.accepts_hints:
-        hint_ab, hint_mask = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), (colorizer.size, colorizer.size))
+        maps = hint_maps(hints, (rgb.shape[1], rgb.shape[0]), (colorizer.size, colorizer.size))
     elif hints:
         logger.info("model %s does not accept hints; they are ignored", colorizer.model_name)
-    logits = backend.logits(network_l, hint_ab, hint_mask)
+    logits = backend.logits(network_l, maps)
     if logits is None:
         raise ModelError(f"model {colorizer.model_name!r} returned no class logits")
     return ColorDistribution(

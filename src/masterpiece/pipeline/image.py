@@ -32,6 +32,7 @@ from PIL import Image
 
 from .._optional import torch_loaded
 from ..color.annealed import check_temperature
+from ..color.hint_maps import HintMaps
 from ..color.hint_propagation import propagate_hints
 from ..color.lab_np import rgb_to_lab
 from ..errors import ConfigError, InvalidHintError, InvalidInputError
@@ -127,7 +128,7 @@ def _check_hint(hint: object, width: int, height: int) -> None:
 
 def hint_maps(
     hints: Sequence[ColorHint], image_size: tuple[int, int], network_size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> HintMaps:
     """Rasterize hints at the network's resolution.
 
     Args:
@@ -136,7 +137,8 @@ def hint_maps(
         network_size: ``(width, height)`` of the network input.
 
     Returns:
-        ``(hint_ab (1, 2, h, w), hint_mask (1, 1, h, w))`` float32 in Lab units and {0, 1}.
+        :class:`HintMaps` of NumPy float32: ``ab (1, 2, h, w)`` in Lab units, ``mask
+        (1, 1, h, w)`` in {0, 1}.
     """
     width, height = image_size
     net_w, net_h = network_size
@@ -152,35 +154,7 @@ def hint_maps(
         columns = slice(max(0, column - half), min(net_w, column - half + int(hint.size)))
         hint_ab[0, :, rows, columns] = ab.reshape(2, 1, 1)
         hint_mask[0, :, rows, columns] = 1.0
-    return hint_ab, hint_mask
-
-
-def adaptive_average(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(*, H, W)`` -> ``(*, h, w)``: the mean over the cells of PyTorch's ``adaptive_avg_pool2d``
-    (cell ``i`` spans ``floor(i H / h)`` to ``ceil((i + 1) H / h)``)."""
-    for axis, target in ((-2, size[0]), (-1, size[1])):
-        source = planes.shape[axis]
-        index = np.arange(target)
-        starts, stops = (index * source) // target, -((-(index + 1) * source) // target)
-        total = np.concatenate((np.zeros_like(np.take(planes, [0], axis=axis)),
-                                np.cumsum(planes, axis=axis, dtype=np.float64)), axis=axis)
-        sums = np.take(total, stops, axis=axis) - np.take(total, starts, axis=axis)
-        shape = [1] * planes.ndim
-        shape[axis] = target
-        planes = (sums / (stops - starts).reshape(shape)).astype(np.float32)
-    return planes
-
-
-def _resize_hints(
-    hint_ab: np.ndarray, hint_mask: np.ndarray, size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bring hint maps of any resolution to ``size`` (h, w): mean hinted ab per cell."""
-    if tuple(hint_mask.shape[-2:]) == tuple(size):
-        return hint_ab, hint_mask
-    coverage = adaptive_average(hint_mask, size)
-    ab = adaptive_average(hint_ab * hint_mask, size) / np.maximum(coverage, 1e-8)
-    mask = (coverage > 0).astype(np.float32)
-    return ab * mask, mask
+    return HintMaps(hint_ab, hint_mask)
 
 
 def _as_array(values: object) -> np.ndarray:
@@ -276,37 +250,32 @@ class Colorizer:
 
             torch.set_num_threads(max(1, int(threads)))
 
-    def network_ab(
-        self,
-        network_l: np.ndarray,
-        hint_ab: np.ndarray | None = None,
-        hint_mask: np.ndarray | None = None,
-    ) -> np.ndarray:
+    def network_ab(self, network_l: np.ndarray, hints: HintMaps | None = None) -> np.ndarray:
         """Run the network at its own resolution, in the Colorizer's precision.
 
         Args:
             network_l: ``(B, 1, size, size)`` ``L`` in [0, 100] (NumPy, or a CPU tensor).
-            hint_ab, hint_mask: hints at any resolution (Lab units, {0, 1}), or ``None``.
+            hints: hint maps at any resolution (NumPy or tensors), or ``None``.
 
         Returns:
             ``(B, 2, h, w)`` float32 ab in Lab units (no saturation applied); decoding always
             runs in float32.
         """
         network_l = _as_array(network_l)
-        if hint_ab is not None and hint_mask is not None:
-            hint_ab, hint_mask = _resize_hints(_as_array(hint_ab), _as_array(hint_mask), network_l.shape[-2:])
-        ab = self.backend.network_ab(network_l, hint_ab, hint_mask, self.temperature)
-        if self.spread_hints and hint_mask is not None:
-            ab = propagate_hints(network_l, ab, hint_ab, hint_mask)
+        if hints is not None:
+            hints = hints.resized(network_l.shape[-2:])
+        ab = self.backend.network_ab(network_l, hints, self.temperature)
+        if self.spread_hints and hints is not None:
+            ab = propagate_hints(network_l, ab, hints)
         return ab
 
-    def predict_ab(self, lightness, hint_ab=None, hint_mask=None):
+    def predict_ab(self, lightness, hints: HintMaps | None = None):
         """Predict ab for an ``L`` image at its own resolution.
 
         Args:
             lightness: ``(B, 1, H, W)`` ``L`` in [0, 100], a NumPy array or a tensor.
-            hint_ab: ``(B, 2, h, w)`` hint ab (Lab units) at any resolution, or ``None``.
-            hint_mask: ``(B, 1, h, w)`` 1 where a hint is set.
+            hints: hint maps (``(B, 2, h, w)`` ab, ``(B, 1, h, w)`` mask) at any resolution,
+                or ``None``.
 
         Returns:
             ``(B, 2, H, W)`` float32 ab in Lab units (saturation applied), of the input's kind
@@ -315,7 +284,7 @@ class Colorizer:
         values = _as_array(lightness)
         height, width = values.shape[-2:]
         network_l = resize_for_network(values, (self.size, self.size))
-        ab = upsample_ab(self.network_ab(network_l, hint_ab, hint_mask), (height, width)) * np.float32(self.saturation)
+        ab = upsample_ab(self.network_ab(network_l, hints), (height, width)) * np.float32(self.saturation)
         if hasattr(lightness, "detach"):
             import torch
 
@@ -358,12 +327,12 @@ class Colorizer:
             repaired = repair_for_colorizing(pixels, equalise, restorer)
             pixels, equalise = repaired.pixels, repaired.equalise
         height, width = pixels.shape[:2]
-        hint_ab = hint_mask = None
+        maps = None
         if hints:
             if not self.accepts_hints:
                 raise InvalidHintError(f"model {self.model_name!r} does not accept colour hints; use compact or siggraph17")
-            hint_ab, hint_mask = hint_maps(hints, (width, height), (self.size, self.size))
-        ab_small = self.network_ab(network_lightness(pixels, self.size, equalise), hint_ab, hint_mask)
+            maps = hint_maps(hints, (width, height), (self.size, self.size))
+        ab_small = self.network_ab(network_lightness(pixels, self.size, equalise), maps)
         return self.render(pixels, ab_small, equalise=equalise, dtype=dtype)
 
     def render(

@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..color.hint_maps import HintMaps
 from ..color.lab import rgb_to_lab_array
 from ..models import ColorizationModel, ColorPrediction, create_model
 from ..models import load_state_dict as load_weights_file
@@ -220,15 +221,15 @@ class Trainer:
         for lab in bar:
             lab = lab.to(context.device, non_blocking=True)
             lightness, true_ab = lab[:, :1], lab[:, 1:]
-            hint_ab, hint_mask = simulate_hints(
+            hints = simulate_hints(
                 true_ab, self.generator, config.hint_probability, config.hint_geometric_p, config.max_hint_patch
             )
             position = self._schedule_progress(step, epoch + progress.items / per_epoch, started)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(config, step, position)
             with autocast_for(config.precision, context.device):
-                prediction = model.predict(lightness, hint_ab, hint_mask) if train_model is model else _ddp_predict(
-                    train_model, lightness, hint_ab, hint_mask
+                prediction = model.predict(lightness, *hints) if train_model is model else _ddp_predict(
+                    train_model, lightness, hints
                 )
             losses = criterion(prediction, true_ab)
             optimizer.zero_grad(set_to_none=True)
@@ -340,9 +341,9 @@ class _EpochProgress:
         return cls(state["items"], state["batches"], dict(state["totals"]), state["seconds"])
 
 
-def _ddp_predict(train_model: DistributedDataParallel, lightness, hint_ab, hint_mask):
+def _ddp_predict(train_model: DistributedDataParallel, lightness: torch.Tensor, hints: HintMaps) -> ColorPrediction:
     """DDP only synchronizes gradients through ``forward``; route ``predict`` through it."""
-    logits, ab = train_model(lightness, hint_ab, hint_mask, predict_only=True)
+    logits, ab = train_model(lightness, *hints, predict_only=True)
     return ColorPrediction(logits=logits, ab=ab)
 
 

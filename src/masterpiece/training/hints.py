@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..color.hint_maps import HintMaps
 from ..evaluation.hints import sample_hint_counts, sample_hints_batch
 
 
@@ -13,7 +14,7 @@ def simulate_hints(
     hint_probability: float = 0.5,
     geometric_p: float = 0.125,
     max_patch: int = 9,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> HintMaps:
     """Random hints for a training batch.
 
     Each image gets no hint with probability ``1 - hint_probability`` (so the automatic mode
@@ -25,7 +26,7 @@ def simulate_hints(
         true_ab: ``(B, 2, H, W)`` ground-truth ab (Lab units).
 
     Returns:
-        ``(hint_ab (B, 2, H, W), hint_mask (B, 1, H, W))``.
+        :class:`HintMaps` of tensors: ``(B, 2, H, W)`` ab and ``(B, 1, H, W)`` mask.
     """
     batch = true_ab.shape[0]
     hinted = torch.rand(batch, generator=generator) < hint_probability

@@ -42,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..color.hint_maps import HintMaps
 from ..color.lab_np import rgb_to_lab_array
 from ..errors import ConfigError, InvalidHintError, InvalidInputError, OutputExistsError
 from ..pipeline.bands import network_lightness
@@ -69,10 +70,12 @@ DEFAULT_BATCH_GPU = 16
 REFERENCE_GRID = 8
 REFERENCE_PATCH = 5
 
-HintMaps = tuple[np.ndarray, np.ndarray]  # (2, S, S) ab in Lab units, (1, S, S) mask in {0, 1}
+#: one frame's hint maps: ``(2, S, S)`` ab in Lab units, ``(1, S, S)`` mask in {0, 1} (a batch of
+#: them is stacked into a :class:`~masterpiece.color.hint_maps.HintMaps`)
+FrameHints = tuple[np.ndarray, np.ndarray]
 
 
-def reference_hint_maps(reference: np.ndarray, size: int, grid: int = REFERENCE_GRID) -> HintMaps:
+def reference_hint_maps(reference: np.ndarray, size: int, grid: int = REFERENCE_GRID) -> FrameHints:
     """Hint maps at the network's ``size`` from a colour image of a frame.
 
     Args:
@@ -118,7 +121,7 @@ class _Frame:
     network_l: np.ndarray  # (1, S, S) float32 L
     small: np.ndarray  # (FLOW_SIZE, FLOW_SIZE) uint8 L * 2.55
     link: MotionLink | None = None
-    hints: HintMaps | None = None
+    hints: FrameHints | None = None
 
 
 class FrameColorizer:
@@ -175,7 +178,7 @@ class FrameColorizer:
         self.cuts: list[int] = []
         self._stabiliser = ChromaStabiliser(self.settings)
         self._previous: np.ndarray | None = None
-        self._active_hints: HintMaps | None = None
+        self._active_hints: FrameHints | None = None
         self._count = 0
 
     def colorize(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -235,7 +238,7 @@ class FrameColorizer:
         if new_hints is not None:
             frame.link = None  # new hints start a new stabilised run, so they apply at once
 
-    def _hints_for(self, frame: _Frame) -> HintMaps | None:
+    def _hints_for(self, frame: _Frame) -> FrameHints | None:
         reference = self._references.get(frame.index)
         hints = self._hints.get(frame.index)
         if reference is None and not hints:
@@ -252,12 +255,11 @@ class FrameColorizer:
     def _predict(self, batch: list[_Frame]) -> np.ndarray:
         """``(B, 2, h, w)`` float32 ab for the batch, saturation applied."""
         network_l = np.stack([frame.network_l for frame in batch])
-        hint_ab = hint_mask = None
+        hints = None
         if any(frame.hints is not None for frame in batch):
             maps = [frame.hints or _empty_hints(self.colorizer.size) for frame in batch]
-            hint_ab = np.stack([ab for ab, _ in maps])
-            hint_mask = np.stack([mask for _, mask in maps])
-        ab = self.colorizer.network_ab(network_l, hint_ab, hint_mask)
+            hints = HintMaps(np.stack([ab for ab, _ in maps]), np.stack([mask for _, mask in maps]))
+        ab = self.colorizer.network_ab(network_l, hints)
         return ab * np.float32(self.colorizer.saturation)
 
     def _finish(self, batch: list[_Frame]) -> Iterator[np.ndarray]:
@@ -276,7 +278,7 @@ class FrameColorizer:
             )
 
 
-def _combine_hints(earlier: HintMaps | None, newer: HintMaps) -> HintMaps:
+def _combine_hints(earlier: FrameHints | None, newer: FrameHints) -> FrameHints:
     """``newer`` hint maps over ``earlier`` ones: both apply, ``newer`` where they overlap."""
     if earlier is None:
         return newer
@@ -287,11 +289,11 @@ def _combine_hints(earlier: HintMaps | None, newer: HintMaps) -> HintMaps:
     )
 
 
-def _empty_hints(size: int) -> HintMaps:
+def _empty_hints(size: int) -> FrameHints:
     return np.zeros((2, size, size), np.float32), np.zeros((1, size, size), np.float32)
 
 
-def _reference_maps(image: Any, size: int) -> HintMaps:
+def _reference_maps(image: Any, size: int) -> FrameHints:
     if not isinstance(image, np.ndarray):
         from ..pipeline.decoding import read_image
 
