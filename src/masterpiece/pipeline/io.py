@@ -72,6 +72,8 @@ from masterpiece.errors import (
     OutputExistsError,
 )
 from masterpiece.pipeline.encoders import encode_jpeg, encode_png, tiff_parts
+from masterpiece.settings import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from masterpiece.settings import max_pixels as max_pixels_from_env
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -90,12 +92,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_PIXELS: Final = 200_000_000
-"""Largest image (width x height) :func:`read_image` accepts unless told otherwise."""
-
-MAX_PIXELS_ENV: Final = "MASTERPIECE_MAX_PIXELS"
-"""Environment variable that replaces :data:`DEFAULT_MAX_PIXELS` (a whole number of pixels)."""
 
 SUPPORTED_EXTENSIONS: Final = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 """Extensions (lower case) :func:`iter_image_files` picks up; GIF can be read, not written."""
@@ -269,8 +265,8 @@ def read_image(
             may be in any format Pillow reads (JPEG, PNG, TIFF, WebP, BMP, GIF, ...) but EPS;
             a Pillow image is taken as Pillow holds it (8 bits for colour).
         max_pixels: the most pixels (width x height) accepted, judged from the header before
-            decoding; None for no limit. By default ``$MASTERPIECE_MAX_PIXELS``, else
-            :data:`DEFAULT_MAX_PIXELS`.
+            decoding; None for no limit. By default ``$MASTERPIECE_MAX_PIXELS`` (0 for no limit;
+            :mod:`masterpiece.settings`), else :data:`DEFAULT_MAX_PIXELS`.
         max_bytes: the largest encoded size accepted, in bytes; None for no limit.
 
     Returns:
@@ -303,18 +299,10 @@ def read_image(
 
 
 def resolve_max_pixels(value: int | None | MaxPixelsDefault) -> int | None:
-    """The pixel limit to use: ``value``, or the environment's, or the default."""
+    """The pixel limit to use: ``value``, or the environment's (:func:`masterpiece.settings.max_pixels`:
+    ``$MASTERPIECE_MAX_PIXELS``, 0 for none), or :data:`DEFAULT_MAX_PIXELS`."""
     if value is MaxPixelsDefault.FROM_ENV:
-        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels; set it to e.g. "
-                f"{DEFAULT_MAX_PIXELS} or unset it"
-            ) from None
+        return max_pixels_from_env()
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"max_pixels must be a positive whole number or None, got {value!r}")
     return value
