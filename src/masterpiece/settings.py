@@ -128,7 +128,8 @@ VARIABLES: Final = (
              "`--max-pixels` / `max_pixels=` win", "a whole number of pixels; 0 for no limit",
              f"{DEFAULT_MAX_PIXELS:,} (the app: {APP_MAX_PIXELS:,})"),
     Variable(WORKERS_ENV, "files `colorize`, `restore` and `batch` (without `--ray`) process at once",
-             "a whole number, 1 or more (1: a plain loop)", "2 for several files on a machine with several cores, else 1"),
+             "a whole number, 1 or more (1: a plain loop)",
+             "2 for several files on a machine with several cores, else 1"),
     Variable(ORT_THREADS_ENV, "threads of each ONNX Runtime session", "a whole number, 1 or more",
              "ONNX Runtime's (the physical cores)"),
     Variable(API_KEY_ENV, "key the HTTP service requires (`X-API-Key` or `Authorization: Bearer`)",
@@ -145,7 +146,8 @@ VARIABLES: Final = (
              "a number of seconds above 0", f"{SERVE_DEFAULTS['queue_timeout_s']:g}"),
     Variable(f"{SERVE_PREFIX}REQUEST_TIMEOUT", "service: seconds one colorization may take (then 504)",
              "a number of seconds above 0", f"{SERVE_DEFAULTS['request_timeout_s']:g}"),
-    Variable(f"{SERVE_PREFIX}MODEL", "service: model for requests that name none", "a model name (`masterpiece models list`)",
+    Variable(f"{SERVE_PREFIX}MODEL", "service: model for requests that name none",
+             "a model name (`masterpiece models list`)",
              "the best model whose weights are present"),
     Variable(f"{SERVE_PREFIX}WEIGHTS", "service: a weights file for the model (needs the model's name)",
              "a file path", "the registered weights"),
@@ -226,8 +228,8 @@ def max_pixels(default: int | None = DEFAULT_MAX_PIXELS, environ: Mapping[str, s
     if not raw:
         return default
     shown = "no limit" if default is None else str(default)
-    return _whole_number(MAX_PIXELS_ENV, raw, 0, "a whole number of pixels", f"e.g. {DEFAULT_MAX_PIXELS} (0 for no limit)",
-                         shown) or None
+    example = f"e.g. {DEFAULT_MAX_PIXELS} (0 for no limit)"
+    return _whole_number(MAX_PIXELS_ENV, raw, 0, "a whole number of pixels", example, shown) or None
 
 
 def workers(environ: Mapping[str, str] | None = None) -> int | None:

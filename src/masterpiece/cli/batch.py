@@ -169,7 +169,7 @@ def _settle_precision(args: argparse.Namespace) -> None:
     its own copy on first use (the same weights give the same file). With ``--device cuda``
     on a cluster driven from a machine without a GPU, ``auto`` cannot be resolved here and
     each node resolves it (bf16 where its GPU supports it, else fp32): pass ``--precision``
-    to fix it.
+    to fix it. (The variables: :mod:`masterpiece.settings`.)
     """
     from ..models.runtime import check_device, resolve_precision, ships_onnx
     from ..settings import precision as precision_from_env

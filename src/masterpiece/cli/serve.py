@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, help="a weights file for --model")
     parser.add_argument("--device", help=f"cpu or cuda (default: {SERVE_DEFAULTS['device']})")
     parser.add_argument(
-        "--max-concurrent", type=int, metavar="N", help=f"colorizations at once (default: {SERVE_DEFAULTS['max_concurrent']})"
+        "--max-concurrent", type=int, metavar="N",
+        help=f"colorizations at once (default: {SERVE_DEFAULTS['max_concurrent']})",
     )
     parser.add_argument(
         "--max-queue", type=int, metavar="N", help=f"requests that may wait (default: {SERVE_DEFAULTS['max_queue']})"

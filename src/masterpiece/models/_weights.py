@@ -69,7 +69,8 @@ _CACHE_WRITE_ERRNOS = frozenset(
 
 
 def cache_dir() -> Path:
-    """Directory of downloaded weights: ``$MASTERPIECE_CACHE``, else the user cache directory."""
+    """Directory of downloaded weights: ``$MASTERPIECE_CACHE`` (:func:`masterpiece.settings.cache_directory`),
+    else the user cache directory."""
     configured = cache_directory()
     if configured is not None:
         return configured
