@@ -159,14 +159,21 @@ def test_serve_values_refuse_unusable_values(name: str, raw: str, words: str) ->
 
 
 def test_shared_defaults_are_the_ones_the_library_uses() -> None:
+    import inspect
+
     from masterpiece.color.annealed import annealed_mean
     from masterpiece.models import DEFAULT_TEMPERATURE
     from masterpiece.models.runtime import PRECISIONS
-    from masterpiece.pipeline.io import DEFAULT_MAX_PIXELS
+    from masterpiece.pipeline.image import Colorizer
+    from masterpiece.pipeline.io import DEFAULT_MAX_PIXELS, write_image
 
     assert DEFAULT_TEMPERATURE == settings.DEFAULT_TEMPERATURE == 0.38
     assert annealed_mean.__defaults__ == (settings.DEFAULT_TEMPERATURE,)
     assert PRECISIONS is settings.PRECISIONS and DEFAULT_MAX_PIXELS is settings.DEFAULT_MAX_PIXELS
+    colorizer = inspect.signature(Colorizer).parameters
+    assert colorizer["size"].default == settings.DEFAULT_SIZE == 256
+    assert colorizer["temperature"].default == settings.DEFAULT_TEMPERATURE
+    assert inspect.signature(write_image).parameters["quality"].default == settings.DEFAULT_QUALITY == 95
 
 
 def test_no_other_module_names_a_variable() -> None:

@@ -40,6 +40,8 @@ __all__ = [
     "CACHE_ENV",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_PRECISION",
+    "DEFAULT_QUALITY",
+    "DEFAULT_SIZE",
     "DEFAULT_TEMPERATURE",
     "MAX_PIXELS_ENV",
     "OFFLINE_ENV",
@@ -70,6 +72,10 @@ DEFAULT_TEMPERATURE: Final = 0.38
 PRECISIONS: Final = ("auto", "fp32", "bf16", "int8")
 #: the precision used unless ``--precision``, ``precision=`` or ``$MASTERPIECE_PRECISION`` says otherwise
 DEFAULT_PRECISION: Final = "auto"
+#: side of the square ``L`` image the network sees (``--size``, ``size=``; a multiple of 16)
+DEFAULT_SIZE: Final = 256
+#: JPEG and WebP quality of the outputs (``--quality``, ``quality=``; 1 to 100)
+DEFAULT_QUALITY: Final = 95
 #: the largest image (width x height) read unless told otherwise (decompression bombs)
 DEFAULT_MAX_PIXELS: Final = 200_000_000
 #: the largest image the Streamlit app reads unless ``$MASTERPIECE_MAX_PIXELS`` says otherwise

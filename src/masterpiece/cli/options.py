@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from ..settings import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PRECISION,
+    DEFAULT_QUALITY,
+    DEFAULT_SIZE,
     DEFAULT_TEMPERATURE,
     MAX_PIXELS_ENV,
     PRECISION_ENV,
@@ -40,7 +42,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                         help=f"annealed-mean temperature: lower is more vivid, 1 the plain mean (default: {DEFAULT_TEMPERATURE})")
     parser.add_argument("--saturation", type=float, default=1.0, help="chroma multiplier (default: 1)")
-    parser.add_argument("--size", type=int, default=256, help="side of the image the network sees (default: 256)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help=f"side of the image the network sees (default: {DEFAULT_SIZE})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="network precision: auto (the fastest of int8, fp32 and bf16 within 1.5 ab of fp32, "
@@ -69,7 +72,8 @@ def add_restore_options(parser: argparse.ArgumentParser, *, verb_restores: bool 
 def add_output_options(parser: argparse.ArgumentParser, format_help: str) -> None:
     """``--overwrite``, ``--quality``, ``--format``, ``--bit-depth`` and ``--max-pixels`` (colorize, batch)."""
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)")
+    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                        help=f"JPEG/WebP quality 1-100 (default: {DEFAULT_QUALITY})")
     parser.add_argument("--format", dest="extension", help=format_help)
     parser.add_argument("--bit-depth", type=int, choices=(8, 16),
                         help="output bit depth for PNG/TIFF (default: the input's)")

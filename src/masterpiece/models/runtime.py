@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from .._optional import require_torch, torch_available
 from ..errors import ConfigError, ModelError, WeightsError, WeightsNotFoundError
-from ..settings import PRECISIONS, ort_threads
+from ..settings import DEFAULT_SIZE, PRECISIONS, ort_threads
 from .onnx_backend import NetworkBackend, OnnxBackend, default_threads
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def load_network(
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     download: bool = True,
-    size: int = 256,
+    size: int = DEFAULT_SIZE,
 ) -> NetworkBackend:
     """The backend that runs ``model`` in ``precision`` (``auto`` allowed) on ``device``.
 
@@ -220,7 +220,7 @@ def load_network(
 
 
 def auto_network(
-    model: str | ColorizationModel, *, weights: str | Path | None = None, download: bool = True, size: int = 256,
+    model: str | ColorizationModel, *, weights: str | Path | None = None, download: bool = True, size: int = DEFAULT_SIZE,
     timer: Callable[[], float] | None = None,
 ) -> NetworkBackend:
     """``--precision auto`` on the CPU: the fastest accurate backend, measured once per machine.

@@ -39,7 +39,7 @@ from ..models.catalogue import spreads_hints
 from ..models.onnx_backend import NetworkBackend, default_threads
 from ..models.runtime import check_device, load_network
 from ..models.selection import default_model_name
-from ..settings import DEFAULT_TEMPERATURE
+from ..settings import DEFAULT_QUALITY, DEFAULT_SIZE, DEFAULT_TEMPERATURE
 from ..settings import precision as precision_from_env
 from .bands import band_lightness as _band_lightness
 from .bands import (
@@ -234,7 +234,7 @@ class Colorizer:
         model: str | ColorizationModel | None = None,
         *,
         weights: str | Path | None = None,
-        size: int = 256,
+        size: int = DEFAULT_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         saturation: float = 1.0,
         device: str | torch.device = "cpu",
@@ -458,7 +458,7 @@ class Colorizer:
         *,
         hints: Sequence[ColorHint] = (),
         overwrite: bool = False,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         bit_depth: int | None = None,
         before_write: Callable[[], None] | None = None,
         restore: bool | Restorer | None = None,

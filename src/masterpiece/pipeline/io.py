@@ -72,7 +72,7 @@ from masterpiece.errors import (
     OutputExistsError,
 )
 from masterpiece.pipeline.encoders import encode_jpeg, encode_png, tiff_parts
-from masterpiece.settings import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from masterpiece.settings import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, MAX_PIXELS_ENV
 from masterpiece.settings import max_pixels as max_pixels_from_env
 
 __all__ = [
@@ -784,7 +784,7 @@ def encode_image(
     bit_depth: int = 8,
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Encode an RGB image in memory (for stdout, HTTP responses; :func:`write_image` for files).
 
@@ -821,7 +821,7 @@ def write_image(
     bit_depth: int = 8,
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     overwrite: bool = False,
 ) -> Path:
     """Write an RGB image atomically, in the format its extension names.

@@ -39,6 +39,7 @@ from PIL import Image
 
 from ..color.lab_np import DELTA, lab_to_rgb, linear_to_srgb, rgb_to_lab
 from ..errors import ConfigError, OutputError, OutputExistsError
+from ..settings import DEFAULT_QUALITY
 from .bands import band_lightness, row_bands
 from .encoders import encode_png
 from .io import (
@@ -381,7 +382,7 @@ def _encode_gray(pixels: np.ndarray, extension: str, bit_depth: int, exif: bytes
 
 def encode_restored(
     pixels: np.ndarray, format: str, *, alpha: np.ndarray | None = None, bit_depth: int = 8,
-    exif: bytes | None = None, icc_profile: bytes | None = None, quality: int = 95,
+    exif: bytes | None = None, icc_profile: bytes | None = None, quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Encode restored pixels in ``format`` (a name such as "PNG" or an extension): a gray image
     without alpha as a one-channel file, anything else (colour, or gray with alpha, which
@@ -419,7 +420,7 @@ def restore_file(
     restore: object = True,
     *,
     overwrite: bool = False,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     bit_depth: int | None = None,
     mask_path: str | os.PathLike[str] | None = None,
     max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,
