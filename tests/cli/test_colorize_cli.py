@@ -95,3 +95,15 @@ def test_version_does_not_import_torch():
     code = "import sys; from masterpiece.cli.main import main\ntry:\n main(['--version'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "masterpiece 0.1.0" in result.stdout and result.stdout.strip().endswith("False")
+
+
+def test_a_pixel_limit_of_0_in_the_environment_means_no_limit(photo_tree, compact_weights, tmp_path, monkeypatch, capsys):
+    source = str(photo_tree / "a.png")
+    monkeypatch.setenv("MASTERPIECE_MAX_PIXELS", "0")  # as --max-pixels 0 and MASTERPIECE_SERVE_MAX_PIXELS=0
+    assert main(["colorize", source, "-o", str(tmp_path / "free.png"), *_args(compact_weights)]) == 0
+    monkeypatch.setenv("MASTERPIECE_MAX_PIXELS", "100")
+    assert main(["colorize", source, "-o", str(tmp_path / "small.png"), *_args(compact_weights)]) == EXIT_PARTIAL_FAILURE
+    assert "more than the limit of 100" in capsys.readouterr().err
+    monkeypatch.setenv("MASTERPIECE_MAX_PIXELS", "-1")
+    assert main(["colorize", source, "-o", str(tmp_path / "bad.png"), *_args(compact_weights)]) == EXIT_USAGE
+    assert "MASTERPIECE_MAX_PIXELS='-1' is not a whole number of pixels" in capsys.readouterr().err

@@ -216,7 +216,8 @@ def test_video_with_restore(compact_weights, tmp_path, capsys):
 
 
 def test_spelled_out_choices_match_the_library():
-    from masterpiece.cli.colorize import DETECTOR_CHOICES, MASK_SUFFIX, Job, Plan, claim_masks
+    from masterpiece.cli.jobs import Job, Plan, claim_masks
+    from masterpiece.cli.options import DETECTOR_CHOICES, MASK_SUFFIX
     from masterpiece.pipeline.repair import MASK_SUFFIX as LIBRARY_SUFFIX
     from masterpiece.pipeline.repair import mask_path_for
     from masterpiece.restoration import DETECTORS

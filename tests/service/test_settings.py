@@ -50,7 +50,9 @@ def test_environment_and_overrides():
         ({}, {"weights": Path("w.pt")}, "model"),
         ({}, {"request_timeout_s": float("inf")}, "finite"),
         ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "inf"}, {}, "finite"),
-        ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "nan"}, {}, "queue_timeout_s"),
+        ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "nan"}, {}, "MASTERPIECE_SERVE_QUEUE_TIMEOUT='nan'"),
+        ({"MASTERPIECE_SERVE_MAX_QUEUE": "-1"}, {}, "MASTERPIECE_SERVE_MAX_QUEUE='-1' is not a whole number, 0 or"),
+        ({"MASTERPIECE_SERVE_PRELOAD": "maybe"}, {}, "MASTERPIECE_SERVE_PRELOAD='maybe' is not a yes or no"),
     ],
 )
 def test_invalid_settings(environ, overrides, words):

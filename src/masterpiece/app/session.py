@@ -18,12 +18,11 @@ import numpy as np
 
 from ..errors import MasterpieceError
 from ..pipeline.analysis import downscale
-from ..pipeline.decoding import MAX_PIXELS_ENV, LoadedImage, read_image
+from ..pipeline.decoding import LoadedImage, read_image
+from ..settings import APP_MAX_PIXELS, max_pixels
 
 __all__ = ["APP_MAX_PIXELS", "DISPLAY_SIDE", "LruCache", "Photo", "read_upload"]
 
-#: the largest image the app reads (width x height) unless $MASTERPIECE_MAX_PIXELS says otherwise
-APP_MAX_PIXELS = 50_000_000
 #: longest side of the copies shown in the page (downloads are full resolution)
 DISPLAY_SIDE = 1600
 
@@ -56,12 +55,13 @@ class Photo:
 def read_upload(file_id: str, upload: IO[bytes], max_bytes: int) -> Photo:
     """Read an uploaded file (a binary file object with a ``name``, such as Streamlit's
     ``UploadedFile``). A file that is not a readable image gives a :class:`Photo` whose
-    ``error`` says what is wrong, instead of raising."""
+    ``error`` says what is wrong, instead of raising. Images above :data:`~masterpiece.settings.APP_MAX_PIXELS`
+    are refused unless ``$MASTERPIECE_MAX_PIXELS`` sets another limit (:mod:`masterpiece.settings`;
+    an invalid value is the photo's error too)."""
     name = str(getattr(upload, "name", "") or "photo")
-    limit = {} if os.environ.get(MAX_PIXELS_ENV) else {"max_pixels": APP_MAX_PIXELS}
     upload.seek(0)
     try:
-        image = read_image(upload, max_bytes=max_bytes, **limit)
+        image = read_image(upload, max_bytes=max_bytes, max_pixels=max_pixels(default=APP_MAX_PIXELS))
     except MasterpieceError as error:
         return Photo(file_id, name, error=str(error))
     return Photo(file_id, name, image=image, preview=downscale(image.rgb, DISPLAY_SIDE))

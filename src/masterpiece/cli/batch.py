@@ -21,25 +21,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .colorize import (
-    STDIO,
+from .colorize import run as run_locally
+from .jobs import (
     Job,
     Tally,
-    add_model_options,
-    add_output_options,
-    add_restore_options,
-    check_options,
     claim_masks,
-    make_colorizer,
-    make_restorer,
     plan_jobs,
     real_path,
     record_outcome,
     report_line,
     summary_line,
 )
-from .colorize import run as run_locally
 from .main import EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL_FAILURE, say
+from .options import (
+    STDIO,
+    add_model_options,
+    add_output_options,
+    add_restore_options,
+    check_options,
+    make_colorizer,
+    make_restorer,
+)
 
 if TYPE_CHECKING:
     from ..distributed import FileResult
@@ -167,13 +169,14 @@ def _settle_precision(args: argparse.Namespace) -> None:
     its own copy on first use (the same weights give the same file). With ``--device cuda``
     on a cluster driven from a machine without a GPU, ``auto`` cannot be resolved here and
     each node resolves it (bf16 where its GPU supports it, else fp32): pass ``--precision``
-    to fix it.
+    to fix it. (The variables: :mod:`masterpiece.settings`.)
     """
-    from ..models.runtime import check_device, default_precision, resolve_precision, ships_onnx
+    from ..models.runtime import check_device, resolve_precision, ships_onnx
+    from ..settings import precision as precision_from_env
 
     local = args.ray == LOCAL
     device = check_device(args.device, here=local)
-    precision = args.precision or default_precision()
+    precision = args.precision or precision_from_env()
     if device != "cpu" and not local and not _cuda_here():
         resolve_precision(precision, "cuda")  # checks the name, refuses int8
         args.precision = precision

@@ -20,10 +20,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..settings import DEFAULT_TEMPERATURE
+from .main import EXIT_OK
+
 if TYPE_CHECKING:
     from ..evaluation.results import EvaluationResult
-
-from .main import EXIT_OK
 
 DEFAULT_OUT = "evaluation-report"
 
@@ -120,8 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--temperature",
         type=float,
-        default=0.38,
-        help="annealed-mean temperature (default: 0.38, the paper's)",
+        default=DEFAULT_TEMPERATURE,
+        help=f"annealed-mean temperature (default: {DEFAULT_TEMPERATURE}, the paper's)",
     )
     parser.add_argument(
         "--hint-sweep",

@@ -2,7 +2,7 @@
 
 Gray in, repaired gray out (a colour input stays colour: its lightness is repaired and its
 chroma filled on the same mask, :mod:`masterpiece.pipeline.repair`). Inputs, outputs and
-exit codes are those of ``colorize`` (its planning and job runner are shared): folders are
+exit codes are those of ``colorize`` (the planning and job runner of :mod:`.jobs`): folders are
 mirrored, existing outputs skipped unless ``--overwrite``, outputs written atomically; the
 default output is ``NAME_restored.EXT`` beside a file, ``FOLDER_restored`` for a folder.
 """
@@ -15,19 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .colorize import (
+from .jobs import Job, plan_jobs, run_plan, write_stdout
+from .main import EXIT_OK, say
+from .options import (
     STDIO,
-    Job,
-    _max_pixels_option,
     add_output_options,
     add_restore_options,
     check_one_stdin,
     check_options,
-    plan_jobs,
-    run_plan,
-    write_stdout,
+    max_pixels_option,
 )
-from .main import EXIT_OK, say
 
 if TYPE_CHECKING:
     from ..restoration import Restorer
@@ -100,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> RestoreWorker:
     from ..restoration import Restorer
 
-    return RestoreWorker(Restorer(args.detector, auto_levels=args.auto_levels), _max_pixels_option(args))
+    return RestoreWorker(Restorer(args.detector, auto_levels=args.auto_levels), max_pixels_option(args))
 
 
 def _run_stdio(args: argparse.Namespace) -> int:
@@ -109,7 +106,7 @@ def _run_stdio(args: argparse.Namespace) -> int:
     from ..pipeline.formats import writable_format
     from ..pipeline.repair import encode_restored, restore_pixels, write_restored
 
-    loaded = read_image(sys.stdin.buffer.read(), **_max_pixels_option(args))
+    loaded = read_image(sys.stdin.buffer.read(), **max_pixels_option(args))
     worker = _worker(args)
     repaired = restore_pixels(loaded.pixels, loaded.is_grayscale and loaded.pixels.ndim == 3, worker.restorer)
     options = {"alpha": loaded.alpha, "bit_depth": args.bit_depth or loaded.bit_depth, "exif": loaded.exif,

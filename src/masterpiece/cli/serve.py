@@ -3,7 +3,7 @@
 Runs :mod:`masterpiece.service` with uvicorn. Every limit defaults to its environment variable
 (``MASTERPIECE_SERVE_*``), else to the service's default; the options here take precedence.
 The API key is only read from ``MASTERPIECE_API_KEY`` (a command line is visible to every user
-of the machine). Ctrl+C stops it.
+of the machine). The variables and the defaults are :mod:`masterpiece.settings`'s. Ctrl+C stops it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from ..settings import API_KEY_ENV, SERVE_DEFAULTS, SERVE_PREFIX
 from .main import EXIT_OK
 
 DEFAULT_PORT = 8000
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the HTTP service: POST /v1/colorize, GET /v1/models, /docs",
         description="Serve colorization over HTTP (FastAPI and uvicorn; the API is documented "
         "at /docs). Needs the serve extra: pip install 'masterpiece[serve]'. Limits default to "
-        "MASTERPIECE_SERVE_* variables; the API key is read from MASTERPIECE_API_KEY.",
+        f"{SERVE_PREFIX}* variables; the API key is read from {API_KEY_ENV}.",
     )
     parser.add_argument(
         "--host",
@@ -37,36 +38,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", help="model for requests that name none (default: the best present)"
     )
     parser.add_argument("--weights", type=Path, help="a weights file for --model")
-    parser.add_argument("--device", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--device", help=f"cpu or cuda (default: {SERVE_DEFAULTS['device']})")
     parser.add_argument(
-        "--max-concurrent", type=int, metavar="N", help="colorizations at once (default: 2)"
+        "--max-concurrent", type=int, metavar="N",
+        help=f"colorizations at once (default: {SERVE_DEFAULTS['max_concurrent']})",
     )
     parser.add_argument(
-        "--max-queue", type=int, metavar="N", help="requests that may wait (default: 16)"
+        "--max-queue", type=int, metavar="N", help=f"requests that may wait (default: {SERVE_DEFAULTS['max_queue']})"
     )
     parser.add_argument(
         "--queue-timeout",
         type=float,
         metavar="S",
-        help="seconds a request waits for a slot before 503 (default: 5)",
+        help=f"seconds a request waits for a slot before 503 (default: {SERVE_DEFAULTS['queue_timeout_s']:g})",
     )
     parser.add_argument(
         "--request-timeout",
         type=float,
         metavar="S",
-        help="seconds one colorization may take before 504 (default: 60)",
+        help=f"seconds one colorization may take before 504 (default: {SERVE_DEFAULTS['request_timeout_s']:g})",
     )
     parser.add_argument(
         "--max-upload-bytes",
         type=int,
         metavar="N",
-        help="largest upload in bytes (default: 52428800, 50 MiB)",
+        help=f"largest upload in bytes (default: {SERVE_DEFAULTS['max_upload_bytes']}, "
+        f"{SERVE_DEFAULTS['max_upload_bytes'] // 2**20} MiB)",
     )
     parser.add_argument(
         "--max-pixels",
         type=int,
         metavar="N",
-        help="largest image, width x height; 0 for no limit (default: 50000000)",
+        help=f"largest image, width x height; 0 for no limit (default: {SERVE_DEFAULTS['max_pixels']})",
     )
     parser.add_argument(
         "--preload", action="store_true", help="load the default model before accepting requests"

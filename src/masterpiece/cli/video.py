@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .colorize import add_model_options, add_restore_options
 from .main import EXIT_OK, say
+from .options import add_model_options, add_restore_options
 
 if TYPE_CHECKING:
     from ..pipeline.image import ColorHint
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video.io import VideoReader
     from ..video.pipeline import colorize_video
     from ..video.temporal import TemporalSettings
-    from .colorize import make_colorizer, make_restorer
+    from .options import make_colorizer, make_restorer
 
     source = Path(args.input)
     destination = Path(args.output) if args.output else default_output(source)

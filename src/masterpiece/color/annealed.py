@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..settings import DEFAULT_TEMPERATURE
 
 #: the smallest annealed-mean temperature accepted: below it ``logits / T`` overflows float32
 #: (1e-300 gave NaN colours) and the result is the mode anyway
@@ -22,7 +23,7 @@ def check_temperature(temperature: float) -> float:
     if not MIN_TEMPERATURE <= float(temperature) <= 10.0:
         raise ConfigError(
             f"temperature must be between {MIN_TEMPERATURE} and 10, got {temperature}; "
-            "0.38 is the paper's value, 1 the plain mean, lower values tend to the most likely colour"
+            f"{DEFAULT_TEMPERATURE} is the paper's value, 1 the plain mean, lower values tend to the most likely colour"
         )
     return float(temperature)
 
@@ -35,7 +36,7 @@ def softmax(values: np.ndarray, axis: int = 1) -> np.ndarray:
     return weights
 
 
-def annealed_mean(logits: np.ndarray, centers: np.ndarray, temperature: float = 0.38) -> np.ndarray:
+def annealed_mean(logits: np.ndarray, centers: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
     """Annealed mean of a distribution over ab bins.
 
     Args:

@@ -12,6 +12,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from ..settings import DEFAULT_TEMPERATURE
 from .annealed import MIN_TEMPERATURE, check_temperature
 from .lab import rgb_to_lab
 
@@ -136,7 +137,9 @@ class BinLookup:
         return indices, torch.softmax(-squared / (2 * sigma**2), dim=1)
 
 
-def decode_annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
+def decode_annealed_mean(
+    logits: torch.Tensor, centers: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE
+) -> torch.Tensor:
     """Annealed mean of a distribution over ab bins (PyTorch; the NumPy version used at
     inference is :func:`masterpiece.color.annealed.annealed_mean`).
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, MasterpieceError, ModelError, OutputError
+from ..settings import DEFAULT_QUALITY
 
 if TYPE_CHECKING:
     from ..pipeline.image import Colorizer
@@ -81,7 +82,7 @@ def colorize_or_skip(
     destination: Path,
     *,
     overwrite: bool = False,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     bit_depth: int | None = None,
     restorer: Restorer | None = None,
     save_mask: bool = False,
@@ -123,7 +124,7 @@ class ColorizeFiles:
         self,
         make_colorizer: Callable[[], Colorizer],
         overwrite: bool = False,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         bit_depth: int | None = None,
         threads: int = 1,
         make_restorer: Callable[[], Restorer | None] | None = None,
@@ -224,7 +225,7 @@ def colorize_files_on_ray(
     make_colorizer: Callable[[], Colorizer],
     *,
     overwrite: bool = False,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     bit_depth: int | None = None,
     workers: int | None = None,
     batch_size: int = 8,

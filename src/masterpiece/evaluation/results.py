@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..settings import DEFAULT_TEMPERATURE
 from .data import SkippedFile
 from .statistics import Interval
 
@@ -59,7 +60,7 @@ class EvaluationSettings:
     """
 
     eval_size: int = 256
-    temperature: float = 0.38
+    temperature: float = DEFAULT_TEMPERATURE
     seed: int = 0
     limit: int | None = None
     hint_sweep: bool | None = None

@@ -6,7 +6,7 @@
   and at every load. A download goes to a unique temporary file in the cache directory, is
   verified, then renamed into place, so concurrent downloads and interrupted ones never
   leave a partial or corrupt file under the final name.
-* ``MASTERPIECE_OFFLINE=1`` forbids downloads.
+* ``MASTERPIECE_OFFLINE=1`` forbids downloads (the variables: :mod:`masterpiece.settings`).
 * Checkpoints are loaded with safetensors or ``torch.load(weights_only=True)``; a pickle that
   would execute code is refused. HTTP, pickle and torch errors are translated here into the
   :class:`~masterpiece.errors.WeightsError` family.
@@ -18,7 +18,6 @@ import errno
 import hashlib
 import http.client
 import logging
-import os
 import pickle
 import re
 import urllib.error
@@ -40,6 +39,8 @@ from ..errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from ..settings import CACHE_ENV, OFFLINE_ENV, cache_directory
+from ..settings import offline as _offline_from_env
 from .catalogue import ModelInfo, WeightsSpec
 
 if TYPE_CHECKING:
@@ -48,10 +49,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: environment variable naming the directory downloaded weights are cached in
-CACHE_ENV = "MASTERPIECE_CACHE"
-#: environment variable that forbids downloads when set to 1 (or true/yes)
-OFFLINE_ENV = "MASTERPIECE_OFFLINE"
 #: seconds without an answer before a download gives up
 DOWNLOAD_TIMEOUT_S = 60.0
 _CHUNK_BYTES = 1 << 20
@@ -66,10 +63,11 @@ _MAX_LISTED_KEYS = 8
 
 
 def cache_dir() -> Path:
-    """Directory of downloaded weights: ``$MASTERPIECE_CACHE``, else the user cache directory."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
+    """Directory of downloaded weights: ``$MASTERPIECE_CACHE`` (:func:`masterpiece.settings.cache_directory`),
+    else the user cache directory."""
+    configured = cache_directory()
+    if configured is not None:
+        return configured
     import platformdirs  # imported here: only needed when no cache directory is configured
 
     return Path(platformdirs.user_cache_dir("masterpiece"))
@@ -88,8 +86,12 @@ def weights_available(info: ModelInfo) -> bool:
 
 
 def offline() -> bool:
-    """Whether ``$MASTERPIECE_OFFLINE`` forbids downloads."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Whether ``$MASTERPIECE_OFFLINE`` forbids downloads (:func:`masterpiece.settings.offline`).
+
+    Raises:
+        ConfigError: the variable is neither a yes nor a no.
+    """
+    return _offline_from_env()
 
 
 # --------------------------------------------------------------------------- verification

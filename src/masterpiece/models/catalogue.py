@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: The paper's annealed-mean temperature.
-DEFAULT_TEMPERATURE = 0.38
+from ..settings import DEFAULT_TEMPERATURE  # noqa: F401  (the paper's; importable from here and masterpiece.models)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ Precisions (``--precision``):
   native, else fp32.
 
 ``$MASTERPIECE_PRECISION`` sets the default for a whole environment (``fp32`` to reproduce
-published results exactly everywhere). :func:`load_network` picks the backend
+published results exactly everywhere; :func:`masterpiece.settings.precision`), and
+``$MASTERPIECE_ORT_THREADS`` the threads of ONNX Runtime (:func:`masterpiece.settings.ort_threads`).
+:func:`load_network` picks the backend
 (:class:`~masterpiece.models.onnx_backend.OnnxBackend`, or
 :class:`~masterpiece.models.torch_backend.TorchBackend`); this module imports no torch.
 """
@@ -32,13 +34,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._optional import require_torch, torch_available
 from ..errors import ConfigError, ModelError, WeightsError, WeightsNotFoundError
+from ..settings import DEFAULT_SIZE, PRECISIONS, ort_threads
 from .onnx_backend import NetworkBackend, OnnxBackend, default_threads
 
 if TYPE_CHECKING:
@@ -49,10 +51,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
-#: the precision a Colorizer and ``--precision`` use unless told otherwise (or ``$MASTERPIECE_PRECISION``)
-DEFAULT_PRECISION = "auto"
-PRECISION_ENV = "MASTERPIECE_PRECISION"
 #: names kept importable from here; they live in :mod:`.torch_backend` (imports torch)
 _TORCH_NAMES = ("OnnxColorizer", "autocast_for", "int8_model", "state_fingerprint")
 
@@ -61,18 +59,6 @@ def __getattr__(name: str):
     if name in _TORCH_NAMES:
         return getattr(importlib.import_module(".torch_backend", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def default_precision() -> str:
-    """``$MASTERPIECE_PRECISION`` if set, else :data:`DEFAULT_PRECISION`.
-
-    Raises:
-        ConfigError: the variable names no precision.
-    """
-    value = os.environ.get(PRECISION_ENV, "").strip().lower() or DEFAULT_PRECISION
-    if value not in PRECISIONS:
-        raise ConfigError(f"${PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {value!r}")
-    return value
 
 
 def _cpu_flags() -> set[str]:
@@ -197,7 +183,7 @@ def load_network(
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     download: bool = True,
-    size: int = 256,
+    size: int = DEFAULT_SIZE,
 ) -> NetworkBackend:
     """The backend that runs ``model`` in ``precision`` (``auto`` allowed) on ``device``.
 
@@ -221,7 +207,7 @@ def load_network(
         resolved = resolve_precision(precision, device, shipped_onnx=shipped)
         path = shipped_onnx_file(model, resolved, spec.sha256) if shipped else None
         if path is not None:
-            return OnnxBackend(path, threads=_ort_threads_from_env())
+            return OnnxBackend(path, threads=ort_threads())
         if resolved == "int8":
             _require_torch_or_export(model, resolved, weights, shipped)
             source = _WeightsSource(model, weights, download)
@@ -234,7 +220,7 @@ def load_network(
 
 
 def auto_network(
-    model: str | ColorizationModel, *, weights: str | Path | None = None, download: bool = True, size: int = 256,
+    model: str | ColorizationModel, *, weights: str | Path | None = None, download: bool = True, size: int = DEFAULT_SIZE,
     timer: Callable[[], float] | None = None,
 ) -> NetworkBackend:
     """``--precision auto`` on the CPU: the fastest accurate backend, measured once per machine.
@@ -252,7 +238,7 @@ def auto_network(
     from ._weights import cache_dir
     from .backend_choice import choice_file, choice_key, choose_backend
 
-    threads = _ort_threads_from_env() or default_threads()
+    threads = ort_threads() or default_threads()
     options = {} if timer is None else {"timer": timer}
     if not isinstance(model, str):
         require_torch("a PyTorch model instance")
@@ -337,7 +323,7 @@ class _WeightsSource:
         from ._weights import ensure_weights, normalized_sha256
         from .bundled_onnx import file_sha256
 
-        self.name, self.download, self.threads = name, download, threads or _ort_threads_from_env()
+        self.name, self.download, self.threads = name, download, threads or ort_threads()
         if weights is None:
             info = get_model_info(name)
             self.path = ensure_weights(info, download)  # verified against the registered sha256
@@ -423,19 +409,5 @@ def _torch_network(
     name = model if isinstance(model, str) else type(model).__name__
     network = create_model(model, weights=weights, download=download) if isinstance(model, str) else model
     if precision == "int8":
-        network = int8_model(network, name, cache_dir() / "onnx", size=size, threads=_ort_threads_from_env())
+        network = int8_model(network, name, cache_dir() / "onnx", size=size, threads=ort_threads())
     return TorchBackend(network, name, precision, device)
-
-
-def _ort_threads_from_env() -> int | None:
-    """``$MASTERPIECE_ORT_THREADS`` (ONNX Runtime's threads), or None for the default.
-
-    Raises:
-        ConfigError: the variable is not a positive whole number.
-    """
-    value = os.environ.get("MASTERPIECE_ORT_THREADS", "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"$MASTERPIECE_ORT_THREADS must be a positive whole number, got {value!r}")
-    return int(value)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..color.hint_maps import HintMaps
+from ..settings import DEFAULT_SIZE
 from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
 from .onnx_backend import OnnxBackend
 
@@ -166,7 +167,7 @@ def state_fingerprint(model: torch.nn.Module) -> str:
 
 def int8_model(
     model: ColorizationModel, name: str, cache: Path, calibration: str | Path | None = None, count: int = 16,
-    size: int = 256, threads: int | None = None,
+    size: int = DEFAULT_SIZE, threads: int | None = None,
 ) -> OnnxColorizer:
     """``model`` quantized to int8 and loaded in ONNX Runtime; exported once into ``cache``.
 

@@ -74,6 +74,8 @@ from masterpiece.pipeline.pixels import (
     quantize,
     to_float_rgb,
 )
+from masterpiece.settings import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from masterpiece.settings import max_pixels as max_pixels_from_env
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -86,12 +88,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_PIXELS: Final = 200_000_000
-"""Largest image (width x height) :func:`read_image` accepts unless told otherwise."""
-
-MAX_PIXELS_ENV: Final = "MASTERPIECE_MAX_PIXELS"
-"""Environment variable that replaces :data:`DEFAULT_MAX_PIXELS` (a whole number of pixels)."""
 
 ImageSource = Union[
     str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray
@@ -200,8 +196,8 @@ def read_image(
             may be in any format Pillow reads (JPEG, PNG, TIFF, WebP, BMP, GIF, ...) but EPS;
             a Pillow image is taken as Pillow holds it (8 bits for colour).
         max_pixels: the most pixels (width x height) accepted, judged from the header before
-            decoding; None for no limit. By default ``$MASTERPIECE_MAX_PIXELS``, else
-            :data:`DEFAULT_MAX_PIXELS`.
+            decoding; None for no limit. By default ``$MASTERPIECE_MAX_PIXELS`` (0 for no limit;
+            :mod:`masterpiece.settings`), else :data:`DEFAULT_MAX_PIXELS`.
         max_bytes: the largest encoded size accepted, in bytes; None for no limit.
 
     Returns:
@@ -234,18 +230,10 @@ def read_image(
 
 
 def resolve_max_pixels(value: int | None | MaxPixelsDefault) -> int | None:
-    """The pixel limit to use: ``value``, or the environment's, or the default."""
+    """The pixel limit to use: ``value``, or the environment's (:func:`masterpiece.settings.max_pixels`:
+    ``$MASTERPIECE_MAX_PIXELS``, 0 for none), or :data:`DEFAULT_MAX_PIXELS`."""
     if value is MaxPixelsDefault.FROM_ENV:
-        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels; set it to e.g. "
-                f"{DEFAULT_MAX_PIXELS} or unset it"
-            ) from None
+        return max_pixels_from_env()
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"max_pixels must be a positive whole number or None, got {value!r}")
     return value

@@ -59,6 +59,7 @@ from masterpiece.errors import (
 from masterpiece.pipeline.formats import OutputFormat, require_output_format
 from masterpiece.pipeline.metadata import EXIF_HEADER, reset_orientation
 from masterpiece.pipeline.pixels import quantize
+from masterpiece.settings import DEFAULT_QUALITY
 
 __all__ = ["encode_image", "encode_jpeg", "encode_png", "encode_tiff", "tiff_parts", "write_image"]
 
@@ -94,7 +95,7 @@ def encode_image(
     bit_depth: int = 8,
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Encode an RGB image in memory (for stdout, HTTP responses; :func:`write_image` for files).
 
@@ -131,7 +132,7 @@ def write_image(
     bit_depth: int = 8,
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     overwrite: bool = False,
 ) -> Path:
     """Write an RGB image atomically, in the format its extension names.

@@ -36,10 +36,12 @@ from ..color.hint_maps import HintMaps
 from ..color.hint_propagation import propagate_hints
 from ..color.lab_np import rgb_to_lab
 from ..errors import ConfigError, InvalidHintError, InvalidInputError
-from ..models.catalogue import DEFAULT_TEMPERATURE, spreads_hints
+from ..models.catalogue import spreads_hints
 from ..models.onnx_backend import NetworkBackend, default_threads
-from ..models.runtime import check_device, default_precision, load_network
+from ..models.runtime import check_device, load_network
 from ..models.selection import default_model_name
+from ..settings import DEFAULT_QUALITY, DEFAULT_SIZE, DEFAULT_TEMPERATURE
+from ..settings import precision as precision_from_env
 from .bands import band_lightness as _band_lightness
 from .bands import (
     lab_band_to_rgb,
@@ -172,13 +174,15 @@ class Colorizer:
             model whose weights are available (the bundled one offline).
         weights: a local weights file for ``model`` instead of the registered weights.
         size: side of the square ``L`` image the network sees (multiple of 16).
-        temperature: annealed-mean temperature (0.38 = the paper; 1 = plain mean).
+        temperature: annealed-mean temperature (:data:`~masterpiece.settings.DEFAULT_TEMPERATURE`,
+            0.38 = the paper; 1 = plain mean).
         saturation: multiplies the predicted chroma (1 = as predicted, 0 = gray).
         device: ``cpu``, ``cuda`` or a ``torch.device`` (a GPU needs PyTorch).
         download: allow downloading missing registered weights.
         max_pixels: the largest image (width x height) read, judged from the file's header
             before decoding (decompression bombs); None for no limit. By default
-            ``$MASTERPIECE_MAX_PIXELS``, else :data:`~masterpiece.pipeline.decoding.DEFAULT_MAX_PIXELS`.
+            ``$MASTERPIECE_MAX_PIXELS`` (0 for no limit), else
+            :data:`~masterpiece.settings.DEFAULT_MAX_PIXELS` (the variables: :mod:`masterpiece.settings`).
         precision: ``auto``, ``fp32`` (exact reproduction), ``bf16`` or ``int8`` (ONNX
             Runtime); see :mod:`masterpiece.models.runtime`. ``None``: ``$MASTERPIECE_PRECISION``,
             else ``auto``. The bundled model runs its shipped ONNX files (fp32, int8) without
@@ -197,7 +201,7 @@ class Colorizer:
         model: str | ColorizationModel | None = None,
         *,
         weights: str | Path | None = None,
-        size: int = 256,
+        size: int = DEFAULT_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         saturation: float = 1.0,
         device: str | torch.device = "cpu",
@@ -217,7 +221,7 @@ class Colorizer:
         self.device = check_device(device)
         if model is None:
             model = default_model_name()
-        requested = precision or default_precision()
+        requested = precision or precision_from_env()
         #: ``fp32`` asked for: the exact reference colour conversion (auto choosing fp32 is not)
         self.exact = requested == "fp32"
         self.backend: NetworkBackend = load_network(
@@ -416,7 +420,7 @@ class Colorizer:
         *,
         hints: Sequence[ColorHint] = (),
         overwrite: bool = False,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         bit_depth: int | None = None,
         before_write: Callable[[], None] | None = None,
         restore: bool | Restorer | None = None,

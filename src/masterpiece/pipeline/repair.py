@@ -40,6 +40,7 @@ from PIL import Image
 from ..atomic import write_bytes_atomically
 from ..color.lab_np import DELTA, lab_to_rgb, linear_to_srgb, rgb_to_lab
 from ..errors import ConfigError, OutputError, OutputExistsError
+from ..settings import DEFAULT_QUALITY
 from .bands import band_lightness, row_bands
 from .decoding import MaxPixelsDefault, read_image, resolve_max_pixels
 from .encoding import encode_image, encode_png
@@ -376,7 +377,7 @@ def _encode_gray(pixels: np.ndarray, extension: str, bit_depth: int, exif: bytes
 
 def encode_restored(
     pixels: np.ndarray, format: str, *, alpha: np.ndarray | None = None, bit_depth: int = 8,
-    exif: bytes | None = None, icc_profile: bytes | None = None, quality: int = 95,
+    exif: bytes | None = None, icc_profile: bytes | None = None, quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Encode restored pixels in ``format`` (a name such as "PNG" or an extension): a gray image
     without alpha as a one-channel file, anything else (colour, or gray with alpha, which
@@ -414,7 +415,7 @@ def restore_file(
     restore: object = True,
     *,
     overwrite: bool = False,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     bit_depth: int | None = None,
     mask_path: str | os.PathLike[str] | None = None,
     max_pixels: int | None | MaxPixelsDefault = MaxPixelsDefault.FROM_ENV,

@@ -2,21 +2,21 @@
 
 Every limit has a default that keeps one small server responsive; each can be set with an
 environment variable (``MASTERPIECE_SERVE_*``) or the matching ``masterpiece serve`` option.
+The variables' names, the defaults and the parsing of the values are
+:mod:`masterpiece.settings`'s; this is the service's typed view of them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError
-
-#: the environment variable holding the API key; unset or empty: no key is required
-API_KEY_ENV = "MASTERPIECE_API_KEY"
-_PREFIX = "MASTERPIECE_SERVE_"
+from ..settings import API_KEY_ENV, SERVE_DEFAULTS, serve_values  # noqa: F401  (API_KEY_ENV: importable from here)
+from ..settings import precision as precision_from_env
+from ..settings import serve_variable as environment_variable  # noqa: F401  (importable from here)
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,17 @@ class ServiceSettings:
     only by the server's connection limit (uvicorn's ``--limit-concurrency``).
     """
 
-    max_upload_bytes: int = 50 * 1024 * 1024
-    max_pixels: int | None = 50_000_000
-    max_concurrent: int = 2
-    max_queue: int = 16
-    queue_timeout_s: float = 5.0
-    request_timeout_s: float = 60.0
-    api_key: str | None = None
-    model: str | None = None
-    weights: Path | None = None
-    device: str = "cpu"
-    preload: bool = False
+    max_upload_bytes: int = SERVE_DEFAULTS["max_upload_bytes"]
+    max_pixels: int | None = SERVE_DEFAULTS["max_pixels"]
+    max_concurrent: int = SERVE_DEFAULTS["max_concurrent"]
+    max_queue: int = SERVE_DEFAULTS["max_queue"]
+    queue_timeout_s: float = SERVE_DEFAULTS["queue_timeout_s"]
+    request_timeout_s: float = SERVE_DEFAULTS["request_timeout_s"]
+    api_key: str | None = SERVE_DEFAULTS["api_key"]
+    model: str | None = SERVE_DEFAULTS["model"]
+    weights: Path | None = SERVE_DEFAULTS["weights"]
+    device: str = SERVE_DEFAULTS["device"]
+    preload: bool = SERVE_DEFAULTS["preload"]
 
     def __post_init__(self) -> None:
         positive = {
@@ -89,20 +89,16 @@ class ServiceSettings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: object
     ) -> ServiceSettings:
-        """Settings from ``MASTERPIECE_SERVE_<FIELD>`` variables and ``MASTERPIECE_API_KEY``.
+        """Settings from ``MASTERPIECE_SERVE_<FIELD>`` variables and ``MASTERPIECE_API_KEY``
+        (:func:`masterpiece.settings.serve_values`; ``environ``: ``os.environ`` by default).
 
         ``overrides`` (those not None) take precedence, as command-line options do. For
-        ``MAX_PIXELS``, 0 means no limit.
+        ``max_pixels``, 0 means no limit (in a variable and in an override).
 
         Raises:
-            ConfigError: a variable is not a number or a value is out of range.
+            ConfigError: a variable's value cannot be used or a value is out of range.
         """
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for field in fields(cls):
-            raw = environ.get(environment_variable(field.name), "").strip()
-            if raw:
-                values[field.name] = _parse(field.name, raw)
+        values = serve_values(environ)
         values.update({key: value for key, value in overrides.items() if value is not None})
         if values.get("max_pixels") == 0:
             values["max_pixels"] = None
@@ -119,7 +115,7 @@ class ServiceSettings:
         """
         from .._optional import require_torch
         from ..models import default_model_name, get_model_info
-        from ..models.runtime import default_precision, resolve_precision, ships_onnx
+        from ..models.runtime import resolve_precision, ships_onnx
 
         if self.model:
             get_model_info(self.model)  # an unknown name fails here, with the known ones
@@ -128,7 +124,7 @@ class ServiceSettings:
         device = check_device(self.device)
         model = self.model or default_model_name()
         shipped = ships_onnx(model, self.weights, device)
-        if resolve_precision(default_precision(), device, shipped_onnx=shipped) == "bf16" or not shipped:
+        if resolve_precision(precision_from_env(), device, shipped_onnx=shipped) == "bf16" or not shipped:
             require_torch(f"serving {model!r} with these settings")
 
     def limits(self) -> dict[str, object]:
@@ -144,10 +140,6 @@ class ServiceSettings:
         }
 
 
-_INTEGERS = {"max_upload_bytes", "max_pixels", "max_concurrent", "max_queue"}
-_FLOATS = {"queue_timeout_s", "request_timeout_s"}
-
-
 def check_device(device: str) -> str:
     """``device`` if this machine has it (``cpu``, ``cuda[:N]``; a GPU needs PyTorch).
 
@@ -157,24 +149,3 @@ def check_device(device: str) -> str:
     from ..models.runtime import check_device as check
 
     return check(device)
-
-
-def environment_variable(name: str) -> str:
-    """The variable that sets the field ``name``: ``MASTERPIECE_SERVE_QUEUE_TIMEOUT`` for
-    ``queue_timeout_s``, ``MASTERPIECE_API_KEY`` for ``api_key``."""
-    return API_KEY_ENV if name == "api_key" else _PREFIX + name.upper().removesuffix("_S")
-
-
-def _parse(name: str, raw: str) -> object:
-    try:
-        if name in _INTEGERS:
-            return int(raw)
-        if name in _FLOATS:
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"{environment_variable(name)}={raw!r} is not a number") from None
-    if name == "preload":
-        return raw.lower() in ("1", "true", "yes", "on")
-    if name == "weights":
-        return Path(raw)
-    return raw
