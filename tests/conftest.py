@@ -89,3 +89,14 @@ def red_blue_profile() -> bytes:
     blue = slice(entries[b"bXYZ"], entries[b"bXYZ"] + 8)
     profile[red], profile[blue] = profile[blue], profile[red]
     return bytes(profile).replace("sRGB".encode("utf-16-be"), "xRGB".encode("utf-16-be"))
+
+
+@pytest.fixture(scope="session")
+def photo_ab() -> torch.Tensor:
+    """``(1, 2, 360, 728)`` ab (Lab units) of a real photograph: the README's before/after
+    picture (``docs/before_after.jpg``, its left half gray, its right half in colour)."""
+    from masterpiece.color.lab import rgb_to_lab
+    from masterpiece.pipeline.io import read_image
+
+    rgb = torch.from_numpy(read_image(REPO_ROOT / "docs" / "before_after.jpg").rgb)
+    return rgb_to_lab(rgb.permute(2, 0, 1)[None].contiguous())[:, 1:]
