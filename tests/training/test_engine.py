@@ -55,7 +55,17 @@ def test_resume_refuses_another_architecture(tiny_photos, tmp_path):
         train(_config(tiny_photos, tmp_path / "run", model="eccv16"))
 
 
-def test_gray_images_are_skipped_and_empty_data_is_an_error(tiny_photos, tmp_path):
+def test_gray_images_are_skipped_and_training_runs(mixed_photos, tmp_path, caplog):
+    """Seven colour examples among ten files: one step per image at batch size 1, not ten."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="masterpiece"):
+        result = train(_config(mixed_photos, tmp_path / "run", epochs=1, batch_size=1, val_data=None))
+    assert "training on 7 images (3 skipped)" in caplog.text
+    assert result.steps == 7 and result.final_weights.exists()
+
+
+def test_empty_data_is_an_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     from masterpiece.errors import DataError
