@@ -95,8 +95,10 @@ def red_blue_profile() -> bytes:
 def photo_ab() -> torch.Tensor:
     """``(1, 2, 360, 728)`` ab (Lab units) of a real photograph: the README's before/after
     picture (``docs/before_after.jpg``, its left half gray, its right half in colour)."""
-    from masterpiece.color.lab import rgb_to_lab
-    from masterpiece.pipeline.io import read_image
+    from PIL import Image
 
-    rgb = torch.from_numpy(read_image(REPO_ROOT / "docs" / "before_after.jpg").rgb)
+    from masterpiece.color.lab import rgb_to_lab
+
+    with Image.open(REPO_ROOT / "docs" / "before_after.jpg") as photo:
+        rgb = torch.from_numpy(np.asarray(photo.convert("RGB"), dtype=np.float32) / 255.0)
     return rgb_to_lab(rgb.permute(2, 0, 1)[None].contiguous())[:, 1:]

@@ -254,7 +254,8 @@ def test_two_workers_and_batches_of_three(local_ray, six_photos, tmp_path, map_b
     assert len(list(log.glob("actor-*"))) == 2  # one colorizer per actor, two actors
     pid_of = {path.name.split("-")[0]: path.name.split("-")[1] for path in log.glob("p*.png-*")}
     assert sorted(pid_of) == names  # every file once
-    assert len({pid_of[name] for name in names[:3]}) == len({pid_of[name] for name in names[3:]}) == 1
+    for batch in (names[:3], names[3:]):
+        assert len({pid_of[name] for name in batch}) == 1, batch
 
 
 @pytest.mark.ray
