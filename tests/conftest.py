@@ -63,3 +63,42 @@ def shared_data(split: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent (the project's shared data is not next to this checkout)")
     return path
+
+
+@pytest.fixture
+def deep_ramp() -> np.ndarray:
+    """A 256x256 uint16 gray ramp holding each of the 65536 levels once (row-major).
+
+    Its low byte carries the detail: dropping it (8-bit values times 257) moves the lightness
+    by up to half an 8-bit step.
+    """
+    return np.arange(65536, dtype=np.uint16).reshape(256, 256)
+
+
+@pytest.fixture(scope="session")
+def red_blue_profile() -> bytes:
+    """An RGB ICC profile that is not sRGB: LittleCMS's sRGB with its red and blue primaries
+    (the ``rXYZ`` and ``bXYZ`` tags) exchanged and its description renamed, so that pixels
+    tagged with it are sRGB with red and blue swapped."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = int.from_bytes(profile[128:132], "big")
+    entries = {bytes(profile[132 + 12 * i : 136 + 12 * i]): 136 + 12 * i for i in range(count)}
+    red = slice(entries[b"rXYZ"], entries[b"rXYZ"] + 8)  # (offset, size) of the tag's data
+    blue = slice(entries[b"bXYZ"], entries[b"bXYZ"] + 8)
+    profile[red], profile[blue] = profile[blue], profile[red]
+    return bytes(profile).replace("sRGB".encode("utf-16-be"), "xRGB".encode("utf-16-be"))
+
+
+@pytest.fixture(scope="session")
+def photo_ab() -> torch.Tensor:
+    """``(1, 2, 360, 728)`` ab (Lab units) of a real photograph: the README's before/after
+    picture (``docs/before_after.jpg``, its left half gray, its right half in colour)."""
+    from PIL import Image
+
+    from masterpiece.color.lab import rgb_to_lab
+
+    with Image.open(REPO_ROOT / "docs" / "before_after.jpg") as photo:
+        rgb = torch.from_numpy(np.asarray(photo.convert("RGB"), dtype=np.float32) / 255.0)
+    return rgb_to_lab(rgb.permute(2, 0, 1)[None].contiguous())[:, 1:]

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
+from skimage.color import rgb2lab
 
 from masterpiece.cli.main import EXIT_PARTIAL_FAILURE, EXIT_USAGE, main
 
@@ -76,6 +78,80 @@ def test_missing_input_and_bad_option(compact_weights, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["colorize", str(tmp_path), "--temperature", "0", *_args(compact_weights)]) == EXIT_USAGE
     assert "temperature" in capsys.readouterr().err
+
+
+def _lightness_of_file(path: Path) -> np.ndarray:
+    """L (scikit-image) of a written PNG/TIFF/JPEG and its sample type: uint8 or uint16."""
+    rgb = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    return rgb2lab(rgb.astype(np.float64) / np.iinfo(rgb.dtype).max)[..., 0], rgb.dtype
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif"])
+@pytest.mark.parametrize(
+    ("option", "depth"), [([], 16), (["--bit-depth", "16"], 16), (["--bit-depth", "8"], 8)]
+)
+def test_bit_depth_of_a_sixteen_bit_scan(
+    deep_ramp, compact_weights, tmp_path, extension, option, depth
+):
+    source, out = tmp_path / f"scan{extension}", tmp_path / f"out{extension}"
+    Image.fromarray(deep_ramp).save(source)  # every one of the 65536 levels
+    code = main(["colorize", str(source), "-o", str(out), *option, *_args(compact_weights)])
+    assert code == 0
+    lightness, dtype = _lightness_of_file(out)
+    assert dtype == (np.uint16 if depth == 16 else np.uint8)
+    expected = rgb2lab(np.repeat(deep_ramp[..., None], 3, axis=2) / 65535.0)[..., 0]
+    error = np.abs(lightness - expected).mean()
+    # 16 bits follow the ramp far below one 8-bit step (0.39 L); 8 bits round to their steps
+    assert error < 0.01 if depth == 16 else error > 0.03
+
+
+def test_bit_depth_sixteen_from_an_eight_bit_photo(photo_tree, compact_weights, tmp_path):
+    out = tmp_path / "deep.png"
+    argv = ["colorize", str(photo_tree / "a.png"), "-o", str(out), "--bit-depth", "16"]
+    assert main([*argv, *_args(compact_weights)]) == 0
+    assert _lightness_of_file(out)[1] == np.uint16
+
+
+def test_bit_depth_through_the_installed_command(deep_ramp, compact_weights, tmp_path):
+    source, out = tmp_path / "scan.tif", tmp_path / "out.tif"
+    Image.fromarray(deep_ramp).save(source)
+    command = [sys.executable, "-m", "masterpiece.cli", "colorize", str(source), "-o", str(out),
+               "--bit-depth", "16", *_args(compact_weights)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lightness, dtype = _lightness_of_file(out)
+    expected = rgb2lab(np.repeat(deep_ramp[..., None], 3, axis=2) / 65535.0)[..., 0]
+    assert dtype == np.uint16 and np.abs(lightness - expected).mean() < 0.01
+
+
+def _toned_print() -> np.ndarray:
+    """A 48x64 uint8 sepia print: red above green above blue."""
+    tone = np.linspace(0.2, 0.9, 64)[None, :, None] * np.ones((48, 1, 1))
+    return np.round(255 * tone * np.array([1.0, 0.75, 0.5])).astype(np.uint8)
+
+
+@pytest.mark.parametrize("extension", ["png", "jpg"])
+def test_icc_profile_through_the_command(red_blue_profile, compact_weights, tmp_path, extension):
+    """An sRGB profile is written back as it was; another is applied (the pixels become sRGB)
+    and not written, so no viewer applies it a second time."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    Image.fromarray(_toned_print()).save(scans / "srgb.png", icc_profile=srgb)
+    Image.fromarray(_toned_print()).save(scans / "other.png", icc_profile=red_blue_profile)
+    out = tmp_path / "out"
+    argv = ["colorize", str(scans), "-o", str(out), "--format", extension, *_args(compact_weights)]
+    assert main(argv) == 0
+    with Image.open(out / f"srgb.{extension}") as kept:
+        assert kept.info.get("icc_profile") == srgb
+    with Image.open(out / f"other.{extension}") as converted:
+        assert "icc_profile" not in converted.info
+    marker = {"png": b"iCCP", "jpg": b"ICC_PROFILE"}[extension]
+    assert marker in (out / f"srgb.{extension}").read_bytes()
+    assert marker not in (out / f"other.{extension}").read_bytes()
+    in_srgb = rgb2lab(_toned_print()[..., ::-1] / 255.0)[..., 0]  # red and blue swapped back
+    tolerance = 1.0 if extension == "png" else 3.0
+    assert np.abs(_lightness_of_file(out / f"other.{extension}")[0] - in_srgb).max() < tolerance
 
 
 def test_unknown_model_is_one_line_error(photo_tree, capsys):

@@ -186,3 +186,88 @@ def test_batch_on_ray_restores_like_local_colorize(local_ray, photo_tree, tmp_pa
         a = np.asarray(Image.open(local / name)).astype(int)
         b = np.asarray(Image.open(on_ray / name)).astype(int)
         assert np.abs(a - b).max() <= 1, name
+
+
+@pytest.fixture
+def six_photos(tmp_path: Path, gray_photo: np.ndarray) -> Path:
+    folder = tmp_path / "six"
+    folder.mkdir()
+    for index in range(6):
+        Image.fromarray(np.roll(gray_photo, 11 * index, axis=1)).save(folder / f"p{index}.png")
+    return folder
+
+
+@pytest.fixture
+def map_batches_calls(local_ray, monkeypatch) -> list[dict]:
+    """The options each ``Dataset.map_batches`` call hands Ray (the real call still runs)."""
+    calls: list[dict] = []
+    original = local_ray.data.Dataset.map_batches
+
+    def recording(self, fn, **options):
+        calls.append(options)
+        return original(self, fn, **options)
+
+    monkeypatch.setattr(local_ray.data.Dataset, "map_batches", recording)
+    return calls
+
+
+def _same_as_local(sources: Path, outputs: Path) -> None:
+    """Each output exists and equals the same file colorized here (within one level)."""
+    colorizer = Colorizer("compact")
+    for source in sorted(sources.iterdir()):
+        expected = colorizer.colorize_loaded(read_image(source), dtype=np.uint8).astype(int)
+        written = np.asarray(Image.open(outputs / source.name)).astype(int)
+        assert np.abs(written - expected).max() <= 1, source.name
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_two_workers_and_batches_of_three(local_ray, six_photos, tmp_path, map_batches_calls):
+    """Two actors build one colorizer each; each batch of three files goes to one actor."""
+    from masterpiece.distributed import colorize_files_on_ray
+
+    log = tmp_path / "log"
+    log.mkdir()
+
+    def make_colorizer():  # runs in each actor (pickled by value: a local function)
+        import os
+
+        pid = os.getpid()
+        (log / f"actor-{pid}").touch()
+
+        class Recording(Colorizer):
+            def colorize_file(self, source, destination, **options):
+                (log / f"{Path(source).name}-{pid}").touch()
+                return super().colorize_file(source, destination, **options)
+
+        return Recording("compact")
+
+    names = [f"p{index}.png" for index in range(6)]
+    pairs = [(six_photos / name, tmp_path / "out" / name) for name in names]
+    results = list(colorize_files_on_ray(pairs, make_colorizer, workers=2, batch_size=3))
+    assert [Path(r.source).name for r in results] == names  # in input order
+    assert {r.status for r in results} == {"written"}
+    _same_as_local(six_photos, tmp_path / "out")
+    (options,) = map_batches_calls  # one map over the files
+    assert options["batch_size"] == 3
+    assert options["compute"].min_size == options["compute"].max_size == 2
+    assert len(list(log.glob("actor-*"))) == 2  # one colorizer per actor, two actors
+    pid_of = {path.name.split("-")[0]: path.name.split("-")[1] for path in log.glob("p*.png-*")}
+    assert sorted(pid_of) == names  # every file once
+    for batch in (names[:3], names[3:]):
+        assert len({pid_of[name] for name in batch}) == 1, batch
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_batch_command_honours_workers_and_batch_size(
+    local_ray, six_photos, tmp_path, map_batches_calls, capsys
+):
+    out = tmp_path / "out"
+    argv = ["batch", str(six_photos), "-o", str(out), "--ray", "--model", "compact",
+            "--workers", "2", "--batch-size", "3"]
+    assert main(argv) == 0
+    assert "colorized 6 image(s) with model compact" in capsys.readouterr().err
+    _same_as_local(six_photos, out)
+    (options,) = map_batches_calls  # one map over the files
+    assert options["batch_size"] == 3 and options["compute"].max_size == 2

@@ -40,15 +40,35 @@ def test_prior_is_a_distribution_over_the_evaluation_bins(mostly_sky) -> None:
     assert bool((prior >= 0).all())
 
 
+def _expectation(prior: torch.Tensor, mix: float) -> float:
+    """``sum_q prior_q * w_q``: the weights :func:`pixel_weights` gives a pixel on each bin
+    centre, averaged under ``prior`` (the smoothed empirical distribution of the bins)."""
+    on_each_centre = evaluation_bins().T[None, :, :, None]  # (1, 2, Q, 1)
+    per_bin = pixel_weights(on_each_centre, prior, mix=mix)[0, :, 0].double()
+    return float((prior * per_bin).sum())
+
+
 def test_weights_favour_the_rare_colour_and_average_to_one(mostly_sky) -> None:
     prior = prior_from_ab([mostly_sky.ab])
     weights = pixel_weights(mostly_sky.ab, prior)
     assert weights.shape == (1, 8, 20)
     sky_weight, red_weight = float(weights[0, 0, 0]), float(weights[0, 0, -1])
     assert red_weight > 5 * sky_weight
+    assert _expectation(prior, 0.0) == pytest.approx(1.0, abs=1e-6)
     # Uniform mixing (lambda = 1) gives equal weights.
     flat = pixel_weights(mostly_sky.ab, prior, mix=1.0)
     torch.testing.assert_close(flat, torch.ones_like(flat))
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.5])
+def test_weights_of_a_real_photograph_average_to_one(photo_ab, mix) -> None:
+    """The paper's normalisation, E[w] = sum_q p_q w_q = 1, on the prior of a real photograph
+    (mix 0: the evaluation's inverse prior; 0.5: the paper's training lambda)."""
+    prior = prior_from_ab([photo_ab])
+    assert float(prior.max()) > 20 * float(prior.median())  # far from uniform
+    assert _expectation(prior, mix) == pytest.approx(1.0, abs=1e-6)
+    weights = pixel_weights(photo_ab, prior, mix=mix)
+    assert float(weights.max()) > 5 * float(weights.min())  # not flat: the test can fail
 
 
 def test_rebalancing_moves_auc_in_the_expected_direction(mostly_sky, make_striped_image) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
+from skimage.color import rgb2lab
 
 from masterpiece.color.lab import rgb_to_lab
 from masterpiece.errors import ConfigError, InvalidHintError, OutputExistsError, UnknownModelError
@@ -79,13 +83,83 @@ def test_pil_bytes_and_path_inputs(colorizer, gray_photo, tmp_path):
         colorizer.colorize_file(source, source, overwrite=True)
 
 
-def test_sixteen_bit_png_stays_sixteen_bit(colorizer, gray_photo, tmp_path):
-    source = tmp_path / "deep.png"
-    Image.fromarray(gray_photo.astype(np.uint16) * 257).save(source)
-    out = colorizer.colorize_file(source, tmp_path / "deep_out.png")
-    import cv2
+def _lab_lightness(rgb: np.ndarray) -> np.ndarray:
+    """L of ``(H, W, 3)`` uint8 or uint16 sRGB, by scikit-image (independent of the package)."""
+    return rgb2lab(rgb.astype(np.float64) / np.iinfo(rgb.dtype).max)[..., 0]
 
-    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+def _read_rgb(path) -> np.ndarray:
+    """A written PNG or TIFF as stored: ``(H, W, 3)`` uint8 or uint16 RGB."""
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif"])
+def test_sixteen_bit_detail_survives_colorize_file(colorizer, deep_ramp, tmp_path, extension):
+    source = tmp_path / f"deep{extension}"
+    Image.fromarray(deep_ramp).save(source)  # I;16: 65536 levels, the low byte matters
+    expected = _lab_lightness(np.repeat(deep_ramp[..., None], 3, axis=2))
+    out = _read_rgb(colorizer.colorize_file(source, tmp_path / f"out{extension}"))
+    assert out.dtype == np.uint16 and out.shape == (256, 256, 3)
+    error = np.abs(_lab_lightness(out) - expected)
+    # one 8-bit step is 0.39 L on average; dropping the low byte gives a mean error of 0.13
+    assert error.mean() < 0.01 and error.max() < 0.1
+    neutral = Colorizer(colorizer.model, saturation=0.0)
+    gray = neutral.colorize_file(source, tmp_path / f"g{extension}")
+    assert np.unique(_read_rgb(gray)[..., 1]).size > 60000  # the ramp's levels, not 256 of them
+    shallow = colorizer.colorize_file(source, tmp_path / f"8{extension}", bit_depth=8)
+    assert _read_rgb(shallow).dtype == np.uint8
+
+
+def _png_with_profile(pixels: np.ndarray, profile: bytes) -> bytes:
+    """A PNG of ``(H, W, 3)`` uint8 or uint16 RGB with an ``iCCP`` chunk, written without the
+    package (OpenCV for the pixels, the chunk inserted after ``IHDR``)."""
+    png = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]))[1].tobytes()
+    data = b"test profile\x00\x00" + zlib.compress(profile)
+    crc = struct.pack(">I", zlib.crc32(b"iCCP" + data))
+    chunk = struct.pack(">I", len(data)) + b"iCCP" + data + crc
+    return png[:33] + chunk + png[33:]  # signature (8) and IHDR (25) first
+
+
+def _sepia(depth: int) -> np.ndarray:
+    """A 64x96 toned print, red above green above blue, as uint8 or uint16."""
+    rows, cols = np.mgrid[0:64, 0:96]
+    tone = (rows + cols) / 158.0
+    rgb = np.stack([0.3 + 0.65 * tone, 0.2 + 0.5 * tone, 0.1 + 0.3 * tone], -1)
+    top = 255 if depth == 8 else 65535
+    return np.round(rgb * top).astype(np.uint8 if depth == 8 else np.uint16)
+
+
+def test_srgb_profile_is_kept_byte_for_byte(colorizer, tmp_path):
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = tmp_path / "srgb.png"
+    source.write_bytes(_png_with_profile(_sepia(8), srgb))
+    for name in ("out.png", "out.jpg", "out.tif"):
+        out = colorizer.colorize_file(source, tmp_path / name)
+        with Image.open(out) as written:
+            assert written.info.get("icc_profile") == srgb, name
+
+
+def test_other_profile_is_converted_to_srgb_and_not_embedded(colorizer, red_blue_profile, tmp_path):
+    sepia = _sepia(8)
+    source = tmp_path / "wide.png"
+    source.write_bytes(_png_with_profile(sepia, red_blue_profile))
+    out = colorizer.colorize_file(source, tmp_path / "out.png")
+    assert b"iCCP" not in out.read_bytes()  # the pixels are sRGB now: no profile to mislabel them
+    # the lightness is that of the pixels in sRGB (red and blue swapped back), not the raw values
+    srgb = sepia[..., ::-1]
+    assert np.abs(_lab_lightness(_read_rgb(out)) - _lab_lightness(srgb)).max() < 1.0
+    assert np.abs(_lab_lightness(sepia) - _lab_lightness(srgb)).min() > 3.0
+
+
+def test_other_profile_on_sixteen_bit_colour_is_passed_on(colorizer, red_blue_profile, tmp_path):
+    """16-bit colour is not converted (the reader keeps its pixels as they are): the output
+    carries the profile its pixels are in."""
+    source = tmp_path / "deep.png"
+    source.write_bytes(_png_with_profile(_sepia(16), red_blue_profile))
+    out = colorizer.colorize_file(source, tmp_path / "out.png")
+    with Image.open(out) as written:
+        assert written.info.get("icc_profile") == red_blue_profile
+    assert _read_rgb(out).dtype == np.uint16
 
 
 def test_hints_reach_the_network(colorizer):

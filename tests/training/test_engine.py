@@ -55,13 +55,63 @@ def test_resume_refuses_another_architecture(tiny_photos, tmp_path):
         train(_config(tiny_photos, tmp_path / "run", model="eccv16"))
 
 
-def test_gray_images_are_skipped_and_empty_data_is_an_error(tiny_photos, tmp_path):
+def test_gray_images_are_skipped_and_training_runs(mixed_photos, tmp_path, caplog):
+    """Seven colour examples among ten files: one step per image at batch size 1, not ten."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="masterpiece"):
+        config = _config(mixed_photos, tmp_path / "run", epochs=1, batch_size=1, val_data=None)
+        result = train(config)
+    assert "training on 7 images (3 skipped)" in caplog.text
+    assert result.steps == 7 and result.final_weights.exists()
+
+
+def test_empty_data_is_an_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     from masterpiece.errors import DataError
 
     with pytest.raises(DataError, match="no images"):
         train(_config(empty, tmp_path / "run"))
+
+
+def test_best_weights_are_the_best_validation_epoch_not_the_last(
+    tiny_photos, tmp_path, monkeypatch
+):
+    """Three epochs validated for real, a known offset added to each score so that the second
+    epoch is the best: best.safetensors holds that epoch's weights, not the last epoch's."""
+    import dataclasses
+
+    import torch
+    from safetensors.torch import load_file
+
+    from masterpiece.training import engine
+
+    real_validate, offsets = engine.validate, iter([0.0, 100.0, 0.0])
+
+    def validate_with_offset(*args, **kwargs):
+        result = real_validate(*args, **kwargs)
+        return dataclasses.replace(result, auc_raw=result.auc_raw + next(offsets))
+
+    monkeypatch.setattr(engine, "validate", validate_with_offset)
+    settings = {"epochs": 3, "batch_size": 6, "val_limit": 1, "learning_rate": 3e-3}
+    config = _config(tiny_photos, tmp_path / "run", **settings)
+    result = train(config)
+    run = tmp_path / "run"
+    history = (run / "history.jsonl").read_text().splitlines()
+    scores = [json.loads(line)["validation"]["score"] for line in history]
+    best_epoch = 1 + max(range(len(scores)), key=scores.__getitem__)
+    assert len(scores) == 3 and best_epoch == 2 and result.best_score == pytest.approx(max(scores))
+
+    def weights(name: str) -> dict:
+        return load_file(run / name)
+
+    best, chosen = weights("best.safetensors"), weights("epoch_0002.safetensors")
+    last = weights("final.safetensors")
+    assert best.keys() == chosen.keys()
+    assert all(torch.equal(best[key], chosen[key]) for key in best)
+    assert not all(torch.equal(best[key], last[key]) for key in best)  # training moved on after it
+    assert all(torch.equal(last[key], weights("epoch_0003.safetensors")[key]) for key in last)
 
 
 @pytest.mark.parametrize("setting", [{"crop_size": 33}, {"precision": "fp8"}, {"hint_probability": 2.0}])

@@ -34,6 +34,16 @@ def test_uniform_prior_gives_unit_rebalancing_weights():
     assert torch.allclose(loss.class_weights, torch.ones_like(loss.class_weights))
 
 
+def test_class_weights_of_a_real_prior_average_to_one(photo_ab):
+    """The paper's normalisation of the loss weights, E[w] = sum_q p_q w_q = 1, under the
+    smoothed empirical distribution of a real photograph's ab (lambda 1/2)."""
+    centers = gamut_bin_centers()
+    prior = class_prior_from_ab([photo_ab], centers)
+    weights = ColorizationLoss(centers, prior, rebalance_mix=0.5).class_weights.double()
+    assert float((prior * weights).sum()) == pytest.approx(1.0, abs=1e-6)
+    assert float(weights.max()) > 10 * float(weights.min())  # a real prior: far from flat
+
+
 def test_regression_term_counts_only_with_weight():
     loss, centers = _loss(regression_weight=2.0)
     true_ab = torch.full((1, 2, 8, 8), 30.0)

@@ -79,7 +79,11 @@ def pixel_weights(
         ``(B, H, W)`` float32 weights, their expectation under ``prior`` being 1.
     """
     bins = evaluation_bins() if bins is None else bins
-    per_bin = rebalancing_weights(prior.double().clamp(min=PRIOR_FLOOR), mix).to(true_ab.device)
+    prior = prior.double()
+    per_bin = rebalancing_weights(prior.clamp(min=PRIOR_FLOOR), mix).double()
+    # normalized again under the prior itself: the floor lifts bins the prior never reaches,
+    # and under the lifted prior those would hold part of the expectation (E[w] < 1)
+    per_bin = (per_bin / (prior * per_bin).sum()).float().to(true_ab.device)
     return per_bin[nearest_bin(true_ab.float(), bins.to(true_ab.device))]
 
 
