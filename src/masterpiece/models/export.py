@@ -45,6 +45,7 @@ from torch import nn
 
 from ..atomic import atomic_path, output_error, scratch_sibling
 from ..errors import ConfigError, ModelError
+from ..settings import DEFAULT_SIZE
 from ._base import ColorizationModel
 from ._weights import refuse_overwrite
 from .backend_choice import generated_lightness
@@ -94,7 +95,7 @@ class _PredictGraph(nn.Module):
         return tuple(getattr(prediction, name) for name in self.outputs)
 
 
-def example_inputs(model: ColorizationModel, size: int = 256, batch: int = 1) -> tuple[torch.Tensor, ...]:
+def example_inputs(model: ColorizationModel, size: int = DEFAULT_SIZE, batch: int = 1) -> tuple[torch.Tensor, ...]:
     """Inputs of ``model``'s graph: ``L`` (and zero hints for hint models) at ``size`` x ``size``."""
     lightness = torch.linspace(0.0, 100.0, size * size).reshape(1, 1, size, size).repeat(batch, 1, 1, 1)
     if not model.accepts_hints:
@@ -139,7 +140,7 @@ def export_onnx(
     int8: bool = False,
     calibration: Sequence[np.ndarray] | None = None,
     calibration_count: int = 16,
-    size: int = 256,
+    size: int = DEFAULT_SIZE,
     overwrite: bool = False,
     source_sha256: str | None = None,
 ) -> Path:

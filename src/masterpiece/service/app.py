@@ -52,6 +52,7 @@ from .._version import __version__
 from ..color.annealed import MIN_TEMPERATURE
 from ..errors import MasterpieceError, ModelError, ServiceBusyError, ServiceError
 from ..models import DEFAULT_TEMPERATURE, get_model_info, list_models, weights_available
+from ..settings import DEFAULT_QUALITY
 from .colorizers import (
     ColorizerCache,
     ColorizerLoader,
@@ -200,7 +201,7 @@ def create_app(
         format: Annotated[
             str | None, Form(description="png, jpeg or webp (default: Accept, else png)")
         ] = None,
-        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = DEFAULT_QUALITY,
         restore: Annotated[
             bool, Form(description="repair scratches, dust, creases and tears first")
         ] = False,
@@ -242,7 +243,7 @@ def create_app(
         format: Annotated[
             str | None, Form(description="png, jpeg or webp (default: Accept, else png)")
         ] = None,
-        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = 95,
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality")] = DEFAULT_QUALITY,
     ) -> Response:
         """Repair scratches, dust, creases and tears of one print (gray in, gray out; colour
         stays colour); the answer is the image."""
