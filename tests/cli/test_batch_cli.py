@@ -102,29 +102,46 @@ def fake_ray(monkeypatch):
     return factories
 
 
-def test_auto_precision_is_settled_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray):
-    from masterpiece.models import runtime
+def test_auto_precision_is_measured_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray):
+    from types import SimpleNamespace
 
-    # each actor used to resolve "auto" on its own node (its own CPU, its own environment)
-    monkeypatch.setenv("MASTERPIECE_PRECISION", "auto")
-    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: False)
-    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: False)
-    argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
-    assert main(argv) == 0
-    ((factory,),) = [fake_ray]
-    assert factory.args[0].precision == "fp32"
-
-
-def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray, compact_weights):
     from masterpiece.cli import batch
     from masterpiece.models import runtime
 
+    # each actor used to resolve "auto" on its own node; then the driver used a fixed rule
+    # (no VNNI: fp32) where `colorize` measures. Now the driver measures, as `colorize` does.
     monkeypatch.setenv("MASTERPIECE_PRECISION", "auto")
-    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: True)
-    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_supports_int8", lambda: False)
     built = []
-    monkeypatch.setattr(batch, "make_colorizer", lambda args: built.append(args.precision))
+
+    def measured(args):
+        built.append(args.precision)
+        return SimpleNamespace(precision="int8")  # what the measurement chose on this CPU
+
+    monkeypatch.setattr(batch, "make_colorizer", measured)
     argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
+    assert main(argv) == 0
+    ((factory,),) = [fake_ray]
+    assert built == ["auto"] and factory.args[0].precision == "int8"
+
+
+def test_the_actors_run_what_colorize_measures(photo_tree, tmp_path, monkeypatch, fake_ray):
+    from masterpiece import Colorizer
+
+    monkeypatch.setenv("MASTERPIECE_PRECISION", "auto")
+    argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact"]
+    assert main(argv) == 0
+    assert fake_ray[0].args[0].precision == Colorizer("compact", precision="auto", download=False).precision
+
+
+def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, fake_ray, compact_weights):
+    from types import SimpleNamespace
+
+    from masterpiece.cli import batch
+
+    built = []
+    monkeypatch.setattr(batch, "make_colorizer", lambda args: built.append(args.precision) or SimpleNamespace(precision=args.precision))
+    argv = ["batch", str(photo_tree), "-o", str(tmp_path / "out"), "--ray", "--model", "compact", "--precision", "int8"]
     assert main([*argv, "--weights", str(compact_weights)]) == 0
     assert built == ["int8"]  # on the driver, before the actors start
     assert fake_ray[0].args[0].precision == "int8"

@@ -161,8 +161,9 @@ def _ray_jobs(args: argparse.Namespace, tally: Tally) -> list[Job]:
 
 def _settle_precision(args: argparse.Namespace) -> None:
     """Resolve ``--precision`` (``auto``, ``$MASTERPIECE_PRECISION``) here, on the driver, so
-    every node runs the same precision whatever its CPU; for int8, export the model once here
-    (into the weights cache) before the actors start.
+    every node runs the same precision whatever its CPU: ``auto`` on the CPU is measured as
+    ``colorize`` measures it (:mod:`masterpiece.models.backend_choice`, cached); for int8,
+    the model is exported once here (into the weights cache) before the actors start.
 
     Actors on other machines load the int8 file from their own cache: unless the nodes share
     the cache directory (``$MASTERPIECE_CACHE`` on a shared file system), each node exports
@@ -182,9 +183,15 @@ def _settle_precision(args: argparse.Namespace) -> None:
         args.precision = precision
         return
     shipped = ships_onnx(args.model or _default_model(), args.weights, device)
+    if precision == "auto" and device == "cpu":
+        # measured here, as `colorize` does (models.backend_choice): the choice, and the
+        # export it needs, are cached for the actors
+        args.precision = precision
+        _prepare_on_driver(args)
+        return
     args.precision = resolve_precision(precision, device, shipped_onnx=shipped)
     if args.precision == "int8" and not shipped:  # a bundled model's int8 file ships with it
-        _export_int8(args)
+        _prepare_on_driver(args)
 
 
 def _default_model() -> str:
@@ -199,20 +206,23 @@ def _cuda_here() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _export_int8(args: argparse.Namespace) -> None:
-    """Export the int8 model into this machine's cache before the actors start (the actors of
-    a local instance then load it instead of each exporting it). For a local instance a model
-    that cannot load fails here; a remote cluster's nodes may have weights this machine lacks.
+def _prepare_on_driver(args: argparse.Namespace) -> None:
+    """Load the model once on this machine before the actors start: an ``auto`` precision is
+    measured here and fixed in ``args`` (so every actor runs the one chosen), and an export it
+    needs (int8, or a cached ONNX form) lands in this machine's cache, which the actors of a
+    local instance then load instead of each making their own. For a local instance a model
+    that cannot load fails here; a remote cluster's nodes may have weights this machine lacks
+    (each then resolves ``auto`` and exports for itself).
     """
     from ..errors import MasterpieceError
 
     try:
-        make_colorizer(args)
+        args.precision = make_colorizer(args).precision
     except MasterpieceError as error:
         if args.ray == LOCAL:
             raise
         logging.getLogger(__name__).warning(
-            "cannot export the int8 model here (%s); each node exports its own", error
+            "cannot load the model here (%s); each node chooses its precision and exports its own", error
         )
 
 
