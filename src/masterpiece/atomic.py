@@ -167,28 +167,16 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes | Sequence[
     The file appears complete or not at all; an existing ``path`` is replaced (callers decide
     about overwriting). Raises :class:`OutputError` naming the file and what to do.
     """
-    path = Path(path)
-    temporary = temporary_sibling(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(
-            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-        )
-    except OSError as err:
-        raise output_error(path, err) from err
-    try:
+    with atomic_path(path) as temporary:  # flushed to disk and renamed when the block ends
         try:
-            for piece in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
-                _write_all(descriptor, piece)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except BaseException as err:
-        remove_temporary(temporary)
-        if isinstance(err, OSError):
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            try:
+                for piece in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                    _write_all(descriptor, piece)
+            finally:
+                os.close(descriptor)
+        except OSError as err:
             raise output_error(path, err) from err
-        raise
 
 
 def _write_all(descriptor: int, data: bytes | memoryview) -> None:
