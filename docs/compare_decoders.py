@@ -3,10 +3,11 @@
     .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [DATA_DIR ...] [--limit N]
         [--variants annealed@0.38 regression blend0.5@0.38 annealed@0.38+flip ...]
 
-A variant is ``DECODER[@T][+flip][+guided][+propS/L]``: ``annealed`` (annealed mean of the bin
+A variant is ``DECODER[@T][+flip][+regmeanA][+guided][+propS/L]``: ``annealed`` (annealed mean of the bin
 distribution at temperature ``T``), ``regression`` (the regression head), ``blendW`` (``W``
 times the annealed mean plus ``1 - W`` times the regression head), ``+flip`` averages the
-network's output over the image and its mirror image, ``+guided`` upsamples ab with the
+network's output over the image and its mirror image, ``+regmeanA`` moves each image's mean ab
+``A`` of the way (default 1) to the regression head's (the shipped ``regression_tint``), ``+guided`` upsamples ab with the
 edge-aware filter guided by the full-resolution L, ``+propS/L`` spreads the hints'
 corrections (:mod:`masterpiece.color.hint_propagation`, spatial sigma ``S``, lightness sigma
 ``L``; defaults when left out). Prints each variant's summary with the gray
@@ -30,7 +31,7 @@ from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
 
 _VARIANT = re.compile(
-    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<guided>\+guided)?(?P<prop>\+prop(?P<ps>[0-9.]+)?(/(?P<pl>[0-9.]+))?)?$"
+    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<regmean>\+regmean(?P<rm>[0-9.]+)?)?(?P<guided>\+guided)?(?P<prop>\+prop(?P<ps>[0-9.]+)?(/(?P<pl>[0-9.]+))?)?$"
 )
 
 
@@ -43,12 +44,13 @@ class DecoderVariant:
     guided: bool
     confidence_scale: float | None = None  # adaptive: weight = clip(scale * (1 - normalized entropy), 0, 1)
     propagation: tuple[float, float] | None = None  # +propS/L: hints spread (spatial sigma, lightness sigma)
+    regression_mean: float = 0.0  # +regmeanA: the image's mean ab moved to the regression head's by A (default 1), the rest from the decoder
 
     @classmethod
     def parse(cls, text: str) -> DecoderVariant:
         match = _VARIANT.match(text)
         if not match:
-            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+guided][+propS/L]")
+            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+regmeanA][+guided][+propS/L]")
         kind = match.group(1)
         scale = float(match.group("s")) if match.group("s") else None
         blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))
@@ -64,7 +66,7 @@ class DecoderVariant:
             )
         return cls(
             text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale,
-            propagation,
+            propagation, float(match.group("rm") or 1.0) if match.group("regmean") else 0.0,
         )
 
 
@@ -75,6 +77,7 @@ class VariantPredictor:
         self.model, self.variant, self.size = model.eval(), variant, size
 
     def _network(self, small_l, hint_ab, hint_mask):
+        from masterpiece.color.annealed import blend_decoded
         from masterpiece.color.quantize import decode_annealed_mean
 
         prediction = self.model.predict(small_l, hint_ab, hint_mask)
@@ -87,7 +90,10 @@ class VariantPredictor:
                 entropy = -(probabilities * probabilities.clamp(min=1e-12).log()).sum(dim=1, keepdim=True)
                 normalized = entropy / torch.log(torch.tensor(float(probabilities.shape[1])))
                 weight = (self.variant.confidence_scale * (1 - normalized)).clamp(0, 1)
-            ab = annealed if isinstance(weight, float) and weight >= 1 else weight * annealed + (1 - weight) * ab
+            if isinstance(weight, float):
+                ab = blend_decoded(annealed, ab, weight, self.variant.regression_mean)
+            else:
+                ab = weight * annealed + (1 - weight) * ab
         if self.variant.propagation is not None and hint_ab is not None:
             from masterpiece.color.hint_maps import HintMaps
             from masterpiece.color.hint_propagation import propagate_hints

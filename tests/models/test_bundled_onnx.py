@@ -322,4 +322,6 @@ def test_shipped_onnx_decodes_as_the_registered_model(precision: str) -> None:
 
     model = create_model("compact", download=False)
     backend = OnnxBackend(bundled_onnx_path("compact", precision))
-    assert (backend.decoder, backend.annealed_weight) == (model.decoder, model.annealed_weight)
+    assert (backend.decoder, backend.annealed_weight, backend.regression_tint) == (
+        model.decoder, model.annealed_weight, model.regression_tint
+    )

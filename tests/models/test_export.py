@@ -175,21 +175,24 @@ def test_cli_export_int8_calibrated_on_a_folder(
     assert "wrote" in printed and "histogram" not in printed and OnnxColorizer(out).precision == "int8"
 
 
-@pytest.mark.parametrize("weight", [1.0, 0.6, 0.0])
-def test_blended_decoding_is_the_same_in_pytorch_and_onnx_runtime(weight: float, tmp_path: Path) -> None:
-    """``annealed_weight`` mixes the annealed mean with the regression head, in both backends."""
+@pytest.mark.parametrize(("weight", "tint"), [(1.0, 0.0), (0.6, 0.0), (0.0, 0.0), (1.0, 0.7), (0.8, 0.5)])
+def test_blended_decoding_is_the_same_in_pytorch_and_onnx_runtime(weight: float, tint: float, tmp_path: Path) -> None:
+    """``annealed_weight`` mixes the annealed mean with the regression head and ``regression_tint``
+    moves the image's mean ab to the regression head's, in both backends."""
     from masterpiece.color.quantize import decode_annealed_mean
     from masterpiece.models.onnx_backend import OnnxBackend
 
     model = _seeded("compact").eval()
-    model.annealed_weight = weight
+    model.annealed_weight, model.regression_tint = weight, tint
     backend = OnnxBackend(export_onnx(model, tmp_path / "c.onnx", size=64))
-    assert backend.annealed_weight == weight
+    assert (backend.annealed_weight, backend.regression_tint) == (weight, tint)
     lightness = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(2)) * 100
     with torch.no_grad():
         prediction = model.predict(lightness)
         annealed = decode_annealed_mean(prediction.logits, model.bin_centers, 0.38)
         expected = weight * annealed + (1 - weight) * prediction.ab
+        mean = lambda ab: ab.mean(dim=(2, 3), keepdim=True)
+        expected = expected + tint * (mean(prediction.ab) - mean(expected))
         torch.testing.assert_close(model(lightness, temperature=0.38), expected, atol=1e-5, rtol=1e-5)
     actual = backend.network_ab(lightness.numpy(), None, 0.38)
     np.testing.assert_allclose(actual, expected.numpy(), atol=1e-3, rtol=1e-3)

@@ -52,16 +52,42 @@ def annealed_mean(logits: np.ndarray, centers: np.ndarray, temperature: float = 
     return np.einsum("bqhw,qc->bchw", weights, np.asarray(centers, np.float32), optimize=True)
 
 
-def blend_decoded(annealed, regressed, annealed_weight: float):
-    """``annealed_weight`` times the annealed mean plus the rest times the regression head's ab.
+def _image_mean(ab):
+    """``(B, 2, 1, 1)`` mean over each image's cells of ``(B, 2, h, w)`` NumPy or torch ab."""
+    if isinstance(ab, np.ndarray):
+        return ab.mean(axis=(-2, -1), keepdims=True)
+    return ab.mean(dim=(-2, -1), keepdim=True)
+
+
+def blend_decoded(annealed, regressed, annealed_weight: float, regression_tint: float = 0.0):
+    """Combine the annealed mean with the regression head's ab.
 
     Works on NumPy arrays and torch tensors alike (``(B, 2, h, w)`` ab in Lab units, the same
-    shape). A weight of 1 is the annealed mean alone (the paper's decoding), 0 the regression
-    head alone: the annealed mean keeps rare, saturated colours, the regression head the
-    average colour, and a blend trades one for the other (MODEL_CARD.md measures the choice).
+    shape; each of the ``B`` images is one whole picture, as the network sees it).
+
+    1. ``annealed_weight`` times the annealed mean plus the rest times the regression head's
+       ab. A weight of 1 is the annealed mean alone (the paper's decoding), 0 the regression
+       head alone: the annealed mean keeps rare, saturated colours, the regression head the
+       average colour.
+    2. The image's overall tint (its mean ab) is then moved ``regression_tint`` of the way to
+       the regression head's mean ab; the colours around that mean are left as they are. The
+       regression head is trained for the average colour, so its mean is the least biased
+       guess of the whole picture's tint, while the annealed mean's tint drifts towards the
+       saturated warm tones that made faces look seen through a red filter (MODEL_CARD.md
+       measures the choice).
+
+    Args:
+        annealed: annealed-mean ab.
+        regressed: the regression head's ab.
+        annealed_weight: in [0, 1].
+        regression_tint: in [0, 1]; 0 leaves the blend's tint as it is.
     """
     if annealed_weight >= 1.0:
-        return annealed
-    if annealed_weight <= 0.0:
-        return regressed
-    return annealed_weight * annealed + (1.0 - annealed_weight) * regressed
+        decoded = annealed
+    elif annealed_weight <= 0.0:
+        decoded = regressed
+    else:
+        decoded = annealed_weight * annealed + (1.0 - annealed_weight) * regressed
+    if regression_tint <= 0.0 or decoded is regressed:
+        return decoded
+    return decoded + regression_tint * (_image_mean(regressed) - _image_mean(decoded))

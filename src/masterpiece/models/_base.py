@@ -71,6 +71,9 @@ class ColorizationModel(nn.Module):
     #: weight of the annealed mean when a classification model also has a regression head:
     #: ``decode`` returns ``w * annealed + (1 - w) * regressed`` (1: the annealed mean alone)
     annealed_weight: float = 1.0
+    #: how far ``decode`` then moves the image's mean ab from that blend's to the regression
+    #: head's (0: not at; 1: all the way), see :func:`~masterpiece.color.annealed.blend_decoded`
+    regression_tint: float = 0.0
     #: submodules left in float32 by int8 quantization: the full-resolution layers, whose
     #: few input channels (``L`` and hints) quantize badly (measured on the bundled model:
     #: quantizing its first block alone moves ab by 2.2 on average, the rest together by 0.3)
@@ -109,7 +112,7 @@ class ColorizationModel(nn.Module):
             annealed = decode_annealed_mean(prediction.logits, centers, temperature)
             if prediction.ab is None or prediction.ab.shape != annealed.shape:
                 return annealed
-            return blend_decoded(annealed, prediction.ab, self.annealed_weight)
+            return blend_decoded(annealed, prediction.ab, self.annealed_weight, self.regression_tint)
         if prediction.ab is None:
             raise RuntimeError(f"{type(self).__name__} produced neither logits nor ab")
         return prediction.ab

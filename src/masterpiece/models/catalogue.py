@@ -55,6 +55,10 @@ class ModelInfo:
         spreads_hints: the pipeline spreads hints over the regions they fall in after the
             network (:mod:`masterpiece.color.hint_propagation`): for models that follow a hint
             only around itself.
+        annealed_weight: for a model with a classification and a regression head, the weight
+            of the annealed mean in the decoded ab (1: the annealed mean alone).
+        regression_tint: how far each image's mean ab is then moved to the regression head's
+            (0: not at all); see :func:`masterpiece.color.annealed.blend_decoded`.
     """
 
     name: str
@@ -66,10 +70,21 @@ class ModelInfo:
     quality_rank: int = 0
     module: str | None = None
     spreads_hints: bool = False
+    annealed_weight: float = 1.0
+    regression_tint: float = 0.0
 
     def metadata(self) -> tuple[object, ...]:
         """Everything but how to build it (compared when an architecture registers itself)."""
         return (self.name, self.description, self.input_size, self.accepts_hints, self.weights, self.quality_rank)
+
+
+def decoding_tag(annealed_weight: float, regression_tint: float) -> str:
+    """``""`` for the plain annealed mean, else ``"-a<weight>-t<tint>"``: part of the names of
+    cached ONNX exports, whose metadata carries the decoding, so that a change of decoding
+    (a new version, or an edited model) makes a new export instead of reusing a stale one."""
+    if float(annealed_weight) == 1.0 and float(regression_tint) == 0.0:
+        return ""
+    return f"-a{float(annealed_weight):g}-t{float(regression_tint):g}"
 
 
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
@@ -110,6 +125,10 @@ BUILTIN_MODELS: tuple[ModelInfo, ...] = (
         quality_rank=1,
         module="masterpiece.models.compact",
         spreads_hints=True,
+        # the annealed mean for the colours, each image's overall tint taken 0.6 of the way to
+        # the regression head's (MODEL_CARD.md, "Which decoder, with numbers")
+        annealed_weight=0.8,
+        regression_tint=0.6,
     ),
     ModelInfo(
         name="eccv16",

@@ -125,6 +125,7 @@ def model_metadata(
         f"{METADATA_PREFIX}accepts_hints": json.dumps(bool(model.accepts_hints)),
         f"{METADATA_PREFIX}decoder": model.decoder,
         f"{METADATA_PREFIX}annealed_weight": json.dumps(float(model.annealed_weight)),
+        f"{METADATA_PREFIX}regression_tint": json.dumps(float(model.regression_tint)),
         f"{METADATA_PREFIX}bin_centers": json.dumps(
             None if centers is None else centers.detach().cpu().float().tolist()
         ),

@@ -107,6 +107,8 @@ class OnnxBackend:
         self.decoder = meta.get(f"{METADATA_PREFIX}decoder", "classification")
         #: see :attr:`~masterpiece.models.ColorizationModel.annealed_weight` (1 for older exports)
         self.annealed_weight = float(json.loads(meta.get(f"{METADATA_PREFIX}annealed_weight", "1.0")))
+        #: see :attr:`~masterpiece.models.ColorizationModel.regression_tint` (0 for older exports)
+        self.regression_tint = float(json.loads(meta.get(f"{METADATA_PREFIX}regression_tint", "0.0")))
         centers = json.loads(meta.get(f"{METADATA_PREFIX}bin_centers", "null"))
         #: ``(Q, 2)`` float32 bin centres (Lab units), or None for regression-only exports
         self.bin_centers = None if centers is None else np.asarray(centers, np.float32)
@@ -161,7 +163,9 @@ class OnnxBackend:
             regressed = results.get("ab")
             if regressed is None or regressed.shape != annealed.shape:
                 return annealed
-            return blend_decoded(annealed, np.asarray(regressed, np.float32), self.annealed_weight)
+            return blend_decoded(
+                annealed, np.asarray(regressed, np.float32), self.annealed_weight, self.regression_tint
+            )
         if "ab" not in results:
             raise WeightsError(f"{self.path} produces neither logits with bin centres nor ab; re-export it")
         return np.asarray(results["ab"], np.float32)

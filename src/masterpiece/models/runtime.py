@@ -308,10 +308,13 @@ def _require_native_bf16() -> None:
 
 def exported_onnx_path(name: str, source_sha256: str, precision: str) -> Path:
     """Where the ONNX export of ``name``'s weights file (by its sha256) is cached:
-    ``<weights cache>/onnx/<name>-<16 hex of the sha256>-<precision>.onnx``."""
+    ``<weights cache>/onnx/<name>-<16 hex of the sha256><decoding>-<precision>.onnx``, where
+    ``<decoding>`` is the built-in model's :func:`~masterpiece.models.catalogue.decoding_tag`."""
     from ._weights import cache_dir
+    from .catalogue import BUILTIN_MODELS, decoding_tag
 
-    return cache_dir() / "onnx" / f"{name}-{source_sha256.lower()[:16]}-{precision}.onnx"
+    tag = next((decoding_tag(info.annealed_weight, info.regression_tint) for info in BUILTIN_MODELS if info.name == name), "")
+    return cache_dir() / "onnx" / f"{name}-{source_sha256.lower()[:16]}{tag}-{precision}.onnx"
 
 
 class _WeightsSource:

@@ -114,6 +114,7 @@ class OnnxColorizer(ColorizationModel):
         self.accepts_hints = self.backend.accepts_hints
         self.decoder = self.backend.decoder
         self.annealed_weight = self.backend.annealed_weight
+        self.regression_tint = self.backend.regression_tint
         centers = self.backend.bin_centers
         self.register_buffer("ab_bin_centers", None if centers is None else torch.from_numpy(centers))
 
@@ -157,11 +158,15 @@ def _tensor(array: np.ndarray | None) -> torch.Tensor | None:
 
 
 def state_fingerprint(model: torch.nn.Module) -> str:
-    """A short sha256 of ``model``'s state dict (names and values): a cache key for exports."""
+    """A short sha256 of ``model``'s state dict (names and values) and of its decoding unless it
+    is the plain annealed mean: a cache key for exports (whose metadata carries the decoding)."""
+    from .catalogue import decoding_tag
+
     digest = hashlib.sha256()
     for key, value in model.state_dict().items():
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(decoding_tag(getattr(model, "annealed_weight", 1.0), getattr(model, "regression_tint", 0.0)).encode())
     return digest.hexdigest()[:16]
 
 
