@@ -11,8 +11,10 @@ from PIL import Image
 
 from masterpiece.errors import DataError
 from masterpiece.restoration.classical import ClassicalDetector
+from masterpiece.restoration.damage import DAMAGE_KINDS
 from masterpiece.restoration.evaluation import (
     evaluate,
+    kinds_table,
     markdown_table,
     small_regions,
     validation_set,
@@ -47,6 +49,26 @@ def test_rows_oracle_nothing_and_baseline(folder: Path) -> None:
     assert nothing["psnr_restored_db"] == pytest.approx(nothing["psnr_damaged_db"])
     assert 0 < rows["classical/telea"]["f1"] < 1 and 0 < rows["classical/telea"]["clean_untouched"] <= 1
     assert "| classical/telea |" in markdown_table(results)
+
+
+def test_figures_by_damage_kind(folder: Path) -> None:
+    """Each kind's share of the damage and its PSNR, pooled like the overall figures."""
+    nothing = lambda plane: np.zeros(plane.shape, bool)
+    rows = evaluate({"nothing": nothing}, folder, fills=("telea",))["rows"]
+    drawn, missed = rows["oracle/telea"], rows["nothing/telea"]
+    assert set(drawn["by_kind"]) <= set(DAMAGE_KINDS) and len(drawn["by_kind"]) >= 2
+    for kind, figures in drawn["by_kind"].items():
+        assert figures["recall"] == 1.0 and missed["by_kind"][kind]["recall"] == 0.0
+        assert 0 < figures["pixel_share"] <= 1 and 0 < figures["damaged_error_share"] <= 1
+        # nothing found: every kind keeps the damaged input's error
+        assert missed["by_kind"][kind]["psnr_restored_db"] == pytest.approx(figures["psnr_damaged_db"])
+        assert missed["by_kind"][kind]["restored_error_share"] == pytest.approx(figures["damaged_error_share"])
+    # kinds overlap at most a little: their shares add up to about the whole
+    assert 0.95 <= sum(f["pixel_share"] for f in drawn["by_kind"].values()) <= 1.3
+    assert 0.95 <= sum(f["damaged_error_share"] for f in drawn["by_kind"].values()) <= 1.3
+    gains = [f["psnr_restored_db"] - f["psnr_damaged_db"] for f in drawn["by_kind"].values()]
+    assert max(gains) > 3  # the drawn mask's filling helps some kind a lot
+    assert "| scratch |" in kinds_table(drawn) or "| dust |" in kinds_table(drawn)
 
 
 def test_small_regions() -> None:

@@ -11,6 +11,9 @@ the default :class:`.damage.DamageConfig`. Figures, pooled over every pixel of e
 
 - ``f1``, ``precision``, ``recall`` of the detected mask against the drawn one (target F1 >= 0.8),
   and the recall of each damage kind;
+- ``by_kind``: for each damage kind, its recall, its share of the damaged pixels and of the
+  damaged input's and the restored image's squared error, and the PSNR of its pixels before and
+  after (kinds can overlap: a pixel two kinds cover counts in both);
 - ``psnr_damaged_db`` / ``psnr_restored_db``: PSNR (peak 100 L) over the damaged pixels (the
   drawn mask) of the damaged input and of the restored one against the clean photograph, and
   their difference ``psnr_gain_db`` (target >= 10 dB);
@@ -93,7 +96,8 @@ class Tally:
     squared_restored: float = 0.0
     damaged_pixels: int = 0
     squared_by_size: dict[str, list[float]] = field(default_factory=lambda: {"small": [0.0, 0.0], "large": [0.0, 0.0]})
-    kind_found: dict[str, list[int]] = field(default_factory=lambda: {kind: [0, 0] for kind in DAMAGE_KINDS})
+    #: kind -> [damaged pixels found, damaged pixels, squared error of the damaged input, of the restored]
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: {kind: [0, 0, 0.0, 0.0] for kind in DAMAGE_KINDS})
     clean_untouched: int = 0
     clean_pixels: int = 0
     seconds: float = 0.0
@@ -113,8 +117,11 @@ class Tally:
             self.squared_by_size[size][1] += int(region.sum())
         for kind, covered in kinds.items():
             damaged_by_kind = covered & truth
-            self.kind_found[kind][0] += int((damaged_by_kind & found).sum())
-            self.kind_found[kind][1] += int(damaged_by_kind.sum())
+            tally = self.by_kind[kind]
+            tally[0] += int((damaged_by_kind & found).sum())
+            tally[1] += int(damaged_by_kind.sum())
+            tally[2] += float(((damaged[damaged_by_kind] - clean64[damaged_by_kind]) ** 2).sum())
+            tally[3] += float((error[damaged_by_kind] ** 2).sum())
 
     def summary(self) -> dict:
         predicted, actual = self.true_positive + self.false_positive, self.true_positive + self.false_negative
@@ -126,7 +133,12 @@ class Tally:
             "f1": 2 * self.true_positive / max(1, predicted + actual), "precision": precision, "recall": recall,
             "psnr_damaged_db": damaged_db, "psnr_restored_db": restored_db, "psnr_gain_db": restored_db - damaged_db,
             "psnr_restored_by_size_db": {size: _psnr(*values) for size, values in self.squared_by_size.items()},
-            "recall_by_kind": {kind: found / total for kind, (found, total) in self.kind_found.items() if total},
+            "recall_by_kind": {kind: found / total for kind, (found, total, _, _) in self.by_kind.items() if total},
+            "by_kind": {kind: {"recall": found / total, "pixel_share": total / max(1, self.damaged_pixels),
+                               "damaged_error_share": damaged / max(self.squared_damaged, 1e-12),
+                               "restored_error_share": restored / max(self.squared_restored, 1e-12),
+                               "psnr_damaged_db": _psnr(damaged, total), "psnr_restored_db": _psnr(restored, total)}
+                        for kind, (found, total, damaged, restored) in self.by_kind.items() if total},
             "seconds_per_megapixel": self.seconds / max(self.megapixels, 1e-9),
         }
         if self.clean_pixels:
@@ -190,6 +202,18 @@ def evaluate(detectors: dict[str, Detector], folder: Path = _DEFAULT_DATA, limit
             "rows": {name: tally.summary() for name, tally in tallies.items()}}
 
 
+def kinds_table(row: dict) -> str:
+    """One row's ``by_kind`` figures as a Markdown table."""
+    header = ("| damage kind | share of damaged pixels | share of the input's squared error | recall "
+              "| PSNR damaged (dB) | PSNR restored (dB) | share of the restored squared error |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for kind, figures in row["by_kind"].items():
+        lines.append(f"| {kind} | {100 * figures['pixel_share']:.1f} % | {100 * figures['damaged_error_share']:.1f} % "
+                     f"| {figures['recall']:.2f} | {figures['psnr_damaged_db']:.2f} | {figures['psnr_restored_db']:.2f} "
+                     f"| {100 * figures['restored_error_share']:.1f} % |")
+    return "\n".join(lines)
+
+
 def markdown_table(results: dict) -> str:
     """The rows of :func:`evaluate` as a Markdown table."""
     header = ("| detector / filling | mask F1 | precision | recall | PSNR damaged (dB) | PSNR restored (dB) "
@@ -219,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     detectors = {name: Restorer(name).detect for name in (args.detector or ("learned", "classical"))}
     results = evaluate(detectors, args.data, args.limit)
     print(markdown_table(results))
+    for name in ("learned/ns", "oracle/ns"):
+        if name in results["rows"]:
+            print(f"\n{name}, by damage kind:\n{kinds_table(results['rows'][name])}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
