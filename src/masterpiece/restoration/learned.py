@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 #: the detector's name in the bundled folder's manifest
 DETECTOR_NAME = "damage_detector"
 #: the bundled safetensors file and its sha256 (the ONNX files must have been exported from it)
-DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "09a725ee5c6c155d4cd49fc4e44a4337c50854188436ba12052611b299b14639")
+DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "d2bbdb7f9ddf4128140ae0233b6a0c3cdf6d77a6433661e4db27647702d6e32e")
 #: the precision the Restorer runs (chosen with the measurement, see MODEL_CARD.md)
 DETECTOR_PRECISION = "fp32"
 #: pixels per band (rows = this / width), and the context rows above and below it: the

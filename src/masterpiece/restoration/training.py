@@ -17,7 +17,7 @@ Training crops come from ``train`` and ``train_people`` only (never the validati
 ``bw``): lightness crops of 128x128 with synthetic damage drawn on the fly
 (:data:`TRAINING_DAMAGE`, denser than the measurement's default so that a small crop holds
 some), loss binary cross-entropy plus a soft-F1 term. ``bundle`` picks the probability
-threshold with the best F1 on held-out training photographs (among those marking at most 0.4 %
+threshold with the best F1 on held-out training photographs (among those marking at most 0.3 %
 of the clean photographs) and writes the safetensors;
 ``export`` (also run by ``bundle``) rebuilds the ONNX file from the shipped safetensors
 (threshold in its metadata) and records both in the bundled folder's manifest.
@@ -246,8 +246,10 @@ def held_out_photos(data_root: Path, count: int = 64) -> list[Path]:
 # --------------------------------------------------------------------------- bundling
 
 
-#: the most pixels of a clean photograph the chosen threshold may mark (the target is at most 0.5 %)
-CLEAN_MARKED_LIMIT = 0.004
+#: the most pixels of a clean photograph the chosen threshold may mark (the target is at most
+#: 0.5 % changed): 0.3 %, a margin for photographs unlike the held-out ones (at 0.4 % the third
+#: detector marked 0.38 % of the held-out photographs but changed 0.61 % of `val`'s; MODEL_CARD.md)
+CLEAN_MARKED_LIMIT = 0.003
 
 
 def choose_threshold(model: DamageNet, data_root: Path, seed: int = 1) -> tuple[float, float]:
