@@ -53,3 +53,16 @@ def test_numpy_and_torch_agree() -> None:
 def test_the_regression_head_alone_has_its_own_tint() -> None:
     annealed, regressed = _pair(4)
     assert blend_decoded(annealed, regressed, 0.0, 0.7) is regressed
+
+
+def test_models_that_decode_by_regression_take_no_tint() -> None:
+    """The tint is part of decoding the classification head: a regression model's ab is its own."""
+    from masterpiece.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("siggraph17", pretrained=False).eval()
+    assert model.decoder == "regression"
+    model.regression_tint = 1.0
+    with torch.no_grad():
+        prediction = model.predict(torch.rand(1, 1, 64, 64) * 100)
+    assert torch.equal(model.decode(prediction), prediction.ab)

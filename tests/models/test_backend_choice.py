@@ -18,6 +18,7 @@ from masterpiece.models.backend_choice import (
     choose_backend,
     generated_lightness,
 )
+from masterpiece.models.catalogue import builtin_decoding_tag
 from masterpiece.models.onnx_backend import OnnxBackend
 
 
@@ -203,8 +204,21 @@ def test_the_bundled_model_is_measured_once_then_read_from_the_cache(
     record = json.loads(stored.read_text())
     assert record["precision"] == first.precision and set(record["measured"]) == {"fp32", "int8"}
     assert record["measured"]["int8"]["mean_ab"] < ACCURACY_BOUND_AB  # the shipped int8 file is accurate
+    assert record["key"]["decoding"] == builtin_decoding_tag("compact") != ""  # accuracy depends on it
     monkeypatch.setattr(backend_choice, "measure", lambda *a, **k: pytest.fail("timed again"))
     assert Colorizer("compact", precision="auto", download=False).precision == first.precision
+
+
+def test_a_choice_made_for_another_decoding_is_measured_again(tmp_path: Path) -> None:
+    """A choice cached before the decoding changed (the same weights) is not reused."""
+    cache = tmp_path / "choice.json"
+    old = choice_key("compact", "ab" * 32, 64, 2)
+    new = choice_key("compact", "ab" * 32, 64, 2, decoding="-a0.8-t0.6")
+    assert "decoding" not in old and new["decoding"] == "-a0.8-t0.6"
+    Fakes({"fp32": (0.30, 0.0), "int8": (0.10, 0.5)}).choose(old, cache)
+    fakes = Fakes({"fp32": (0.10, 0.0), "int8": (0.30, 0.5)})
+    choice = fakes.choose(new, cache)
+    assert not choice.cached and choice.precision == "fp32" and fakes.built == {"fp32": 1, "int8": 1}
 
 
 def test_a_weights_file_loads_from_its_cached_export_without_pytorch(

@@ -30,7 +30,7 @@ def test_the_fingerprint_follows_the_weights_and_the_decoding() -> None:
 
 
 def test_the_plain_annealed_mean_keeps_the_fingerprint_of_the_weights_alone() -> None:
-    """Models that decode by the annealed mean alone (ECCV16, SIGGRAPH17) keep their cached exports."""
+    """A model that decodes by the annealed mean alone (ECCV16) keeps its cached exports."""
     torch.manual_seed(0)
     model = create_model("eccv16", pretrained=False)
     import hashlib

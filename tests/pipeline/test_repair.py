@@ -178,7 +178,7 @@ def test_an_interruption_waits_for_the_output_and_its_mask(tmp_path) -> None:
     # (the suite failed here twice in 6 full runs, never alone: the state is in the message)
     state = f"SIGINT handler {signal.getsignal(signal.SIGINT)!r}, blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     try:
         with pytest.raises(KeyboardInterrupt):
             repair.write_with_mask(interrupted_while_writing, mask_file, np.ones((4, 4), bool))
@@ -186,6 +186,7 @@ def test_an_interruption_waits_for_the_output_and_its_mask(tmp_path) -> None:
         raise AssertionError(f"{failure}; before the test: {state}") from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     assert out.read_bytes() == b"complete" and mask_file.exists()
 
 

@@ -16,8 +16,8 @@ written atomically::
      "precision": "int8", "measured": {"int8": {"seconds": 0.011, "mean_ab": 0.8}, ...}}
 
 The key (:func:`choice_key`) is the CPU model and its SIMD flags, the threads, the library
-versions, the weights' sha256 and the network size: when any of them changes, the candidates
-are timed again. An unreadable or malformed file is ignored and rewritten. A cache folder that
+versions, the weights' sha256, the network size and the decoding: when any of them changes,
+the candidates are timed again. An unreadable or malformed file is ignored and rewritten. A cache folder that
 cannot be written costs a warning and a new measurement in the next process, nothing else.
 
 Budget (measured on the 2-core AMD EPYC, busy): the bundled model's two ONNX files take
@@ -95,11 +95,16 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def choice_key(model_name: str, weights_sha256: str, size: int, threads: int) -> dict[str, object]:
-    """What a cached choice is valid for: this CPU, these libraries, these weights, this size."""
+def choice_key(model_name: str, weights_sha256: str, size: int, threads: int, decoding: str = "") -> dict[str, object]:
+    """What a cached choice is valid for: this CPU, these libraries, these weights, this size,
+    and the model's decoding (:func:`~masterpiece.models.catalogue.decoding_tag`, part of the
+    key only when it is not the plain annealed mean): the accuracy measured depends on it."""
     cpu, flags = cpu_description()
-    return {"model": model_name, "weights_sha256": weights_sha256.lower(), "size": int(size),
-            "threads": int(threads), "cpu": cpu, "cpu_flags": flags, "versions": library_versions()}
+    key: dict[str, object] = {"model": model_name, "weights_sha256": weights_sha256.lower(), "size": int(size),
+                              "threads": int(threads), "cpu": cpu, "cpu_flags": flags, "versions": library_versions()}
+    if decoding:
+        key["decoding"] = decoding
+    return key
 
 
 def choice_file(cache: Path, model_name: str, weights_sha256: str) -> Path:

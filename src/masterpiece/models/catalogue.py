@@ -87,6 +87,11 @@ def decoding_tag(annealed_weight: float, regression_tint: float) -> str:
     return f"-a{float(annealed_weight):g}-t{float(regression_tint):g}"
 
 
+def builtin_decoding_tag(name: str) -> str:
+    """:func:`decoding_tag` of the built-in model ``name`` (``""`` for any other name)."""
+    return next((decoding_tag(info.annealed_weight, info.regression_tint) for info in BUILTIN_MODELS if info.name == name), "")
+
+
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
     filename="masterpiece_compact_v2.safetensors",
     sha256="01a23c3ea42c53e0be000645f610f52b9e530dfcd17a65f068f6e68fd6a0facc",

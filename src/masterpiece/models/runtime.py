@@ -237,6 +237,7 @@ def auto_network(
     """
     from ._weights import cache_dir
     from .backend_choice import choice_file, choice_key, choose_backend
+    from .catalogue import builtin_decoding_tag
 
     threads = ort_threads() or default_threads()
     options = {} if timer is None else {"timer": timer}
@@ -255,11 +256,11 @@ def auto_network(
     if ships_onnx(model, weights, "cpu") and "fp32" in read_manifest().get(model, {}):
         candidates = {precision: _shipped_builder(model, precision, spec.sha256, threads)
                       for precision in read_manifest()[model]}
-        key = choice_key(model, spec.sha256, size, threads)
+        key = choice_key(model, spec.sha256, size, threads, decoding=builtin_decoding_tag(model))
         return choose_backend(candidates, key=key, cache_file=choice_file(cache_dir(), model, spec.sha256), **options).backend
     _require_torch_or_export(model, "auto", weights, False)
     source = _WeightsSource(model, weights, download, threads)
-    key = choice_key(model, source.sha256, size, threads)
+    key = choice_key(model, source.sha256, size, threads, decoding=builtin_decoding_tag(model))
     return choose_backend(
         {"fp32": lambda: source.exported("fp32", size, eager_fallback=True), "int8": lambda: source.exported("int8", size),
          "bf16": source.bf16},
@@ -311,10 +312,9 @@ def exported_onnx_path(name: str, source_sha256: str, precision: str) -> Path:
     ``<weights cache>/onnx/<name>-<16 hex of the sha256><decoding>-<precision>.onnx``, where
     ``<decoding>`` is the built-in model's :func:`~masterpiece.models.catalogue.decoding_tag`."""
     from ._weights import cache_dir
-    from .catalogue import BUILTIN_MODELS, decoding_tag
+    from .catalogue import builtin_decoding_tag
 
-    tag = next((decoding_tag(info.annealed_weight, info.regression_tint) for info in BUILTIN_MODELS if info.name == name), "")
-    return cache_dir() / "onnx" / f"{name}-{source_sha256.lower()[:16]}{tag}-{precision}.onnx"
+    return cache_dir() / "onnx" / f"{name}-{source_sha256.lower()[:16]}{builtin_decoding_tag(name)}-{precision}.onnx"
 
 
 class _WeightsSource:
