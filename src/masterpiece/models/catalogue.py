@@ -87,9 +87,6 @@ def decoding_tag(annealed_weight: float, regression_tint: float) -> str:
     return f"-a{float(annealed_weight):g}-t{float(regression_tint):g}"
 
 
-def builtin_decoding_tag(name: str) -> str:
-    """:func:`decoding_tag` of the built-in model ``name`` (``""`` for any other name)."""
-    return next((decoding_tag(info.annealed_weight, info.regression_tint) for info in BUILTIN_MODELS if info.name == name), "")
 
 
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
@@ -167,6 +164,15 @@ def builtin(name: str) -> ModelInfo:
         if info.name == name:
             return info
     raise KeyError(f"{name!r} is not a built-in model")
+
+
+def builtin_decoding_tag(name: str) -> str:
+    """:func:`decoding_tag` of the built-in model ``name`` (``""`` for any other name)."""
+    try:
+        info = builtin(name)
+    except KeyError:
+        return ""
+    return decoding_tag(info.annealed_weight, info.regression_tint)
 
 
 def spreads_hints(name: str) -> bool:

@@ -108,20 +108,22 @@ class Tally:
         self.true_positive += int((found & truth).sum())
         self.false_positive += int((found & ~truth).sum())
         self.false_negative += int((~found & truth).sum())
-        clean64, error = clean.astype(np.float64), (restored.astype(np.float64) - clean)
-        self.squared_damaged += float(((damaged[truth] - clean64[truth]) ** 2).sum())
-        self.squared_restored += float((error[truth] ** 2).sum())
+        clean64 = clean.astype(np.float64)
+        input_squared = (damaged - clean64) ** 2  # per pixel, once for every sum below
+        restored_squared = (restored.astype(np.float64) - clean64) ** 2
+        self.squared_damaged += float(input_squared[truth].sum())
+        self.squared_restored += float(restored_squared[truth].sum())
         self.damaged_pixels += int(truth.sum())
         for size, region in (("small", truth & small), ("large", truth & ~small)):
-            self.squared_by_size[size][0] += float((error[region] ** 2).sum())
+            self.squared_by_size[size][0] += float(restored_squared[region].sum())
             self.squared_by_size[size][1] += int(region.sum())
         for kind, covered in kinds.items():
             damaged_by_kind = covered & truth
             tally = self.by_kind[kind]
             tally[0] += int((damaged_by_kind & found).sum())
             tally[1] += int(damaged_by_kind.sum())
-            tally[2] += float(((damaged[damaged_by_kind] - clean64[damaged_by_kind]) ** 2).sum())
-            tally[3] += float((error[damaged_by_kind] ** 2).sum())
+            tally[2] += float(input_squared[damaged_by_kind].sum())
+            tally[3] += float(restored_squared[damaged_by_kind].sum())
 
     def summary(self) -> dict:
         predicted, actual = self.true_positive + self.false_positive, self.true_positive + self.false_negative
