@@ -15,7 +15,7 @@ from .conftest import photo_lightness
 
 #: dense enough that a 256x320 image holds every kind
 DENSE = DamageConfig(scratches=20, hairlines=20, creases=8, dust=120, spots=20, torn_probability=1.0,
-                     missing=8, stains=8)
+                     missing=8, stains=8, cracks=12)
 
 
 def test_same_seed_same_damage_other_seed_other(photo: np.ndarray) -> None:
@@ -75,6 +75,35 @@ def test_scratches_are_thin_lines_of_one_to_four_pixels(photo: np.ndarray) -> No
     assert mask.sum() > 500
     # at most about 4 px wide plus the anti-aliased rim (crossings of two scratches are wider)
     assert np.percentile(distance[mask], 99) <= 3.5
+
+
+def test_cracks_are_off_by_default_and_leave_the_rest_of_the_damage_as_it_was(photo: np.ndarray) -> None:
+    """The fixed measurement set (default config) predates the crack networks: with ``cracks=0``
+    they draw nothing and take nothing from the random stream, so every other kind is the same."""
+    assert DamageConfig().cracks == 0
+    default, default_mask, kinds = draw_damage(photo, seed=21, config=DamageConfig(), return_kinds=True)
+    without = DamageConfig(kinds=tuple(kind for kind in DAMAGE_KINDS if kind != "crack"))
+    other, other_mask = draw_damage(photo, seed=21, config=without)
+    assert not kinds["crack"].any()
+    assert np.array_equal(default, other) and np.array_equal(default_mask, other_mask)
+    _, cracked_mask, cracked_kinds = draw_damage(photo, seed=21, config=DamageConfig(cracks=6), return_kinds=True)
+    assert cracked_kinds["crack"].sum() > 100 and cracked_mask.sum() > default_mask.sum()
+
+
+def test_crack_networks_are_fine_lines_around_closed_cells() -> None:
+    import cv2
+
+    config = DamageConfig(kinds=("crack",), cracks=1, crack_radius=(120, 120), crack_cell=(25, 25), crack_gaps=0.0,
+                          grain_sigma=(0.0, 0.0), crack_contrast=(1.0, 1.0))
+    _, mask = draw_damage(photo_lightness(512, 512), seed=4, config=config)
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    assert mask.sum() > 2000
+    # 1-2 px wide plus the anti-aliased rim (junctions are wider)
+    assert np.median(distance[mask]) <= 1.5 and np.percentile(distance[mask], 99) <= 4.0
+    # a network, not strokes: the cracks enclose many cells of about the chosen size
+    _, _, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    cells = stats[1:, cv2.CC_STAT_AREA]
+    assert np.sum((cells > 0.2 * 25**2) & (cells < 4 * 25**2)) >= 20
 
 
 def test_counts_scale_with_area() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from masterpiece.errors import DataError
 from masterpiece.restoration.classical import ClassicalDetector
-from masterpiece.restoration.damage import DAMAGE_KINDS
+from masterpiece.restoration.damage import DAMAGE_KINDS, DamageConfig
 from masterpiece.restoration.evaluation import (
     evaluate,
     kinds_table,
@@ -70,6 +70,15 @@ def test_figures_by_damage_kind(folder: Path) -> None:
     assert max(gains) > 3  # the drawn mask's filling helps some kind a lot
     table = kinds_table(drawn)
     assert all(f"| {kind} |" in table for kind in drawn["by_kind"])
+
+
+def test_the_cracked_set_adds_crack_networks_and_reports_them(folder: Path) -> None:
+    """``config=DamageConfig(cracks=N)`` (``--cracks N``) measures another set, with crazing."""
+    plain = evaluate({}, folder, fills=("telea",))
+    cracked = evaluate({}, folder, fills=("telea",), config=DamageConfig(cracks=40))
+    assert "crack" not in plain["rows"]["oracle/telea"]["by_kind"] and plain["damage"]["cracks"] == 0
+    assert cracked["rows"]["oracle/telea"]["by_kind"]["crack"]["pixel_share"] > 0.05
+    assert cracked["damage"]["cracks"] == 40
 
 
 def test_small_regions() -> None:

@@ -9,6 +9,9 @@ detector against it. One call draws every kind of damage old prints show::
 - thin bright and dark **scratches** (long, gently curved, width 1-4 px varying along the
   stroke, contrast varying along it) and **hairlines** (short, curly, 1 px);
 - **creases** and folds (a bright cracked ridge with a dark shadow beside it);
+- **cracks**: crazing, networks of fine bright cracks that split an area of the emulsion into
+  irregular cells (the edges of a jittered Voronoi diagram, some left out). Off in the
+  default config (the fixed measurement set predates them); the detector's training draws them;
 - **dust** specks (radius 0.5-2.5 px) and larger irregular **spots**;
 - **torn** corners (paper white or scanner-lid black) and **missing** regions (emulsion lost);
 - water **stains** (a darker blotch with a darker tide line at its rim);
@@ -36,7 +39,7 @@ from ._checks import check_lightness
 __all__ = ["DAMAGE_KINDS", "DamageConfig", "draw_damage"]
 
 #: every kind of damage the generator draws (grain is not damage)
-DAMAGE_KINDS = ("scratch", "hairline", "crease", "dust", "spot", "torn", "missing", "stain")
+DAMAGE_KINDS = ("scratch", "hairline", "crease", "crack", "dust", "spot", "torn", "missing", "stain")
 _REFERENCE_AREA = 512 * 512
 _SHIFT = 4  # sub-pixel bits of OpenCV's drawing
 _SCALE = 1 << _SHIFT
@@ -64,6 +67,12 @@ class DamageConfig:
     creases: float = 0.4
     crease_width: tuple[float, float] = (2.0, 5.0)
     crease_contrast: tuple[float, float] = (0.3, 0.8)
+    cracks: float = 0.0  # crack networks; 0 keeps the measurement's set as it was
+    crack_radius: tuple[float, float] = (30.0, 160.0)  # of the crazed area
+    crack_cell: tuple[float, float] = (10.0, 40.0)  # typical side of a cell
+    crack_width: tuple[float, float] = (1.0, 2.0)
+    crack_contrast: tuple[float, float] = (0.4, 1.0)
+    crack_gaps: float = 0.3  # share of the cells' edges left uncracked
     dust: float = 25.0
     dust_radius: tuple[float, float] = (0.5, 2.5)
     dust_contrast: tuple[float, float] = (0.4, 1.0)
@@ -199,6 +208,60 @@ def _lines(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shap
             normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-6)
             shadow = points + normal * (widths[:, None] / 2 + 1.5)
             _mark(canvas, "crease", canvas.dark, shadow, np.maximum(1.0, widths / 2), strengths * 0.6)
+
+
+def _voronoi_edges(points: np.ndarray) -> np.ndarray:
+    """The edges of the Voronoi cells of ``points`` ((N, 2) float x, y): (E, 2, 2), each once."""
+    low, high = np.floor(points.min(axis=0)) - 2, np.ceil(points.max(axis=0)) + 2
+    subdivision = cv2.Subdiv2D((int(low[0]), int(low[1]), int(high[0] - low[0]), int(high[1] - low[1])))
+    subdivision.insert([(float(x), float(y)) for x, y in points])
+    facets, _ = subdivision.getVoronoiFacetList([])
+    edges = {}
+    for facet in facets:
+        corners = np.asarray(facet, np.float64)
+        for start, stop in zip(corners, np.roll(corners, -1, axis=0)):
+            key = tuple(sorted((tuple(np.round(start, 2)), tuple(np.round(stop, 2)))))
+            edges.setdefault(key, (start, stop))
+    return np.array(list(edges.values()), np.float64).reshape(-1, 2, 2)
+
+
+def _cracks(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, shape: tuple[int, int]) -> None:
+    """Crazing: in a round area, the edges of irregular cells as fine, wavy bright cracks."""
+    height, width = shape
+    if "crack" not in config.kinds:
+        return
+    for _ in range(_count(rng, config.cracks, height * width)):
+        centre = rng.uniform([0, 0], [width, height])
+        radius, cell = _uniform(rng, config.crack_radius), _uniform(rng, config.crack_cell)
+        count = max(4, round(1.3 * np.pi * radius**2 / cell**2))
+        angles, reach = rng.uniform(0, 2 * np.pi, count), 1.15 * radius * np.sqrt(rng.random(count))
+        edges = _voronoi_edges(centre + np.stack([np.cos(angles), np.sin(angles)], axis=1) * reach[:, None])
+        middles = edges.mean(axis=1)
+        keep = ((np.linalg.norm(middles - centre, axis=1) < radius) & (rng.random(len(edges)) >= config.crack_gaps)
+                & (middles[:, 0] > -4) & (middles[:, 0] < width + 4) & (middles[:, 1] > -4) & (middles[:, 1] < height + 4))
+        strokes = []
+        for start, stop in edges[keep]:
+            steps = max(2, int(np.hypot(*(stop - start)) / 3) + 1)
+            along = np.linspace(0.0, 1.0, steps)[:, None]
+            normal = np.array([start[1] - stop[1], stop[0] - start[0]]) / max(float(np.hypot(*(stop - start))), 1e-6)
+            wander = rng.normal(0, 0.35, steps).cumsum()
+            wander -= np.linspace(wander[0], wander[-1], steps)  # pinned at both corners: the cells stay closed
+            strokes.append(start + along * (stop - start) + wander[:, None] * normal)
+        if not strokes:
+            continue
+        fixed = [np.round(points * _SCALE).astype(np.int64) for points in strokes]
+        found = canvas.window(np.concatenate(fixed), config.crack_width[1] + 2)
+        if found is None:
+            continue
+        where, offset = found
+        drawn = _blank(where)
+        for points in fixed:
+            widths = _smooth_profile(rng, len(points), config.crack_width)
+            strengths = _smooth_profile(rng, len(points), config.crack_contrast)
+            for index in range(len(points) - 1):
+                cv2.line(drawn, tuple(map(int, points[index] - offset)), tuple(map(int, points[index + 1] - offset)),
+                         round(255 * strengths[index]), max(1, round(widths[index])), cv2.LINE_AA, _SHIFT)
+        canvas.stamp("crack", canvas.bright, where, drawn)
 
 
 def _blank(where: tuple[slice, slice]) -> np.ndarray:
@@ -344,6 +407,7 @@ def draw_damage(lightness, seed, config=None, *, return_kinds=False):
     rng = np.random.default_rng(seed)
     canvas = _Canvas(shape)
     _lines(canvas, rng, config, shape)
+    _cracks(canvas, rng, config, shape)  # draws nothing, and nothing from rng, at cracks=0
     _blobs(canvas, rng, config, shape)
     regions = _regions(canvas, rng, config, shape)
     stain = _stains(canvas, rng, config, shape)

@@ -164,20 +164,22 @@ Detector = Callable[[np.ndarray], np.ndarray]
 
 
 def evaluate(detectors: dict[str, Detector], folder: Path = _DEFAULT_DATA, limit: int | None = None,
-             fills: Sequence[str] = tuple(FILLS), radius: float = 3.0) -> dict:
+             fills: Sequence[str] = tuple(FILLS), radius: float = 3.0, config: DamageConfig | None = None) -> dict:
     """Score each detector with each filling, and the drawn mask with each filling (``oracle/<fill>``).
 
     Args:
         detectors: name -> (H, W) float32 L -> (H, W) bool mask.
         folder: the validation photographs.
         limit: only the first ``limit`` photographs.
+        config: the damage drawn (default :class:`.damage.DamageConfig`: the fixed measurement set).
 
     Returns:
         ``{"photos": n, "megapixels": ..., "rows": {"<detector>/<fill>": summary}, "targets": ...}``.
     """
     tallies: dict[str, Tally] = {}
     photos, megapixels = 0, 0.0
-    for name, clean, damaged, truth, kinds in validation_set(folder, limit):
+    config = DamageConfig() if config is None else config
+    for name, clean, damaged, truth, kinds in validation_set(folder, limit, config):
         small = small_regions(truth)
         masks = {"oracle": (truth, 0.0)}
         for detector_name, detector in detectors.items():
@@ -200,7 +202,7 @@ def evaluate(detectors: dict[str, Detector], folder: Path = _DEFAULT_DATA, limit
         megapixels += clean.size / 1e6
         logger.info("%s done", name)
     return {"photos": photos, "megapixels": megapixels, "folder": str(folder), "seed": EVALUATION_SEED,
-            "damage": DamageConfig().as_dict(), "targets": TARGETS,
+            "damage": config.as_dict(), "targets": TARGETS,
             "rows": {name: tally.summary() for name, tally in tallies.items()}}
 
 
@@ -240,10 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--detector", action="append", choices=("learned", "classical"),
                         help="detectors to score (repeatable; default both)")
+    parser.add_argument("--cracks", type=float, default=0.0,
+                        help="also draw crack networks (crazing), N per 512x512 pixels: another set than the "
+                             "fixed measurement's, which has none")
     args = parser.parse_args(argv)
+    if args.cracks < 0:
+        parser.error(f"--cracks must be at least 0, not {args.cracks}")
     logging.basicConfig(level=logging.WARNING)
     detectors = {name: Restorer(name).detect for name in (args.detector or ("learned", "classical"))}
-    results = evaluate(detectors, args.data, args.limit)
+    results = evaluate(detectors, args.data, args.limit, config=DamageConfig(cracks=args.cracks))
     print(markdown_table(results))
     for name in ("learned/ns", "oracle/ns"):
         if name in results["rows"]:
