@@ -77,8 +77,39 @@ def test_the_result_does_not_depend_on_the_chunking(monkeypatch: pytest.MonkeyPa
     np.testing.assert_allclose(propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask)), whole, rtol=1e-5, atol=1e-4)
 
 
-def test_sigmas_must_be_positive() -> None:
+def test_the_guide_keeps_a_hint_to_what_the_network_coloured_alike() -> None:
+    """One lightness everywhere; the network saw a red left half and a green right half. A hint
+    on the left reaches the left half, and the right half only without the guide."""
+    lightness = np.full((1, 1, 32, 32), 50.0, np.float32)
+    guide = np.zeros((1, 2, 32, 32), np.float32)
+    guide[:, 0, :, :16], guide[:, 0, :, 16:], guide[:, 1, :, 16:] = 40.0, -40.0, 30.0
+    hint_ab, hint_mask = _hint_at(32, 16, 12, (60.0, 10.0))
+    hints = HintMaps(hint_ab, hint_mask)
+    guided = propagate_hints(lightness, guide, hints, spatial_sigma=0.2, guide_ab=guide, colour_sigma=10.0)
+    unguided = propagate_hints(lightness, guide, hints, spatial_sigma=0.2)
+    left, right = (0, slice(None), 16, 8), (0, slice(None), 16, 20)  # 4 and 8 cells from the click
+    assert guided[left][0] > 50.0 and unguided[left][0] > 50.0
+    np.testing.assert_allclose(guided[right], guide[right], atol=1e-3)  # another kind of thing: kept
+    assert unguided[right][0] > guide[right][0] + 40.0  # without the guide it is pulled to the red
+
+
+def test_the_guided_result_does_not_depend_on_the_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    lightness = rng.uniform(0, 100, (2, 1, 20, 20)).astype(np.float32)
+    ab, guide = rng.normal(0, 10, (2, 2, 2, 20, 20)).astype(np.float32)
+    hint_mask = (rng.uniform(size=(2, 1, 20, 20)) < 0.05).astype(np.float32)
+    hints = HintMaps(rng.normal(0, 30, (2, 2, 20, 20)).astype(np.float32) * hint_mask, hint_mask)
+    whole = propagate_hints(lightness, ab, hints, guide_ab=guide)
+    monkeypatch.setattr(hint_propagation, "CHUNK_CELLS", 9)
+    np.testing.assert_allclose(propagate_hints(lightness, ab, hints, guide_ab=guide), whole, rtol=1e-5, atol=1e-4)
+
+
+def test_sigmas_must_be_positive_and_the_guide_shaped_like_the_prediction() -> None:
     lightness, ab = _scene()
     hint_ab, hint_mask = _hint_at(32, 1, 1, (1.0, 1.0))
     with pytest.raises(ValueError, match="positive"):
         propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), spatial_sigma=0.0)
+    with pytest.raises(ValueError, match="positive"):
+        propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), guide_ab=ab, colour_sigma=0.0)
+    with pytest.raises(ValueError, match="shaped like"):
+        propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), guide_ab=ab[:, :, :8])
