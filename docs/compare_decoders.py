@@ -3,18 +3,16 @@
     .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [DATA_DIR ...] [--limit N]
         [--variants annealed@0.38 regression blend0.5@0.38 annealed@0.38+flip ...]
 
-A variant is ``DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+propS/L[/C][f]]``: ``annealed`` (annealed mean of the bin
+A variant is ``DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]]]``: ``annealed`` (annealed mean of the bin
 distribution at temperature ``T``), ``regression`` (the regression head), ``blendW`` (``W``
 times the annealed mean plus ``1 - W`` times the regression head), ``+flip`` averages the
 network's output over the image and its mirror image, ``+regmeanA`` moves each image's mean ab
 ``A`` of the way (default 1) to the regression head's (the shipped ``regression_tint``), ``+vividG``
 scales each image's colours around its mean ab by ``G`` (its tint kept), ``+shiftG`` moves the
 whole picture by ``G`` times the hints' mean correction before they are spread, ``+guided`` upsamples ab with the
-edge-aware filter guided by the full-resolution L, ``+propS/L`` spreads the hints'
-corrections (:mod:`masterpiece.color.hint_propagation`, spatial sigma ``S``, lightness sigma
-``L``; defaults when left out; ``/C`` guides it by the network's colours without hints,
-colour sigma ``C``, as shipped; a trailing ``f`` spreads them at the network's 256 x 256
-input instead of its 64 x 64 output grid). Prints each variant's summary with the gray
+edge-aware filter guided by the full-resolution L, ``+prop`` spreads the hints
+(:mod:`masterpiece.color.hint_propagation`, as shipped; ``L`` sets the lightness sigma,
+``/W`` the data weight). Prints each variant's summary with the gray
 baseline measured in the same run (the numbers quoted in MODEL_CARD.md) and writes the full
 reports to ``reports/decoders/<folder>``.
 """
@@ -35,7 +33,7 @@ from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
 
 _VARIANT = re.compile(
-    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<regmean>\+regmean(?P<rm>[0-9.]+)?)?(?P<vivid>\+vivid(?P<vg>[0-9.]+))?(?P<shift>\+shift(?P<sg>[0-9.]+))?(?P<guided>\+guided)?(?P<prop>\+prop(?P<ps>[0-9.]+)?(/(?P<pl>[0-9.]+))?(/(?P<pc>[0-9.]+))?(?P<fine>f)?)?$"
+    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<regmean>\+regmean(?P<rm>[0-9.]+)?)?(?P<vivid>\+vivid(?P<vg>[0-9.]+))?(?P<shift>\+shift(?P<sg>[0-9.]+))?(?P<guided>\+guided)?(?P<prop>\+prop((?P<pl>[0-9.]+)(/(?P<pw>[0-9.e-]+))?)?)?$"
 )
 
 
@@ -47,36 +45,30 @@ class DecoderVariant:
     flip: bool
     guided: bool
     confidence_scale: float | None = None  # adaptive: weight = clip(scale * (1 - normalized entropy), 0, 1)
-    propagation: tuple[float, float] | None = None  # +propS/L: hints spread (spatial sigma, lightness sigma)
+    propagation: tuple[float, float] | None = None  # +propL/W: hints spread (lightness sigma, data weight)
     regression_mean: float = 0.0  # +regmeanA: the image's mean ab moved to the regression head's by A (default 1), the rest from the decoder
     vivid: float = 1.0  # +vividG: each image's ab deviations from its mean ab scaled by G (its tint kept)
-    fine_propagation: bool = False  # +prop...f: the hints spread at the network's input resolution, not its output grid
-    colour_sigma: float | None = None  # +propS/L/C: the spreading guided by the colours without hints (sigma C)
     hint_shift_weight: float = 0.0  # +shiftG: the whole picture moved by G times the hints' mean correction (before spreading)
 
     @classmethod
     def parse(cls, text: str) -> DecoderVariant:
         match = _VARIANT.match(text)
         if not match:
-            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+propS/L[/C][f]]")
+            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]]]")
         kind = match.group(1)
         scale = float(match.group("s")) if match.group("s") else None
         blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))
         propagation = None
         if match.group("prop"):
-            from masterpiece.color.hint_propagation import (
-                DEFAULT_LIGHTNESS_SIGMA,
-                DEFAULT_SPATIAL_SIGMA,
-            )
+            from masterpiece.color.hint_propagation import DEFAULT_DATA_WEIGHT, DEFAULT_LIGHTNESS_SIGMA
 
             propagation = (
-                float(match.group("ps") or DEFAULT_SPATIAL_SIGMA), float(match.group("pl") or DEFAULT_LIGHTNESS_SIGMA)
+                float(match.group("pl") or DEFAULT_LIGHTNESS_SIGMA), float(match.group("pw") or DEFAULT_DATA_WEIGHT)
             )
         return cls(
             text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale,
             propagation, float(match.group("rm") or 1.0) if match.group("regmean") else 0.0,
-            float(match.group("vg")) if match.group("vivid") else 1.0, bool(match.group("fine")),
-            float(match.group("pc")) if match.group("pc") else None,
+            float(match.group("vg")) if match.group("vivid") else 1.0,
             float(match.group("sg")) if match.group("shift") else 0.0,
         )
 
@@ -117,20 +109,11 @@ class VariantPredictor:
             from masterpiece.color.hint_maps import HintMaps
             from masterpiece.color.hint_propagation import propagate_hints
 
-            spatial, tonal = self.variant.propagation
-            guided = {}
-            if self.variant.colour_sigma is not None:
-                automatic = self._network(small_l, None, None).float()
-                guided = {"guide_ab": automatic.numpy(), "colour_sigma": self.variant.colour_sigma}
-            if self.variant.fine_propagation:
-                ab = F.interpolate(ab.float(), size=small_l.shape[-2:], mode="bilinear", align_corners=False)
-                if guided:
-                    guided["guide_ab"] = F.interpolate(automatic, size=small_l.shape[-2:], mode="bilinear",
-                                                       align_corners=False).numpy()
+            tonal, weight = self.variant.propagation
             ab = torch.from_numpy(
                 propagate_hints(
                     small_l.numpy(), ab.float().numpy(), HintMaps(hint_ab.numpy(), hint_mask.numpy()),
-                    spatial_sigma=spatial, lightness_sigma=tonal, **guided,
+                    lightness_sigma=tonal, data_weight=weight,
                 )
             )
         return ab

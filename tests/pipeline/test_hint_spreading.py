@@ -36,33 +36,6 @@ def test_the_bundled_model_spreads_a_hint_over_its_region(flat_gray: np.ndarray)
     np.testing.assert_array_equal(spread.colorize(flat_gray), local.colorize(flat_gray))
 
 
-def test_the_spreading_is_guided_by_the_colours_without_hints(flat_gray, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The network's colours for the same picture without hints tell the spreading which cells
-    are alike; they come from a second run of the network, only when there are hints."""
-    from masterpiece.pipeline import image as image_module
-
-    colorizer = Colorizer("compact", precision="fp32")
-    seen: list[np.ndarray | None] = []
-    spread = image_module.propagate_hints
-
-    def recording(network_l, ab, hints, **keywords):
-        seen.append(keywords.get("guide_ab"))
-        return spread(network_l, ab, hints, **keywords)
-
-    monkeypatch.setattr(image_module, "propagate_hints", recording)
-    network_l = np.full((1, 1, 256, 256), 50.0, np.float32)
-    network_l[..., 128:] = 70.0
-    hint_ab, hint_mask = np.zeros((1, 2, 256, 256), np.float32), np.zeros((1, 1, 256, 256), np.float32)
-    hint_ab[0, :, 20:24, 20:24], hint_mask[0, 0, 20:24, 20:24] = np.array([-30.0, 40.0])[:, None, None], 1.0
-    from masterpiece.color.hint_maps import HintMaps
-
-    colorizer.network_ab(network_l, HintMaps(hint_ab, hint_mask))
-    assert len(seen) == 1 and seen[0] is not None
-    np.testing.assert_array_equal(seen[0], colorizer.backend.network_ab(network_l, None, colorizer.temperature))
-    colorizer.network_ab(network_l, HintMaps(hint_ab, np.zeros_like(hint_mask)))  # an empty mask: no spreading
-    assert len(seen) == 1
-
-
 def test_models_instances_and_published_models_keep_their_own_hint_behaviour() -> None:
     from masterpiece.models.catalogue import spreads_hints
 

@@ -269,10 +269,8 @@ class Colorizer:
         if hints is not None:
             hints = hints.resized(network_l.shape[-2:])
         ab = self.backend.network_ab(network_l, hints, self.temperature)
-        if self.spread_hints and hints is not None and np.any(hints.mask):
-            # the network's colours without the hints say which cells are the same kind of thing
-            guide = self.backend.network_ab(network_l, None, self.temperature)
-            ab = propagate_hints(network_l, ab, hints, guide_ab=guide)
+        if self.spread_hints and hints is not None:
+            ab = propagate_hints(network_l, ab, hints)
         return ab
 
     def predict_ab(self, lightness, hints: HintMaps | None = None):
