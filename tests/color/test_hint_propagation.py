@@ -41,20 +41,22 @@ def test_the_hint_spreads_over_its_own_region_and_not_across_the_edge() -> None:
     out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask))
     np.testing.assert_allclose(out[0, :, 16, 4], [30.0, -20.0], atol=0.5)  # the hinted cell
     far_in_region = out[0, :, 2, 14]  # dark like the hint, 17 cells away
-    assert far_in_region[0] > 25.0 and far_in_region[1] < -15.0
+    assert far_in_region[0] > 18.0 and far_in_region[1] < -12.0
     other_region = out[0, :, 16, 17]  # bright: just across the edge
     assert np.abs(other_region).max() < 0.5
 
 
 def test_the_solution_is_the_least_squares_one() -> None:
-    """Against a dense solve of the same normal equations on a small random grid."""
+    """Against dense solves of the same normal equations on a small random grid: the colours C,
+    the reach r (1 at the hints, 0 as the prior) and the result pred + r (C - pred)."""
     rng = np.random.default_rng(3)
     lightness = rng.uniform(40, 60, (1, 1, 9, 11)).astype(np.float32)
     ab = rng.normal(0, 10, (1, 2, 9, 11)).astype(np.float32)
     hint_mask = np.zeros((1, 1, 9, 11), np.float32)
     hint_mask[0, 0, 2, 3] = hint_mask[0, 0, 7, 8] = 1.0
     hint_ab = rng.normal(0, 30, (1, 2, 9, 11)).astype(np.float32) * hint_mask
-    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), data_weight=0.01)
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), data_weight=0.001)
+    weight = 0.001 * (hint_propagation.REFERENCE_SIDE / 11) ** 2
     across, down = hint_propagation.neighbour_ties(lightness[0, 0], 2.0)
     cells = 9 * 11
     system = np.zeros((cells, cells))
@@ -66,12 +68,27 @@ def test_the_solution_is_the_least_squares_one() -> None:
             system[a, b] -= tie
             system[b, a] -= tie
     pull = hint_propagation.HINT_WEIGHT * hint_mask[0, 0].ravel()
-    system += np.diag(0.01 + pull)
+    system += np.diag(weight + pull)
+    reach = np.linalg.solve(system, pull)
+    assert 0.95 < reach[2 * 11 + 3] <= 1.0 and reach.min() >= 0.0
     for channel in range(2):
-        expected = np.linalg.solve(system, 0.01 * ab[0, channel].ravel() + pull * hint_ab[0, channel].ravel())
+        predicted = ab[0, channel].ravel().astype(np.float64)
+        colours = np.linalg.solve(system, weight * predicted + pull * hint_ab[0, channel].ravel())
+        expected = predicted + reach * (colours - predicted)
         error = out[0, channel].ravel() - expected
-        assert np.sqrt(np.mean(error**2)) <= hint_propagation.TOLERANCE  # the bound the solve promises
+        assert np.sqrt(np.mean(error**2)) <= 2 * hint_propagation.TOLERANCE  # two solves, each within the bound
         assert np.abs(error).max() < 0.1
+
+
+def test_a_region_no_hint_reaches_keeps_the_network_colours() -> None:
+    """The bright half is cut off from the hint by its edge: its colours (a gradient the
+    network drew there) stay as they were, not smoothed towards their mean."""
+    lightness, ab = _scene()
+    ab[0, 0, :, 16:] = np.linspace(-30.0, 30.0, 32, dtype=np.float32)[:, None]
+    hint_ab, hint_mask = _hint_at(32, 16, 4, (30.0, -20.0))
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask))
+    np.testing.assert_allclose(out[0, :, :, 17:], ab[0, :, :, 17:], atol=0.05)
+    assert out[0, 0, 10, 8] > 15.0  # while the dark half follows the hint
 
 
 def test_hints_at_network_resolution_act_on_a_coarser_prediction() -> None:
@@ -79,7 +96,7 @@ def test_hints_at_network_resolution_act_on_a_coarser_prediction() -> None:
     ab = np.zeros((1, 2, 16, 16), np.float32)
     hint_ab, hint_mask = np.zeros((1, 2, 64, 64), np.float32), np.zeros((1, 1, 64, 64), np.float32)
     hint_ab[0, 1, 32:36, 32:36], hint_mask[0, 0, 32:36, 32:36] = 40.0, 1.0  # the whole cell (8, 8)
-    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), data_weight=0.05)
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), data_weight=0.003)
     assert out.shape == (1, 2, 16, 16)
     np.testing.assert_allclose(out[0, 1, 8, 8], 40.0, atol=2.0)
     assert 0.0 < out[0, 1, 0, 0] < out[0, 1, 8, 4] < out[0, 1, 8, 8]  # fades with distance

@@ -11,7 +11,8 @@ detector against it. One call draws every kind of damage old prints show::
 - **creases** and folds (a bright cracked ridge with a dark shadow beside it);
 - **cracks**: crazing, networks of fine bright cracks that split an area of the emulsion into
   irregular cells (the edges of a jittered Voronoi diagram, some left out). Off in the
-  default config (the fixed measurement set predates them); the detector's training draws them;
+  default config (the fixed measurement set predates them; ``--cracks`` of the evaluation
+  measures a set with them);
 - **dust** specks (radius 0.5-2.5 px) and larger irregular **spots**;
 - **torn** corners (paper white or scanner-lid black) and **missing** regions (emulsion lost);
 - water **stains** (a darker blotch with a darker tide line at its rim);

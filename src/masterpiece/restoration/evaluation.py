@@ -5,6 +5,7 @@ photographs converted to gray (never trained on), every detector and filling sco
 
     python -m masterpiece.restoration.evaluation                 # ../shared/data/val, learned and classical
     python -m masterpiece.restoration.evaluation --json out.json --limit 20
+    python -m masterpiece.restoration.evaluation --cracks 1     # another set: with crack networks
 
 Photograph ``i`` (in name order) gets :func:`.damage.draw_damage` with ``seed = 17_000 + i`` and
 the default :class:`.damage.DamageConfig`. Figures, pooled over every pixel of every photograph:
@@ -232,7 +233,7 @@ def markdown_table(results: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m masterpiece.restoration.evaluation [--data DIR] [--limit N] [--json FILE]``"""
+    """``python -m masterpiece.restoration.evaluation [--data DIR] [--limit N] [--json FILE] [--cracks N]``"""
     from . import Restorer
 
     parser = argparse.ArgumentParser(prog="python -m masterpiece.restoration.evaluation", description=__doc__,
