@@ -87,8 +87,6 @@ def decoding_tag(annealed_weight: float, regression_tint: float) -> str:
     return f"-a{float(annealed_weight):g}-t{float(regression_tint):g}"
 
 
-
-
 BUNDLED_COMPACT_WEIGHTS = WeightsSpec(
     filename="masterpiece_compact_v2.safetensors",
     sha256="01a23c3ea42c53e0be000645f610f52b9e530dfcd17a65f068f6e68fd6a0facc",

@@ -165,13 +165,16 @@ def _mark(canvas: _Canvas, kind: str, layer: np.ndarray, points: np.ndarray, wid
         return
     where, offset = found
     stroke = np.zeros((where[0].stop - where[0].start, where[1].stop - where[1].start), np.uint8)
-    fixed = fixed - offset
-    for index in range(len(points) - 1):
-        value = round(255 * strengths[index])
-        thickness = max(1, round(widths[index]))
-        cv2.line(stroke, tuple(map(int, fixed[index])), tuple(map(int, fixed[index + 1])), value,
-                 thickness, cv2.LINE_AA, _SHIFT)
+    _draw_segments(stroke, fixed - offset, widths, strengths)
     canvas.stamp(kind, layer, where, stroke)
+
+
+def _draw_segments(target: np.ndarray, fixed: np.ndarray, widths: np.ndarray, strengths: np.ndarray) -> None:
+    """Anti-aliased segments between consecutive fixed-point points (window coordinates) into
+    ``target``, segment ``i`` of thickness ``widths[i]`` px and value ``255 * strengths[i]``."""
+    for index in range(len(fixed) - 1):
+        cv2.line(target, tuple(map(int, fixed[index])), tuple(map(int, fixed[index + 1])),
+                 round(255 * strengths[index]), max(1, round(widths[index])), cv2.LINE_AA, _SHIFT)
 
 
 def _smooth_profile(rng: np.random.Generator, count: int, bounds: tuple[float, float]) -> np.ndarray:
@@ -259,9 +262,7 @@ def _cracks(canvas: _Canvas, rng: np.random.Generator, config: DamageConfig, sha
         for points in fixed:
             widths = _smooth_profile(rng, len(points), config.crack_width)
             strengths = _smooth_profile(rng, len(points), config.crack_contrast)
-            for index in range(len(points) - 1):
-                cv2.line(drawn, tuple(map(int, points[index] - offset)), tuple(map(int, points[index + 1] - offset)),
-                         round(255 * strengths[index]), max(1, round(widths[index])), cv2.LINE_AA, _SHIFT)
+            _draw_segments(drawn, points - offset, widths, strengths)
         canvas.stamp("crack", canvas.bright, where, drawn)
 
 
