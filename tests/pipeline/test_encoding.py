@@ -4,6 +4,7 @@ atomic writes and their errors."""
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import zlib
@@ -55,8 +56,10 @@ def _exif() -> bytes:
     return exif.tobytes()
 
 
+@functools.cache
 def _icc() -> bytes:
-    """A real profile that is not the sRGB one the reader would assume anyway."""
+    """A real profile that is not the sRGB one the reader would assume anyway. Made once: its
+    header holds the time it was created, so two calls a second apart give different bytes."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
 
 
