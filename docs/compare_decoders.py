@@ -33,7 +33,7 @@ from masterpiece.evaluation.runner import Candidate, evaluate_candidates
 from masterpiece.models import create_model
 
 _VARIANT = re.compile(
-    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<regmean>\+regmean(?P<rm>[0-9.]+)?)?(?P<vivid>\+vivid(?P<vg>[0-9.]+))?(?P<shift>\+shift(?P<sg>[0-9.]+))?(?P<guided>\+guided)?(?P<prop>\+prop((?P<pl>[0-9.]+)(/(?P<pw>[0-9.e-]+))?)?)?$"
+    r"^(annealed|regression|blend(?P<w>[0-9.]+)|adaptive(?P<s>[0-9.]+))(@(?P<t>[0-9.]+))?(?P<flip>\+flip)?(?P<regmean>\+regmean(?P<rm>[0-9.]+)?)?(?P<vivid>\+vivid(?P<vg>[0-9.]+))?(?P<shift>\+shift(?P<sg>[0-9.]+))?(?P<guided>\+guided)?(?P<prop>\+prop((?P<pl>[0-9.]+)(/(?P<pw>[0-9.e-]+))?)?(\^(?P<pg>[0-9]+))?)?$"
 )
 
 
@@ -48,6 +48,7 @@ class DecoderVariant:
     propagation: tuple[float, float] | None = None  # +propL/W: hints spread (lightness sigma, data weight)
     regression_mean: float = 0.0  # +regmeanA: the image's mean ab moved to the regression head's by A (default 1), the rest from the decoder
     vivid: float = 1.0  # +vividG: each image's ab deviations from its mean ab scaled by G (its tint kept)
+    propagation_grid: int = 0  # +prop...^G: spread on a G x G grid (ab upsampled bilinearly); 0: the network's
     hint_shift_weight: float = 0.0  # +shiftG: the whole picture moved by G times the hints' mean correction (before spreading)
 
     @classmethod
@@ -69,7 +70,8 @@ class DecoderVariant:
             text, blend, float(match.group("t") or 0.38), bool(match.group("flip")), bool(match.group("guided")), scale,
             propagation, float(match.group("rm") or 1.0) if match.group("regmean") else 0.0,
             float(match.group("vg")) if match.group("vivid") else 1.0,
-            float(match.group("sg")) if match.group("shift") else 0.0,
+            hint_shift_weight=float(match.group("sg")) if match.group("shift") else 0.0,
+            propagation_grid=int(match.group("pg") or 0),
         )
 
 
@@ -110,6 +112,9 @@ class VariantPredictor:
             from masterpiece.color.hint_propagation import propagate_hints
 
             tonal, weight = self.variant.propagation
+            if self.variant.propagation_grid:
+                grid = self.variant.propagation_grid
+                ab = F.interpolate(ab.float(), size=(grid, grid), mode="bilinear", align_corners=False)
             ab = torch.from_numpy(
                 propagate_hints(
                     small_l.numpy(), ab.float().numpy(), HintMaps(hint_ab.numpy(), hint_mask.numpy()),

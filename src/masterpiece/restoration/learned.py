@@ -30,8 +30,10 @@ DETECTOR_NAME = "damage_detector"
 DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "d2bbdb7f9ddf4128140ae0233b6a0c3cdf6d77a6433661e4db27647702d6e32e")
 #: the precision the Restorer runs (chosen with the measurement, see MODEL_CARD.md)
 DETECTOR_PRECISION = "fp32"
-#: pixels per band (rows = this / width), and the context rows above and below it: the
-#: receptive field's radius is 66 pixels (60 of the body, 2 of the head, 4 of the top-hat)
+#: pixels per band (rows = this / width), and the context rows above and below it unless the
+#: file's ``masterpiece.context_rows`` says otherwise: the first detector's receptive field
+#: has a radius of 69 pixels (60 of the body and 3 for a pixel's place in its 4 x 4 block, 2
+#: of the head, 4 of the top-hat)
 _BAND_PIXELS = 4_000_000
 _CONTEXT_ROWS = 72
 _DEFAULT_THRESHOLD = 0.5
@@ -89,6 +91,7 @@ class LearnedDetector:
         if band_rows is not None and band_rows < 1:
             raise ConfigError(f"band_rows must be at least 1, not {band_rows}")
         self.threshold = chosen
+        self.context_rows = int(metadata.get("masterpiece.context_rows", _CONTEXT_ROWS))
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
         self.band_rows = band_rows
@@ -110,7 +113,7 @@ class LearnedDetector:
         mask = np.empty(lightness.shape, bool)
         for start in range(0, height, rows):
             stop = min(start + rows, height)
-            top, bottom = max(0, start - _CONTEXT_ROWS), min(height, stop + _CONTEXT_ROWS)
+            top, bottom = max(0, start - self.context_rows), min(height, stop + self.context_rows)
             logits = self.logits(lightness[top:bottom])
             np.greater(logits[start - top:stop - top], self._logit, out=mask[start:stop])
         return mask

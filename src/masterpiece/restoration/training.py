@@ -26,6 +26,7 @@ of the clean photographs) and writes the safetensors;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -44,7 +45,7 @@ from ..atomic import atomic_path
 from ..color.lab_np import gray_to_lightness
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256, onnx_filename, write_manifest_entry
 from .damage import DamageConfig, draw_damage
-from .features import BLOCK, FEATURE_CHANNELS, detector_features
+from .features import BLOCK, FEATURE_CHANNELS, FEATURE_ELEMENT, detector_features
 from .learned import DETECTOR_NAME, DETECTOR_WEIGHTS, detector_dir
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,53 @@ class DamageNet(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.body(features), features], dim=1))
+
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels on each side a pixel's logit can depend on: the body's dilated convolutions
+        (whole blocks, and up to ``BLOCK - 1`` more for where in its block a pixel lies), the
+        head's two 3x3 convolutions and the top-hat's structuring element."""
+        return BLOCK * sum(self.dilations) + BLOCK - 1 + 2 + FEATURE_ELEMENT // 2
+
+
+def widen(model: DamageNet, width: int, dilations: Sequence[int]) -> DamageNet:
+    """A wider and deeper :class:`DamageNet` that computes exactly what ``model`` does.
+
+    The new channels get small random weights in and zero weights out, so they start silent
+    and learn; each added convolution (``dilations`` must begin with ``model``'s) starts as
+    the identity on the old channels, which the ReLU after it keeps (its inputs are never
+    negative). A continued training thus starts from the smaller network's quality.
+    """
+    dilations = tuple(dilations)
+    old_width, old_dilations = model.width, model.dilations
+    if width < old_width or dilations[: len(old_dilations)] != old_dilations:
+        raise ValueError(f"cannot widen width {old_width}, dilations {old_dilations} to {width}, {dilations}")
+    wider = DamageNet(width, dilations, model.head_width)
+    old_convs = [layer for layer in model.body if isinstance(layer, nn.Conv2d)]
+    new_convs = [layer for layer in wider.body if isinstance(layer, nn.Conv2d)]
+    with torch.no_grad():
+        for index, layer in enumerate(new_convs):
+            layer.weight.mul_(0.1)  # the new channels' inputs: small random
+            layer.bias.zero_()
+            if index == 0 or index == len(new_convs) - 1:
+                source = old_convs[0 if index == 0 else -1]
+            elif index <= len(old_dilations):
+                source = old_convs[index]
+            else:  # an added layer: the identity on the old channels
+                source = None
+            if index > 0:
+                layer.weight[:, old_width:] = 0  # nothing flows out of the new channels
+            outputs = slice(None) if index == len(new_convs) - 1 else slice(0, old_width)
+            inputs = slice(None) if index == 0 else slice(0, old_width)
+            if source is None:
+                layer.weight[outputs, inputs] = 0
+                for channel in range(old_width):
+                    layer.weight[channel, channel, 1, 1] = 1
+            else:
+                layer.weight[outputs, inputs] = source.weight
+                layer.bias[outputs] = source.bias
+        wider.head.load_state_dict(model.head.state_dict())
+    return wider
 
 
 # --------------------------------------------------------------------------- data
@@ -142,8 +190,8 @@ _CLEAN = DamageConfig(kinds=())
 
 
 class _Samples(torch.utils.data.IterableDataset):
-    def __init__(self, bank: np.ndarray, seed: int, batch: int, clean_fraction: float) -> None:
-        self.bank, self.seed, self.batch, self.clean_fraction = bank, seed, batch, clean_fraction
+    def __init__(self, bank: np.ndarray, seed: int, batch: int, clean_fraction: float, damage: DamageConfig) -> None:
+        self.bank, self.seed, self.batch, self.clean_fraction, self.damage = bank, seed, batch, clean_fraction, damage
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
@@ -151,7 +199,7 @@ class _Samples(torch.utils.data.IterableDataset):
         while True:
             picks = rng.integers(0, len(self.bank), self.batch)
             samples = [damaged_sample(self.bank[index], rng,
-                                      _CLEAN if rng.random() < self.clean_fraction else TRAINING_DAMAGE)
+                                      _CLEAN if rng.random() < self.clean_fraction else self.damage)
                        for index in picks]
             yield tuple(torch.from_numpy(np.stack(part)) for part in zip(*samples))  # type: ignore[misc]
 
@@ -170,15 +218,17 @@ def detector_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
 # --------------------------------------------------------------------------- training
 
 
-def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch: int = 12, photos: int = 3000,
-          seed: int = 0, threads: int = 2, learning_rate: float = 3e-3, init: Path | None = None,
-          clean_fraction: float = 0.0) -> Path:
+def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8),
+          batch: int = 12, photos: int = 3000, seed: int = 0, threads: int = 2, learning_rate: float = 3e-3,
+          init: Path | None = None, clean_fraction: float = 0.0, damage: DamageConfig = TRAINING_DAMAGE) -> Path:
     """Train :class:`DamageNet` for about ``minutes`` of wall time; returns the last checkpoint.
 
     The last 64 photographs of ``train`` are held out (threshold choice in :func:`bundle`).
     Checkpoints (``last.pt``, a plain state dict and the settings) go to ``out`` every 200 steps.
-    ``init``: start from a checkpoint's weights (a continuation gets its own seed and schedule);
-    ``clean_fraction``: the share of crops with grain and no damage.
+    ``init``: start from the weights of a checkpoint or a bundled safetensors file (a
+    continuation gets its own seed and schedule), widened (:func:`widen`) when ``width`` or
+    ``dilations`` are larger than its own; ``clean_fraction``: the share of crops with grain and
+    no damage; ``damage``: what is drawn on the other crops.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -188,17 +238,24 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, batch:
     chosen = sorted(rng.choice(len(paths), size=min(photos, len(paths)), replace=False))
     bank = crop_bank([paths[index] for index in chosen], 2, seed)
     logger.info("crop bank: %d crops of %d px from %d photographs", len(bank), _STORED_CROP, len(chosen))
-    model = DamageNet(width) if init is None else load_checkpoint(init).train()
+    if init is None:
+        model = DamageNet(width, dilations)
+    else:
+        model = load_initial(init)
+        if (model.width, model.dilations) != (width, tuple(dilations)):
+            logger.info("widening %d channels %s to %d channels %s", model.width, model.dilations, width, tuple(dilations))
+            model = widen(model, width, dilations)
+    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
-    loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch, clean_fraction), batch_size=None, num_workers=1,
-                                         prefetch_factor=4)
+    loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch, clean_fraction, damage), batch_size=None,
+                                         num_workers=1, prefetch_factor=4)
     with open(out / "log.jsonl", "a", encoding="utf-8") as log:
-        _loop(model, optimizer, loader, log, out, minutes, learning_rate)
+        _loop(model, optimizer, loader, log, out, minutes, learning_rate, damage)
     return out / "last.pt"
 
 
 def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
-          log: TextIO, out: Path, minutes: float, learning_rate: float) -> None:
+          log: TextIO, out: Path, minutes: float, learning_rate: float, damage: DamageConfig) -> None:
     deadline = time.monotonic() + minutes * 60
     started, recent = time.monotonic(), []
     for step, (features, target, weight) in enumerate(loader, start=1):
@@ -217,15 +274,15 @@ def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.util
             log.flush()
             recent = []
         if step % 200 == 0 or time.monotonic() > deadline:
-            _save(out / "last.pt", model, step)
+            _save(out / "last.pt", model, step, damage)
         if time.monotonic() > deadline:
             break
 
 
-def _save(path: Path, model: DamageNet, step: int) -> None:
+def _save(path: Path, model: DamageNet, step: int, damage: DamageConfig) -> None:
     with atomic_path(path) as temporary:
         torch.save({"state_dict": model.state_dict(), "width": model.width, "dilations": model.dilations,
-                    "head": model.head_width, "step": step}, temporary)
+                    "head": model.head_width, "step": step, "damage": json.dumps(damage.as_dict())}, temporary)
 
 
 def load_checkpoint(path: Path) -> DamageNet:
@@ -234,6 +291,17 @@ def load_checkpoint(path: Path) -> DamageNet:
     model = DamageNet(content["width"], content["dilations"], content["head"])
     model.load_state_dict(content["state_dict"])
     return model.eval()
+
+
+def checkpoint_damage(path: Path) -> str:
+    """The training damage of a :func:`train` checkpoint as JSON (older checkpoints: :data:`TRAINING_DAMAGE`)."""
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    return content.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict())
+
+
+def load_initial(path: Path) -> DamageNet:
+    """The network of a :func:`train` checkpoint (``.pt``) or of a bundled safetensors file."""
+    return load_bundled_weights(path)[0] if Path(path).suffix == ".safetensors" else load_checkpoint(path)
 
 
 def held_out_photos(data_root: Path, count: int = 64) -> list[Path]:
@@ -307,7 +375,7 @@ def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> 
     logger.info("threshold %.3f (held-out F1 %.3f)", threshold, f1)
     weights = directory / DETECTOR_WEIGHTS[0]
     settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)), "head": str(model.head_width),
-                "threshold": str(threshold), "held_out_f1": f"{f1:.4f}"}
+                "threshold": str(threshold), "held_out_f1": f"{f1:.4f}", "damage": checkpoint_damage(checkpoint)}
     with atomic_path(weights, mode=0o644) as temporary:
         save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(temporary), metadata=settings)
     return export_bundled_detector(directory)
@@ -338,9 +406,11 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
     weights = directory / DETECTOR_WEIGHTS[0]
     model, settings = load_bundled_weights(weights)
     source_sha256 = file_sha256(weights)
+    context = -(-model.receptive_radius // BLOCK) * BLOCK  # whole blocks
     metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": settings["threshold"],
                 "masterpiece.source_sha256": source_sha256,
-                "masterpiece.damage": json.dumps(TRAINING_DAMAGE.as_dict())}
+                "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
+                "masterpiece.context_rows": str(context)}
     onnx_path = directory / onnx_filename(weights.name, "fp32")
     export_detector(model, onnx_path, metadata)
     os.chmod(onnx_path, 0o644)
@@ -361,9 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True, help="checkpoint folder (outside the repository)")
     run.add_argument("--data", type=Path, default=data, help=f"folder with train/ and train_people/ (default {data})")
     run.add_argument("--minutes", type=float, default=40.0)
-    run.add_argument("--width", type=int, default=24)
+    run.add_argument("--width", type=int, default=24, help="channels of the body (larger than --init's: widened)")
+    run.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 8],
+                     help="of the body's 3x3 convolutions (beginning with --init's: deepened)")
+    run.add_argument("--cracks", type=float, default=TRAINING_DAMAGE.cracks,
+                     help="crack networks per 512 x 512 in the training damage")
     run.add_argument("--threads", type=int, default=2)
-    run.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    run.add_argument("--init", type=Path, help="start from the weights of this checkpoint or bundled safetensors")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--learning-rate", type=float, default=3e-3)
     run.add_argument("--clean-fraction", type=float, default=0.0, help="share of crops without damage")
@@ -376,8 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.action == "train":
-        print(train(args.out, args.data, args.minutes, width=args.width, threads=args.threads, init=args.init,
-                    seed=args.seed, learning_rate=args.learning_rate, clean_fraction=args.clean_fraction))
+        print(train(args.out, args.data, args.minutes, width=args.width, dilations=args.dilations, threads=args.threads,
+                    init=args.init, seed=args.seed, learning_rate=args.learning_rate,
+                    clean_fraction=args.clean_fraction, damage=dataclasses.replace(TRAINING_DAMAGE, cracks=args.cracks)))
     else:
         files = bundle(args.checkpoint, args.data, args.out) if args.action == "bundle" else export_bundled_detector(args.out)
         for precision, entry in files.items():

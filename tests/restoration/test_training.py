@@ -1,0 +1,122 @@
+"""Training helpers of the damage detector: widening keeps what the network computes, the
+receptive radius is what the bands need, the training damage is recorded."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from masterpiece.restoration.damage import DamageConfig  # noqa: E402
+from masterpiece.restoration.features import detector_features  # noqa: E402
+from masterpiece.restoration.training import (  # noqa: E402
+    DamageNet,
+    _save,
+    checkpoint_damage,
+    load_checkpoint,
+    load_initial,
+    widen,
+)
+
+from .conftest import photo_lightness  # noqa: E402
+
+
+def _trained_like(seed: int = 0) -> DamageNet:
+    """A small network with non-trivial weights everywhere (biases included)."""
+    torch.manual_seed(seed)
+    model = DamageNet(8, (1, 2))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    return model.eval()
+
+
+def test_widen_computes_exactly_what_the_smaller_network_does():
+    model = _trained_like()
+    wider = widen(model, 12, (1, 2, 4)).eval()
+    assert (wider.width, wider.dilations) == (12, (1, 2, 4))
+    assert sum(p.numel() for p in wider.parameters()) > sum(p.numel() for p in model.parameters())
+    features = torch.from_numpy(detector_features(photo_lightness(64, 96)))[None]
+    with torch.no_grad():
+        expected, got = model(features), wider(features)
+    assert float(expected.abs().max()) > 0.1  # a network that says something
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_widened_channels_can_learn():
+    """The new channels start silent but not dead: a training step changes what they send on."""
+    wider = widen(_trained_like(), 12, (1, 2, 4)).train()
+    features = torch.from_numpy(detector_features(photo_lightness(64, 96)))[None]
+    wider(features).mean().backward()
+    out_conv = [layer for layer in wider.body if isinstance(layer, torch.nn.Conv2d)][-1]
+    assert float(out_conv.weight.grad[:, 8:].abs().sum()) > 0
+
+
+def test_widen_refuses_to_shrink_or_reorder():
+    model = _trained_like()
+    with pytest.raises(ValueError):
+        widen(model, 6, (1, 2))
+    with pytest.raises(ValueError):
+        widen(model, 12, (2, 1, 4))
+
+
+def test_receptive_radius_bounds_what_a_logit_depends_on():
+    model = DamageNet(8, (1, 2, 4)).eval()
+    radius = model.receptive_radius
+    assert radius == 4 * 7 + 3 + 2 + 4
+    plane = photo_lightness(160, 160)
+    changed = plane.copy()
+    changed[:, 150:] = 90.0  # far right: more than a radius away from column 40
+    with torch.no_grad():
+        before = model(torch.from_numpy(detector_features(plane))[None])[0, 0]
+        after = model(torch.from_numpy(detector_features(changed))[None])[0, 0]
+    far = 150 - radius  # columns more than a radius left of the change
+    assert torch.equal(before[:, :far], after[:, :far])
+    assert not torch.equal(before[:, 150 - radius // 2:], after[:, 150 - radius // 2:])
+
+
+def test_checkpoint_records_its_damage_and_loads_either_format(tmp_path):
+    from safetensors.torch import save_file
+
+    model = _trained_like()
+    damage = DamageConfig(cracks=3.0)
+    _save(tmp_path / "last.pt", model, 7, damage)
+    assert json.loads(checkpoint_damage(tmp_path / "last.pt"))["cracks"] == 3.0
+    loaded = load_checkpoint(tmp_path / "last.pt")
+    settings = {"width": "8", "dilations": "[1, 2]", "head": "8"}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "d.safetensors"), metadata=settings)
+    from_safetensors = load_initial(tmp_path / "d.safetensors")
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+        assert torch.equal(from_safetensors.state_dict()[key], value)
+
+
+def test_a_deeper_detector_runs_in_bands_with_its_own_context(tmp_path):
+    """The export records the context its receptive field needs, and the detector's bands use
+    it: banded logits equal the whole image's (with the first detector's 72 rows they would not)."""
+    pytest.importorskip("onnx")
+    from safetensors.torch import save_file
+
+    from masterpiece.restoration.learned import DETECTOR_WEIGHTS, LearnedDetector
+    from masterpiece.restoration.training import export_bundled_detector
+
+    torch.manual_seed(1)
+    model = DamageNet(8, (1, 2, 4, 8, 16))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    settings = {"width": "8", "dilations": "[1, 2, 4, 8, 16]", "head": "8", "threshold": "0.5"}
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / DETECTOR_WEIGHTS[0]),
+              metadata=settings)
+    entry = export_bundled_detector(tmp_path)["fp32"]
+    plane = photo_lightness(400, 96)
+    logits = LearnedDetector(tmp_path / entry.filename).logits(plane)
+    threshold = float(1 / (1 + np.exp(-np.quantile(logits, 0.7))))  # one that marks a fair share
+    whole = LearnedDetector(tmp_path / entry.filename, threshold=threshold)
+    banded = LearnedDetector(tmp_path / entry.filename, threshold=threshold, band_rows=60)
+    assert whole.context_rows == 136  # radius 4 * 31 + 3 + 2 + 4 = 133, in whole blocks
+    assert 0.2 < whole(plane).mean() < 0.4
+    np.testing.assert_array_equal(banded(plane), whole(plane))
