@@ -3,7 +3,7 @@
     .venv/bin/python docs/compare_decoders.py WEIGHTS DATA_DIR [DATA_DIR ...] [--limit N]
         [--variants annealed@0.38 regression blend0.5@0.38 annealed@0.38+flip ...]
 
-A variant is ``DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]]]``: ``annealed`` (annealed mean of the bin
+A variant is ``DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]][^G]]``: ``annealed`` (annealed mean of the bin
 distribution at temperature ``T``), ``regression`` (the regression head), ``blendW`` (``W``
 times the annealed mean plus ``1 - W`` times the regression head), ``+flip`` averages the
 network's output over the image and its mirror image, ``+regmeanA`` moves each image's mean ab
@@ -12,7 +12,8 @@ scales each image's colours around its mean ab by ``G`` (its tint kept), ``+shif
 whole picture by ``G`` times the hints' mean correction before they are spread, ``+guided`` upsamples ab with the
 edge-aware filter guided by the full-resolution L, ``+prop`` spreads the hints
 (:mod:`masterpiece.color.hint_propagation`, as shipped; ``L`` sets the lightness sigma,
-``/W`` the data weight). Prints each variant's summary with the gray
+``/W`` the data weight, ``^G`` spreads on a ``G x G`` grid, the network's colours upsampled
+bilinearly). Prints each variant's summary with the gray
 baseline measured in the same run (the numbers quoted in MODEL_CARD.md) and writes the full
 reports to ``reports/decoders/<folder>``.
 """
@@ -55,7 +56,7 @@ class DecoderVariant:
     def parse(cls, text: str) -> DecoderVariant:
         match = _VARIANT.match(text)
         if not match:
-            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]]]")
+            raise SystemExit(f"bad variant {text!r}: DECODER[@T][+flip][+regmeanA][+vividG][+shiftG][+guided][+prop[L[/W]][^G]]")
         kind = match.group(1)
         scale = float(match.group("s")) if match.group("s") else None
         blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))

@@ -47,8 +47,10 @@ def test_the_hint_spreads_over_its_own_region_and_not_across_the_edge() -> None:
 
 
 def test_the_solution_is_the_least_squares_one() -> None:
-    """Against dense solves of the same normal equations on a small random grid: the colours C,
-    the reach r (1 at the hints, 0 as the prior) and the result pred + r (C - pred)."""
+    """Against dense solves of the same normal equations on a small random grid: the hints'
+    colours spread H (the hints alone), the reach r (1 at the hints, 0 as the prior) and the
+    result (1 - r) pred + H, the colours C = S(pred) + H with the network's own colours kept
+    where C smooths them."""
     rng = np.random.default_rng(3)
     lightness = rng.uniform(40, 60, (1, 1, 9, 11)).astype(np.float32)
     ab = rng.normal(0, 10, (1, 2, 9, 11)).astype(np.float32)
@@ -73,8 +75,10 @@ def test_the_solution_is_the_least_squares_one() -> None:
     assert 0.95 < reach[2 * 11 + 3] <= 1.0 and reach.min() >= 0.0
     for channel in range(2):
         predicted = ab[0, channel].ravel().astype(np.float64)
+        spread = np.linalg.solve(system, pull * hint_ab[0, channel].ravel())
         colours = np.linalg.solve(system, weight * predicted + pull * hint_ab[0, channel].ravel())
-        expected = predicted + reach * (colours - predicted)
+        np.testing.assert_allclose(colours - np.linalg.solve(system, weight * predicted), spread, atol=1e-9)
+        expected = (1 - reach) * predicted + spread
         error = out[0, channel].ravel() - expected
         assert np.sqrt(np.mean(error**2)) <= 2 * hint_propagation.TOLERANCE  # two solves, each within the bound
         assert np.abs(error).max() < 0.1
@@ -89,6 +93,26 @@ def test_a_region_no_hint_reaches_keeps_the_network_colours() -> None:
     out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask))
     np.testing.assert_allclose(out[0, :, :, 17:], ab[0, :, :, 17:], atol=0.05)
     assert out[0, 0, 10, 8] > 15.0  # while the dark half follows the hint
+
+
+def test_a_lone_hint_fades_as_its_reach_not_as_its_square() -> None:
+    """On a uniform prediction p, a hint h gives p + r (h - p), r the reach: the colours of the
+    least squares themselves (until the seventh session it was p + r^2 (h - p))."""
+    lightness = np.full((1, 1, 32, 32), 50.0, np.float32)
+    ab = np.full((1, 2, 32, 32), 5.0, np.float32)
+    hint_ab, hint_mask = _hint_at(32, 16, 16, (45.0, 5.0))
+    out = propagate_hints(lightness, ab, HintMaps(hint_ab, hint_mask), data_weight=0.001)
+    share = (out[0, 0] - 5.0) / 40.0  # r, by the formula above
+    assert 0.2 < share[16, 2] < 0.8  # a cell the hint reaches in part
+    np.testing.assert_allclose(out[0, 1], 5.0, atol=0.02)  # the channel the hint agrees on stays
+    # the least squares colours of that grid, which a uniform prior makes p + r (h - p)
+    weight = 0.001 * (hint_propagation.REFERENCE_SIDE / 32) ** 2
+    across, down = hint_propagation.neighbour_ties(lightness[0, 0], 2.0)
+    pull = hint_propagation.HINT_WEIGHT * hint_mask[0, 0].astype(np.float64)
+    diagonal = hint_propagation._tie_sums(across, down) + weight + pull
+    colours = hint_propagation.solve_ties(across, down, diagonal, (weight * 5.0 + pull * 45.0)[None],
+                                          np.full((1, 32, 32), 5.0), weight, 1e-4)
+    np.testing.assert_allclose(out[0, 0], colours[0], atol=0.05)
 
 
 def test_hints_at_network_resolution_act_on_a_coarser_prediction() -> None:

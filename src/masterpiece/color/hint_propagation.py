@@ -11,12 +11,17 @@ colours ``C`` that minimise
 over the pairs of 4-neighbour cells ``x~y``, where ``pred`` is the network's colour, ``m`` the
 share of each cell the hints cover and ``hint`` their colour there: neighbours of alike
 lightness are tied together, so a hint's colour runs along its object however large, and
-stops where the lightness changes. Then the *reach* ``r`` of the hints, the same system solved
-for 1 at the hints and 0 as the prior (in [0, 1]: how strongly a cell is tied to some hint),
-and the result ``pred + r (C - pred)``. Without that second step the small ``lambda`` (a hint
-carries about ``1 / sqrt(lambda)`` cells along alike neighbours) would also smooth the
-network's colours in the regions no hint reaches: with one hint, cells far from it changed by
-5.8 ab on average, 0.7 with the reach. An image without hints is returned unchanged.
+stops where the lightness changes. The system is linear, so ``C = S(pred) + H``: the network's
+colours smoothed (``S``, its weights summing to ``1 - r``) plus the hints' colours spread
+(``H``, the same system solved with the hints alone), where the *reach* ``r`` of the hints is
+that system solved for 1 at the hints (in [0, 1]: how strongly a cell is tied to some hint).
+What is returned keeps the network's own colours instead of their smoothing:
+``(1 - r) pred + H``. In a region no hint reaches (``r`` and ``H`` about 0) that is the
+prediction itself, where ``C`` would have smoothed it towards its mean (the small ``lambda``
+lets a hint carry about ``1 / sqrt(lambda)`` cells, and the prior as far): with one hint,
+cells far from it changed by 5.8 ab on average with ``C``. On a uniform prediction ``p`` under a
+uniform hint ``h`` it is ``C`` itself, ``p + r (h - p)``. An image without hints is returned
+unchanged.
 ``lambda`` is stated for a 64 x 64 grid and scaled with the grid's side, so that a hint
 carries as far across the picture on any grid. Solved by conjugate gradients with a Jacobi
 preconditioner (the systems are symmetric positive definite).
@@ -174,9 +179,9 @@ def propagate_hints(
         pull = HINT_WEIGHT * coverage
         diagonal = _tie_sums(across, down) + weight + pull
         predicted = ab[index].astype(np.float64)
-        colours = solve_ties(across, down, diagonal, weight * predicted + pull * hinted, predicted, weight)
-        # the reach multiplies C - pred: solved finely enough that the result stays within TOLERANCE
-        finer = TOLERANCE / max(1.0, float(np.abs(colours - predicted).max()))
+        spread = solve_ties(across, down, diagonal, pull * hinted, np.zeros_like(predicted), weight)
+        # the reach multiplies pred: solved finely enough that the result stays within TOLERANCE
+        finer = TOLERANCE / max(1.0, float(np.abs(predicted).max()))
         reach = solve_ties(across, down, diagonal, pull[None], np.zeros((1, *size)), weight, finer)
-        out[index] = (predicted + np.clip(reach, 0.0, 1.0) * (colours - predicted)).astype(np.float32)
+        out[index] = ((1.0 - np.clip(reach, 0.0, 1.0)) * predicted + spread).astype(np.float32)
     return out
