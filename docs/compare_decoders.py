@@ -62,7 +62,10 @@ class DecoderVariant:
         blend = 1.0 if kind == "annealed" or scale else 0.0 if kind == "regression" else float(match.group("w"))
         propagation = None
         if match.group("prop"):
-            from masterpiece.color.hint_propagation import DEFAULT_DATA_WEIGHT, DEFAULT_LIGHTNESS_SIGMA
+            from masterpiece.color.hint_propagation import (
+                DEFAULT_DATA_WEIGHT,
+                DEFAULT_LIGHTNESS_SIGMA,
+            )
 
             propagation = (
                 float(match.group("pl") or DEFAULT_LIGHTNESS_SIGMA), float(match.group("pw") or DEFAULT_DATA_WEIGHT)

@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from masterpiece.restoration.damage import DamageConfig  # noqa: E402
-from masterpiece.restoration.features import detector_features  # noqa: E402
-from masterpiece.restoration.training import (  # noqa: E402
+from masterpiece.restoration.damage import DamageConfig
+from masterpiece.restoration.features import detector_features
+from masterpiece.restoration.training import (
     DamageNet,
     _save,
     checkpoint_damage,
@@ -21,7 +21,7 @@ from masterpiece.restoration.training import (  # noqa: E402
     widen,
 )
 
-from .conftest import photo_lightness  # noqa: E402
+from .conftest import photo_lightness
 
 
 def _trained_like(seed: int = 0) -> DamageNet:

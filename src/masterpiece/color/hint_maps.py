@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InvalidHintError
 
-__all__ = ["HintMaps", "adaptive_average"]
+__all__ = ["HintMaps", "adaptive_average", "float32_array"]
 
 
 class HintMaps(NamedTuple):
@@ -57,7 +57,7 @@ class HintMaps(NamedTuple):
 
     def as_numpy(self) -> HintMaps:
         """Contiguous NumPy float32 maps (a torch tensor, on any device, is copied to the CPU)."""
-        return HintMaps(_float32_array(self.ab), _float32_array(self.mask))
+        return HintMaps(float32_array(self.ab), float32_array(self.mask))
 
     def resized(self, size: tuple[int, int]) -> HintMaps:
         """NumPy maps at ``size`` ``(h, w)``: each cell gets the mean ab of the hinted pixels
@@ -87,7 +87,8 @@ def adaptive_average(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return planes
 
 
-def _float32_array(values: Any) -> np.ndarray:
+def float32_array(values: Any) -> np.ndarray:
+    """A contiguous NumPy float32 array of an array or a (CPU or GPU) torch tensor (a view when it already is one)."""
     if hasattr(values, "detach"):  # a torch tensor
         values = values.detach().float().cpu().numpy()
     return np.ascontiguousarray(values, np.float32)

@@ -34,10 +34,9 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 
-from .hint_maps import HintMaps
+from .hint_maps import HintMaps, adaptive_average
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +52,6 @@ HINT_WEIGHT = 100.0
 TOLERANCE = 0.01
 #: or after this many iterations
 MAX_ITERATIONS = 5000
-
-
-def _area_resize(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(C, H, W)`` float32 -> ``(C, h, w)`` by area averaging (``size`` = (h, w))."""
-    if planes.shape[-2:] == tuple(size):
-        return planes.astype(np.float32, copy=False)
-    height, width = size
-    return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA) for plane in planes.astype(np.float32)])
 
 
 def neighbour_ties(lightness: np.ndarray, lightness_sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -170,12 +161,12 @@ def propagate_hints(
     hint_ab, hint_mask = hints
     out = ab.copy()
     for index in range(ab.shape[0]):
-        coverage = np.clip(_area_resize(np.asarray(hint_mask[index]), size)[0].astype(np.float64), 0.0, 1.0)
+        coverage = np.clip(adaptive_average(np.asarray(hint_mask[index]), size)[0].astype(np.float64), 0.0, 1.0)
         if not np.any(coverage > 0):
             continue
-        hinted = _area_resize(np.asarray(hint_ab[index]) * np.asarray(hint_mask[index]), size)
+        hinted = adaptive_average(np.asarray(hint_ab[index]) * np.asarray(hint_mask[index]), size)
         hinted = hinted / np.maximum(coverage, 1e-8)
-        across, down = neighbour_ties(_area_resize(np.asarray(lightness[index]), size)[0], lightness_sigma)
+        across, down = neighbour_ties(adaptive_average(np.asarray(lightness[index]), size)[0], lightness_sigma)
         pull = HINT_WEIGHT * coverage
         diagonal = _tie_sums(across, down) + weight + pull
         predicted = ab[index].astype(np.float64)

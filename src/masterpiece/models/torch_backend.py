@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..color.hint_maps import HintMaps
+from ..color.hint_maps import HintMaps, float32_array
 from ..settings import DEFAULT_SIZE
 from ._base import ColorizationModel, ColorPrediction, hints_or_zeros
 from .onnx_backend import OnnxBackend
@@ -144,13 +144,10 @@ class OnnxColorizer(ColorizationModel):
         """``(B, 1, H, W)`` L in [0, 100] (+ hints) -> the exported outputs as float32 CPU tensors."""
         maps = None
         if self.backend.accepts_hints:
-            maps = HintMaps(*(_numpy(x) for x in hints_or_zeros(lightness, hint_ab, hint_mask)))
-        results = self.backend.run(_numpy(lightness), maps)
+            maps = HintMaps(*(float32_array(x) for x in hints_or_zeros(lightness, hint_ab, hint_mask)))
+        results = self.backend.run(float32_array(lightness), maps)
         return ColorPrediction(logits=_tensor(results.get("logits")), ab=_tensor(results.get("ab")))
 
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().float().numpy())
 
 
 def _tensor(array: np.ndarray | None) -> torch.Tensor | None:

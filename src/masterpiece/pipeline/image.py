@@ -32,7 +32,7 @@ from PIL import Image
 
 from .._optional import torch_loaded
 from ..color.annealed import check_temperature
-from ..color.hint_maps import HintMaps
+from ..color.hint_maps import HintMaps, float32_array
 from ..color.hint_propagation import propagate_hints
 from ..color.lab_np import rgb_to_lab
 from ..errors import ConfigError, InvalidHintError, InvalidInputError
@@ -159,13 +159,6 @@ def hint_maps(
     return HintMaps(hint_ab, hint_mask)
 
 
-def _as_array(values: object) -> np.ndarray:
-    """A NumPy float32 view of an array or a (CPU or GPU) torch tensor."""
-    if hasattr(values, "detach"):  # a torch tensor
-        values = values.detach().float().cpu().numpy()
-    return np.asarray(values, np.float32)
-
-
 class Colorizer:
     """A loaded model with its settings, for colorizing many images.
 
@@ -265,7 +258,7 @@ class Colorizer:
             ``(B, 2, h, w)`` float32 ab in Lab units (no saturation applied); decoding always
             runs in float32.
         """
-        network_l = _as_array(network_l)
+        network_l = float32_array(network_l)
         if hints is not None:
             hints = hints.resized(network_l.shape[-2:])
         ab = self.backend.network_ab(network_l, hints, self.temperature)
@@ -285,7 +278,7 @@ class Colorizer:
             ``(B, 2, H, W)`` float32 ab in Lab units (saturation applied), of the input's kind
             (a tensor on the input's device for a tensor).
         """
-        values = _as_array(lightness)
+        values = float32_array(lightness)
         height, width = values.shape[-2:]
         network_l = resize_for_network(values, (self.size, self.size))
         ab = upsample_ab(self.network_ab(network_l, hints), (height, width)) * np.float32(self.saturation)
@@ -373,10 +366,10 @@ class Colorizer:
         out = np.empty((height, width, 3), dtype)
         bands = list(row_bands(height, width))
         if len(bands) == 1:  # the whole image at once: exactly the reference computation
-            ab = upsample_ab(_as_array(ab_small)[0], (height, width))
+            ab = upsample_ab(float32_array(ab_small)[0], (height, width))
             self._store(out, bands[0], _band_lightness(pixels, equalise), ab * np.float32(saturation), fast)
             return out
-        ab_wide = upsample_ab_width(_as_array(ab_small)[0], width)
+        ab_wide = upsample_ab_width(float32_array(ab_small)[0], width)
 
         def colorize_band(rows: slice) -> None:
             ab = upsample_ab_rows(ab_wide, rows, height) * np.float32(saturation)
