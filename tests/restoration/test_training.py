@@ -64,18 +64,34 @@ def test_widen_refuses_to_shrink_or_reorder():
 
 
 def test_receptive_radius_bounds_what_a_logit_depends_on():
-    model = DamageNet(8, (1, 2, 4)).eval()
+    """One column changed (bright or dark, at each place within a block): no logit more than
+    the radius away moves, and some logit within a block of the radius does (the bound is tight)."""
+    torch.manual_seed(2)
+    model = DamageNet(8, (1, 2, 4))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    model.eval()
     radius = model.receptive_radius
-    assert radius == 4 * 7 + 3 + 2 + 4
-    plane = photo_lightness(160, 160)
-    changed = plane.copy()
-    changed[:, 150:] = 90.0  # far right: more than a radius away from column 40
+    assert radius == 4 * 7 + 3 + 2 + 8
+    plane = photo_lightness(48, 256)
     with torch.no_grad():
         before = model(torch.from_numpy(detector_features(plane))[None])[0, 0]
-        after = model(torch.from_numpy(detector_features(changed))[None])[0, 0]
-    far = 150 - radius  # columns more than a radius left of the change
-    assert torch.equal(before[:, :far], after[:, :far])
-    assert not torch.equal(before[:, 150 - radius // 2:], after[:, 150 - radius // 2:])
+    farthest = 0
+    for column in range(128, 132):
+        for value in (5.0, 95.0):
+            changed = plane.copy()
+            changed[:, column] = value
+            with torch.no_grad():
+                after = model(torch.from_numpy(detector_features(changed))[None])[0, 0]
+            moved = np.flatnonzero((before != after).any(dim=0).numpy())
+            farthest = max(farthest, int(np.abs(moved - column).max()))
+    assert radius - 4 <= farthest <= radius
+
+
+def test_band_context_is_what_block_aligned_bands_need():
+    assert DamageNet(24, (1, 2, 4, 8)).band_context == 72  # the first detector's
+    assert DamageNet(8, (1, 2, 4, 8, 16)).band_context == 136
 
 
 def test_checkpoint_records_its_damage_and_loads_either_format(tmp_path):
@@ -116,7 +132,7 @@ def test_a_deeper_detector_runs_in_bands_with_its_own_context(tmp_path):
     logits = LearnedDetector(tmp_path / entry.filename).logits(plane)
     threshold = float(1 / (1 + np.exp(-np.quantile(logits, 0.7))))  # one that marks a fair share
     whole = LearnedDetector(tmp_path / entry.filename, threshold=threshold)
-    banded = LearnedDetector(tmp_path / entry.filename, threshold=threshold, band_rows=60)
-    assert whole.context_rows == 136  # radius 4 * 31 + 3 + 2 + 4 = 133, in whole blocks
+    banded = LearnedDetector(tmp_path / entry.filename, threshold=threshold, band_rows=61)  # rounded to 60
+    assert whole.context_rows == 136  # 4 * 31 of the body, a block for the head, 8 of the top-hat
     assert 0.2 < whole(plane).mean() < 0.4
     np.testing.assert_array_equal(banded(plane), whole(plane))

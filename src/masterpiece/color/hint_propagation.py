@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
-from .hint_maps import HintMaps, adaptive_average
+from .hint_maps import HintMaps
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,20 @@ DEFAULT_DATA_WEIGHT = 1e-4
 REFERENCE_SIDE = 64
 #: weight ``mu`` of a fully hinted cell's hint
 HINT_WEIGHT = 100.0
-#: the solve stops when its root-mean-square error over the cells is provably below this (ab units)
+#: the spread colours' root-mean-square error over the cells is provably below this (ab units)
 TOLERANCE = 0.01
 #: or after this many iterations
 MAX_ITERATIONS = 5000
+
+
+def _area_resize(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(C, H, W)`` float32 -> ``(C, h, w)`` by area averaging (``size`` = (h, w)); unlike
+    :func:`.hint_maps.adaptive_average` (PyTorch's pooling cells, which overlap) it keeps a
+    hint's area at any factor, integer or not."""
+    if planes.shape[-2:] == tuple(size):
+        return planes.astype(np.float32, copy=False)
+    height, width = size
+    return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA) for plane in planes.astype(np.float32)])
 
 
 def neighbour_ties(lightness: np.ndarray, lightness_sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -161,18 +172,19 @@ def propagate_hints(
     hint_ab, hint_mask = hints
     out = ab.copy()
     for index in range(ab.shape[0]):
-        coverage = np.clip(adaptive_average(np.asarray(hint_mask[index]), size)[0].astype(np.float64), 0.0, 1.0)
+        coverage = np.clip(_area_resize(np.asarray(hint_mask[index]), size)[0].astype(np.float64), 0.0, 1.0)
         if not np.any(coverage > 0):
             continue
-        hinted = adaptive_average(np.asarray(hint_ab[index]) * np.asarray(hint_mask[index]), size)
+        hinted = _area_resize(np.asarray(hint_ab[index]) * np.asarray(hint_mask[index]), size)
         hinted = hinted / np.maximum(coverage, 1e-8)
-        across, down = neighbour_ties(adaptive_average(np.asarray(lightness[index]), size)[0], lightness_sigma)
+        across, down = neighbour_ties(_area_resize(np.asarray(lightness[index]), size)[0], lightness_sigma)
         pull = HINT_WEIGHT * coverage
         diagonal = _tie_sums(across, down) + weight + pull
         predicted = ab[index].astype(np.float64)
-        spread = solve_ties(across, down, diagonal, pull * hinted, np.zeros_like(predicted), weight)
-        # the reach multiplies pred: solved finely enough that the result stays within TOLERANCE
-        finer = TOLERANCE / max(1.0, float(np.abs(predicted).max()))
+        # the result's error is H's plus pred times r's: each solved to half of TOLERANCE (r's
+        # scaled by the largest |pred|), so that its root-mean-square error stays within TOLERANCE
+        spread = solve_ties(across, down, diagonal, pull * hinted, np.zeros_like(predicted), weight, TOLERANCE / 2)
+        finer = TOLERANCE / 2 / max(1.0, float(np.abs(predicted).max()))
         reach = solve_ties(across, down, diagonal, pull[None], np.zeros((1, *size)), weight, finer)
         out[index] = ((1.0 - np.clip(reach, 0.0, 1.0)) * predicted + spread).astype(np.float32)
     return out

@@ -31,9 +31,9 @@ DETECTOR_WEIGHTS = ("masterpiece_damage_v1.safetensors", "d2bbdb7f9ddf4128140ae0
 #: the precision the Restorer runs (chosen with the measurement, see MODEL_CARD.md)
 DETECTOR_PRECISION = "fp32"
 #: pixels per band (rows = this / width), and the context rows above and below it unless the
-#: file's ``masterpiece.context_rows`` says otherwise: the first detector's receptive field
-#: has a radius of 69 pixels (60 of the body and 3 for a pixel's place in its 4 x 4 block, 2
-#: of the head, 4 of the top-hat)
+#: file's ``masterpiece.context_rows`` says otherwise (bands start on the 4 x 4 block grid, and
+#: the first detector's logits there depend on 72 rows each side: 60 of the body, a block the
+#: head reaches into, 8 of the top-hat's opening and closing)
 _BAND_PIXELS = 4_000_000
 _CONTEXT_ROWS = 72
 _DEFAULT_THRESHOLD = 0.5
@@ -64,7 +64,8 @@ class LearnedDetector:
         threads: ONNX Runtime's intra-op threads (None: its default, every core).
         threshold: the damage probability above which a pixel is marked (default: the one
             stored in the file's ``masterpiece.threshold`` metadata, else 0.5).
-        band_rows: rows processed at a time (default: about 4 megapixels' worth).
+        band_rows: rows processed at a time (default: about 4 megapixels' worth), rounded down
+            to a multiple of 4 (at least 4).
 
     Raises:
         WeightsError: the file is missing, fails its sha256, or ONNX Runtime cannot load it.
@@ -91,7 +92,13 @@ class LearnedDetector:
         if band_rows is not None and band_rows < 1:
             raise ConfigError(f"band_rows must be at least 1, not {band_rows}")
         self.threshold = chosen
-        self.context_rows = int(metadata.get("masterpiece.context_rows", _CONTEXT_ROWS))
+        try:
+            self.context_rows = int(metadata.get("masterpiece.context_rows", _CONTEXT_ROWS))
+        except ValueError as error:
+            raise WeightsError(f"the damage detector {path} states no valid context rows: {error}") from error
+        if self.context_rows < 0 or self.context_rows % BLOCK:
+            raise WeightsError(f"the damage detector {path} states {self.context_rows} context rows, "
+                               f"not a non-negative multiple of {BLOCK}")
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
         self.band_rows = band_rows
@@ -109,7 +116,8 @@ class LearnedDetector:
     def __call__(self, lightness: np.ndarray) -> np.ndarray:
         """The damage mask of ``lightness`` ((H, W) float32 L in [0, 100]): (H, W) bool."""
         height, width = lightness.shape
-        rows = self.band_rows or max(BLOCK, _BAND_PIXELS // width)
+        # bands start on the network's block grid: a band shifted within a block sees other blocks
+        rows = max(BLOCK, (self.band_rows or _BAND_PIXELS // width) // BLOCK * BLOCK)
         mask = np.empty(lightness.shape, bool)
         for start in range(0, height, rows):
             stop = min(start + rows, height)

@@ -87,8 +87,16 @@ class DamageNet(nn.Module):
     def receptive_radius(self) -> int:
         """Pixels on each side a pixel's logit can depend on: the body's dilated convolutions
         (whole blocks, and up to ``BLOCK - 1`` more for where in its block a pixel lies), the
-        head's two 3x3 convolutions and the top-hat's structuring element."""
-        return BLOCK * sum(self.dilations) + BLOCK - 1 + 2 + FEATURE_ELEMENT // 2
+        head's two 3x3 convolutions, and the top-hat's opening or closing (an erosion, then a
+        dilation: twice the structuring element's radius)."""
+        return BLOCK * sum(self.dilations) + BLOCK - 1 + 2 + 2 * (FEATURE_ELEMENT // 2)
+
+    @property
+    def band_context(self) -> int:
+        """Rows of context above and below a band that starts and ends on the block grid for
+        its logits to equal the whole image's: the body's blocks, the block the head's two
+        pixels can reach into, and the top-hat's reach (72 for the first detector)."""
+        return BLOCK * sum(self.dilations) + BLOCK * -(-2 // BLOCK) + 2 * (FEATURE_ELEMENT // 2)
 
 
 def widen(model: DamageNet, width: int, dilations: Sequence[int]) -> DamageNet:
@@ -218,7 +226,7 @@ def detector_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
 # --------------------------------------------------------------------------- training
 
 
-def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, dilations: Sequence[int] = (1, 2, 4, 8),
+def train(out: Path, data_root: Path, minutes: float, *, width: int | None = None, dilations: Sequence[int] | None = None,
           batch: int = 12, photos: int = 3000, seed: int = 0, threads: int = 2, learning_rate: float = 3e-3,
           init: Path | None = None, clean_fraction: float = 0.0, damage: DamageConfig = TRAINING_DAMAGE) -> Path:
     """Train :class:`DamageNet` for about ``minutes`` of wall time; returns the last checkpoint.
@@ -227,7 +235,8 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, dilati
     Checkpoints (``last.pt``, a plain state dict and the settings) go to ``out`` every 200 steps.
     ``init``: start from the weights of a checkpoint or a bundled safetensors file (a
     continuation gets its own seed and schedule), widened (:func:`widen`) when ``width`` or
-    ``dilations`` are larger than its own; ``clean_fraction``: the share of crops with grain and
+    ``dilations`` are larger than its own (``None``: the init's, or 24 and 1, 2, 4, 8 from
+    scratch); ``clean_fraction``: the share of crops with grain and
     no damage; ``damage``: what is drawn on the other crops.
     """
     torch.manual_seed(seed)
@@ -239,10 +248,11 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 24, dilati
     bank = crop_bank([paths[index] for index in chosen], 2, seed)
     logger.info("crop bank: %d crops of %d px from %d photographs", len(bank), _STORED_CROP, len(chosen))
     if init is None:
-        model = DamageNet(width, dilations)
+        model = DamageNet(width or 24, dilations or (1, 2, 4, 8))
     else:
         model = load_initial(init)
-        if (model.width, model.dilations) != (width, tuple(dilations)):
+        width, dilations = width or model.width, tuple(dilations or model.dilations)
+        if (model.width, model.dilations) != (width, dilations):
             logger.info("widening %d channels %s to %d channels %s", model.width, model.dilations, width, tuple(dilations))
             model = widen(model, width, dilations)
     model.train()
@@ -406,11 +416,10 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
     weights = directory / DETECTOR_WEIGHTS[0]
     model, settings = load_bundled_weights(weights)
     source_sha256 = file_sha256(weights)
-    context = -(-model.receptive_radius // BLOCK) * BLOCK  # whole blocks
     metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": settings["threshold"],
                 "masterpiece.source_sha256": source_sha256,
                 "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
-                "masterpiece.context_rows": str(context)}
+                "masterpiece.context_rows": str(model.band_context)}
     onnx_path = directory / onnx_filename(weights.name, "fp32")
     export_detector(model, onnx_path, metadata)
     os.chmod(onnx_path, 0o644)
@@ -431,9 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, required=True, help="checkpoint folder (outside the repository)")
     run.add_argument("--data", type=Path, default=data, help=f"folder with train/ and train_people/ (default {data})")
     run.add_argument("--minutes", type=float, default=40.0)
-    run.add_argument("--width", type=int, default=24, help="channels of the body (larger than --init's: widened)")
-    run.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 8],
-                     help="of the body's 3x3 convolutions (beginning with --init's: deepened)")
+    run.add_argument("--width", type=int, help="channels of the body (default: --init's, or 24; larger: widened)")
+    run.add_argument("--dilations", type=int, nargs="+",
+                     help="of the body's 3x3 convolutions (default: --init's, or 1 2 4 8; longer: deepened)")
     run.add_argument("--cracks", type=float, default=TRAINING_DAMAGE.cracks,
                      help="crack networks per 512 x 512 in the training damage")
     run.add_argument("--threads", type=int, default=2)
