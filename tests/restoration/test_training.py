@@ -18,6 +18,7 @@ from masterpiece.restoration.training import (
     checkpoint_damage,
     load_checkpoint,
     load_initial,
+    scheduled_learning_rate,
     widen,
 )
 
@@ -136,3 +137,11 @@ def test_a_deeper_detector_runs_in_bands_with_its_own_context(tmp_path):
     assert whole.context_rows == 136  # 4 * 31 of the body, a block for the head, 8 of the top-hat
     assert 0.2 < whole(plane).mean() < 0.4
     np.testing.assert_array_equal(banded(plane), whole(plane))
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine():
+    assert scheduled_learning_rate(1e-3, 0.0, 1) == pytest.approx(1e-3)  # no warm-up: the peak at once
+    assert scheduled_learning_rate(1e-3, 0.0, 10, warmup_steps=100) == pytest.approx(1e-4)
+    assert scheduled_learning_rate(1e-3, 0.0, 100, warmup_steps=100) == pytest.approx(1e-3)
+    assert scheduled_learning_rate(1e-3, 0.5, 500, warmup_steps=100) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
+    assert scheduled_learning_rate(1e-3, 1.0, 500) == pytest.approx(5e-5)

@@ -228,7 +228,8 @@ def detector_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
 
 def train(out: Path, data_root: Path, minutes: float, *, width: int | None = None, dilations: Sequence[int] | None = None,
           batch: int = 12, photos: int = 3000, seed: int = 0, threads: int = 2, learning_rate: float = 3e-3,
-          init: Path | None = None, clean_fraction: float = 0.0, damage: DamageConfig = TRAINING_DAMAGE) -> Path:
+          init: Path | None = None, clean_fraction: float = 0.0, damage: DamageConfig = TRAINING_DAMAGE,
+          warmup_steps: int = 0) -> Path:
     """Train :class:`DamageNet` for about ``minutes`` of wall time; returns the last checkpoint.
 
     The last 64 photographs of ``train`` are held out (threshold choice in :func:`bundle`).
@@ -237,7 +238,9 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int | None = Non
     continuation gets its own seed and schedule), widened (:func:`widen`) when ``width`` or
     ``dilations`` are larger than its own (``None``: the init's, or 24 and 1, 2, 4, 8 from
     scratch); ``clean_fraction``: the share of crops with grain and
-    no damage; ``damage``: what is drawn on the other crops.
+    no damage; ``damage``: what is drawn on the other crops; ``warmup_steps``: a linear warm-up
+    of the learning rate (AdamW's first steps are about ``learning_rate`` per weight whatever the
+    gradient, a jolt to an initialised network; the shipped detector's phases ran without).
     """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -260,18 +263,26 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int | None = Non
     loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch, clean_fraction, damage), batch_size=None,
                                          num_workers=1, prefetch_factor=4)
     with open(out / "log.jsonl", "a", encoding="utf-8") as log:
-        _loop(model, optimizer, loader, log, out, minutes, learning_rate, damage)
+        _loop(model, optimizer, loader, log, out, minutes, learning_rate, damage, warmup_steps)
     return out / "last.pt"
 
 
+def scheduled_learning_rate(peak: float, progress: float, step: int, warmup_steps: int = 0) -> float:
+    """The learning rate at ``progress`` (0-1) of the time budget: a cosine from ``peak`` down to
+    5 % of it, times a linear warm-up over the first ``warmup_steps`` steps (``step`` counts from 1)."""
+    warmup = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
+    return peak * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
-          log: TextIO, out: Path, minutes: float, learning_rate: float, damage: DamageConfig) -> None:
+          log: TextIO, out: Path, minutes: float, learning_rate: float, damage: DamageConfig,
+          warmup_steps: int = 0) -> None:
     deadline = time.monotonic() + minutes * 60
     started, recent = time.monotonic(), []
     for step, (features, target, weight) in enumerate(loader, start=1):
         progress = min(1.0, (time.monotonic() - started) / (minutes * 60))
-        for group in optimizer.param_groups:  # cosine decay over the time budget
-            group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = scheduled_learning_rate(learning_rate, progress, step, warmup_steps)
         loss = detector_loss(model(features), target, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -450,6 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--learning-rate", type=float, default=3e-3)
     run.add_argument("--clean-fraction", type=float, default=0.0, help="share of crops without damage")
+    run.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up (useful with --init)")
     pack = actions.add_parser("bundle", help="write the bundled safetensors, ONNX and manifest from a checkpoint")
     pack.add_argument("--checkpoint", type=Path, required=True)
     pack.add_argument("--data", type=Path, default=data)
@@ -461,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "train":
         print(train(args.out, args.data, args.minutes, width=args.width, dilations=args.dilations, threads=args.threads,
                     init=args.init, seed=args.seed, learning_rate=args.learning_rate,
-                    clean_fraction=args.clean_fraction, damage=dataclasses.replace(TRAINING_DAMAGE, cracks=args.cracks)))
+                    clean_fraction=args.clean_fraction, damage=dataclasses.replace(TRAINING_DAMAGE, cracks=args.cracks),
+                    warmup_steps=args.warmup_steps))
     else:
         files = bundle(args.checkpoint, args.data, args.out) if args.action == "bundle" else export_bundled_detector(args.out)
         for precision, entry in files.items():
