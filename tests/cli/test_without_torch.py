@@ -50,10 +50,10 @@ pytestmark = pytest.mark.skipif(
 
 def run_child(
     args: list[str], *, block: bool = True, body: str = CLI, stdin: bytes | None = None, precision: str = "auto",
-    cwd: Path | None = None,
+    cwd: Path | None = None, environment: dict[str, str] | None = None,
 ) -> tuple[int, bytes, list[str], list[str]]:
     """``(exit code, stdout, stderr lines without the report, heavy modules imported)``."""
-    environment = {**os.environ, "MASTERPIECE_PRECISION": precision}
+    environment = {**os.environ, "MASTERPIECE_PRECISION": precision, **(environment or {})}
     script = CHILD.format(block=block, body=body, heavy=HEAVY)
     done = subprocess.run(
         [sys.executable, "-c", script, *args], input=stdin, capture_output=True, env=environment, cwd=cwd,
@@ -137,6 +137,20 @@ def test_what_needs_torch_says_so_in_one_line(photo: Path, tmp_path: Path, args:
     assert len(stderr) == 1 and stderr[0].startswith("masterpiece: error: "), stderr
     assert what in stderr[0] and "pip install 'masterpiece[torch]'" in stderr[0]
     assert not list(tmp_path.glob("?.png"))
+
+
+def test_an_export_of_other_weights_does_not_stand_in_for_torch(photo: Path, tmp_path: Path) -> None:
+    """A cached export of the same model from other weights (an older file) does not count: the
+    user is told that PyTorch is needed, before any download is tried."""
+    cache = tmp_path / "cache"
+    (cache / "onnx").mkdir(parents=True)
+    (cache / "onnx" / "eccv16-0123456789abcdef-fp32.onnx").write_bytes(b"an export of other weights")
+    environment = {"MASTERPIECE_CACHE": str(cache)}
+    code, _, stderr, _ = run_child(["colorize", str(photo), "-o", str(tmp_path / "e.png"), "--model", "eccv16"],
+                                   environment=environment)
+    assert code == 2, stderr
+    assert len(stderr) == 1 and "'eccv16' model" in stderr[0] and "pip install 'masterpiece[torch]'" in stderr[0], stderr
+    assert not any(path.suffix == ".pth" for path in cache.rglob("*"))
 
 
 def test_a_video_is_colorized_without_torch(tmp_path: Path) -> None:

@@ -269,13 +269,22 @@ def auto_network(
 
 
 def _require_torch_or_export(name: str, precision: str, weights: str | Path | None, shipped: bool) -> None:
-    """Without PyTorch, only a model already exported into the cache can run: otherwise say
-    that PyTorch is needed (before looking for weights to download)."""
+    """Without PyTorch, only a model already exported into the cache from these very weights
+    can run: otherwise say that PyTorch is needed (before looking for weights to download; an
+    export of other weights of the same model does not count)."""
     if torch_available():
         return
-    from ._weights import cache_dir
+    from ._registry import get_model_info
+    from ._weights import normalized_sha256
+    from .bundled_onnx import file_sha256
 
-    if not any((cache_dir() / "onnx").glob(f"{name}-*.onnx")):
+    spec = get_model_info(name).weights
+    if weights is not None:
+        sha256 = file_sha256(Path(weights)) if Path(weights).is_file() else None
+    else:
+        sha256 = None if spec is None else normalized_sha256(spec.sha256)
+    precisions = ("fp32", "int8") if precision == "auto" else (precision,)
+    if sha256 is None or not any(exported_onnx_path(name, sha256, each).is_file() for each in precisions):
         require_torch(_torch_feature(name, precision, weights, shipped))
 
 
