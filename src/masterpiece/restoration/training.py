@@ -130,8 +130,7 @@ def widen(model: DamageNet, width: int, dilations: Sequence[int]) -> DamageNet:
             inputs = slice(None) if index == 0 else slice(0, old_width)
             if source is None:
                 layer.weight[outputs, inputs] = 0
-                for channel in range(old_width):
-                    layer.weight[channel, channel, 1, 1] = 1
+                layer.weight[outputs, inputs, 1, 1] = torch.eye(old_width)
             else:
                 layer.weight[outputs, inputs] = source.weight
                 layer.bias[outputs] = source.bias
@@ -256,7 +255,7 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int | None = Non
         model = load_initial(init)
         width, dilations = width or model.width, tuple(dilations or model.dilations)
         if (model.width, model.dilations) != (width, dilations):
-            logger.info("widening %d channels %s to %d channels %s", model.width, model.dilations, width, tuple(dilations))
+            logger.info("widening %d channels %s to %d channels %s", model.width, model.dilations, width, dilations)
             model = widen(model, width, dilations)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
