@@ -37,6 +37,8 @@ DETECTOR_PRECISION = "fp32"
 _BAND_PIXELS = 4_000_000
 _CONTEXT_ROWS = 72
 _DEFAULT_THRESHOLD = 0.5
+_REEXPORT = ("reinstall masterpiece, or export the file again from its safetensors "
+             "(python -m masterpiece.restoration.training export --out FOLDER)")
 
 
 def detector_dir() -> Path:
@@ -95,10 +97,10 @@ class LearnedDetector:
         try:
             self.context_rows = int(metadata.get("masterpiece.context_rows", _CONTEXT_ROWS))
         except ValueError as error:
-            raise WeightsError(f"the damage detector {path} states no valid context rows: {error}") from error
+            raise WeightsError(f"the damage detector {path} states no valid context rows ({error}); {_REEXPORT}") from error
         if self.context_rows < 0 or self.context_rows % BLOCK:
             raise WeightsError(f"the damage detector {path} states {self.context_rows} context rows, "
-                               f"not a non-negative multiple of {BLOCK}")
+                               f"not a non-negative multiple of {BLOCK}; {_REEXPORT}")
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
         self.band_rows = band_rows
