@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, WeightsError, WeightsNotFoundError
+from ..errors import ConfigError, WeightsNotFoundError
 from ..models.bundled_onnx import bundled_onnx_path
+from ._onnx import detector_dir, open_session, stated_context_rows
 from .features import BLOCK, detector_features
 
 __all__ = ["DETECTOR_NAME", "DETECTOR_PRECISION", "DETECTOR_WEIGHTS", "LearnedDetector", "detector_dir"]
@@ -37,13 +38,6 @@ DETECTOR_PRECISION = "fp32"
 _BAND_PIXELS = 4_000_000
 _CONTEXT_ROWS = 72
 _DEFAULT_THRESHOLD = 0.5
-_REEXPORT = ("reinstall masterpiece, or export the file again from its safetensors "
-             "(python -m masterpiece.restoration.training export --out FOLDER)")
-
-
-def detector_dir() -> Path:
-    """The package folder of the bundled detector's files."""
-    return Path(__file__).resolve().parent / "bundled"
 
 
 def _bundled_model() -> Path:
@@ -76,17 +70,8 @@ class LearnedDetector:
 
     def __init__(self, model_path: Path | None = None, *, threads: int | None = None,
                  threshold: float | None = None, band_rows: int | None = None) -> None:
-        import onnxruntime
-
         path = _bundled_model() if model_path is None else Path(model_path)
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # ONNX Runtime raises its own exception types
-            raise WeightsError(f"ONNX Runtime cannot load the damage detector {path}: {error}") from error
+        self._session = open_session(path, threads, "the damage detector")
         metadata = self._session.get_modelmeta().custom_metadata_map
         chosen = float(metadata.get("masterpiece.threshold", _DEFAULT_THRESHOLD)) if threshold is None else threshold
         if not 0 < chosen < 1:
@@ -94,13 +79,7 @@ class LearnedDetector:
         if band_rows is not None and band_rows < 1:
             raise ConfigError(f"band_rows must be at least 1, not {band_rows}")
         self.threshold = chosen
-        try:
-            self.context_rows = int(metadata.get("masterpiece.context_rows", _CONTEXT_ROWS))
-        except ValueError as error:
-            raise WeightsError(f"the damage detector {path} states no valid context rows ({error}); {_REEXPORT}") from error
-        if self.context_rows < 0 or self.context_rows % BLOCK:
-            raise WeightsError(f"the damage detector {path} states {self.context_rows} context rows, "
-                               f"not a non-negative multiple of {BLOCK}; {_REEXPORT}")
+        self.context_rows = stated_context_rows(self._session, path, "the damage detector", _CONTEXT_ROWS)
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
         self.band_rows = band_rows

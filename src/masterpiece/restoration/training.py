@@ -30,7 +30,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,7 +42,8 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..color.lab_np import gray_to_lightness
-from ..models.bundled_onnx import BundledOnnxFile, file_sha256, onnx_filename, write_manifest_entry
+from ..models.bundled_onnx import BundledOnnxFile, file_sha256
+from ._export import export_onnx, save_weights
 from .damage import DamageConfig, draw_damage
 from .features import BLOCK, FEATURE_CHANNELS, FEATURE_ELEMENT, detector_features
 from .learned import DETECTOR_NAME, DETECTOR_WEIGHTS, detector_dir
@@ -55,7 +55,6 @@ TRAINING_DAMAGE = DamageConfig(scratches=8.0, hairlines=8.0, creases=2.0, dust=1
                                torn_probability=0.08, missing=2.0, stains=2.0, torn_size=(0.1, 0.35))
 CROP = 128
 _STORED_CROP = 176
-_OPSET = 17
 #: maps per pixel the body hands to the full-resolution head
 _COARSE = 2
 
@@ -367,37 +366,18 @@ def choose_threshold(model: DamageNet, data_root: Path, seed: int = 1) -> tuple[
     return best[0], best[1]
 
 
-def export_detector(model: DamageNet, path: Path, metadata: dict[str, str]) -> None:
-    """Export ``model`` to a float32 ONNX graph with dynamic height and width and ``metadata``."""
-    import onnx
-
-    example = torch.zeros(1, FEATURE_CHANNELS, 64, 64)
-    dynamic = {"features": {2: "height", 3: "width"}, "logits": {2: "height", 3: "width"}}
-    torch.onnx.export(model.eval(), (example,), str(path), input_names=["features"], output_names=["logits"],
-                      dynamic_axes=dynamic, opset_version=_OPSET, dynamo=False)
-    graph = onnx.load(str(path))
-    for key, value in metadata.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(graph, str(path))
-
-
 def bundle(checkpoint: Path, data_root: Path, directory: Path | None = None) -> dict[str, BundledOnnxFile]:
     """Write the bundled detector from a training checkpoint: the safetensors (with the
     threshold chosen on held-out training photographs in its metadata), then the ONNX file and
     manifest entry (:func:`export_bundled_detector`)."""
-    from safetensors.torch import save_file
-
     model = load_checkpoint(checkpoint)
     directory = detector_dir() if directory is None else Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     threshold, f1 = choose_threshold(model, data_root)
     logger.info("threshold %.3f (held-out F1 %.3f)", threshold, f1)
-    weights = directory / DETECTOR_WEIGHTS[0]
     settings = {"width": str(model.width), "dilations": json.dumps(list(model.dilations)), "head": str(model.head_width),
                 "threshold": str(threshold), "held_out_f1": f"{f1:.4f}", "damage": checkpoint_damage(checkpoint)}
-    with atomic_path(weights, mode=0o644) as temporary:
-        save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(temporary), metadata=settings)
+    save_weights(model, directory / DETECTOR_WEIGHTS[0], settings)
     return export_bundled_detector(directory)
 
 
@@ -419,25 +399,14 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
     ``python -m masterpiece.restoration.training export``: the same safetensors and tool
     versions give the same bytes.
     """
-    import onnx
-    import onnxruntime
-
     directory = detector_dir() if directory is None else Path(directory)
     weights = directory / DETECTOR_WEIGHTS[0]
     model, settings = load_bundled_weights(weights)
-    source_sha256 = file_sha256(weights)
     metadata = {"masterpiece.model": DETECTOR_NAME, "masterpiece.threshold": settings["threshold"],
-                "masterpiece.source_sha256": source_sha256,
+                "masterpiece.source_sha256": file_sha256(weights),
                 "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
                 "masterpiece.context_rows": str(model.band_context)}
-    onnx_path = directory / onnx_filename(weights.name, "fp32")
-    export_detector(model, onnx_path, metadata)
-    os.chmod(onnx_path, 0o644)
-    entry = BundledOnnxFile(onnx_path.name, file_sha256(onnx_path), onnx_path.stat().st_size, weights.name,
-                            source_sha256)
-    versions = {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
-    write_manifest_entry(directory, DETECTOR_NAME, {"fp32": entry}, versions)
-    return {"fp32": entry}
+    return export_onnx(model, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
