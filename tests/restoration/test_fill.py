@@ -7,7 +7,7 @@ import pytest
 
 from masterpiece.errors import ConfigError, InvalidInputError
 from masterpiece.restoration.damage import DamageConfig, draw_damage
-from masterpiece.restoration.fill import FILL_METHODS, fill_damage
+from masterpiece.restoration.fill import FILL_CHOICES, fill_damage
 
 from .conftest import photo_lightness
 
@@ -16,7 +16,7 @@ def _psnr(first: np.ndarray, second: np.ndarray) -> float:
     return float(10 * np.log10(100**2 / np.mean((first.astype(np.float64) - second) ** 2)))
 
 
-@pytest.mark.parametrize("method", sorted(FILL_METHODS))
+@pytest.mark.parametrize("method", FILL_CHOICES)
 def test_outside_the_mask_bit_for_bit_and_inside_repaired(photo: np.ndarray, method: str) -> None:
     damaged, mask = draw_damage(photo, seed=4, config=DamageConfig(kinds=("scratch", "dust"), scratches=12,
                                                                   grain_sigma=(0.0, 0.0)))

@@ -119,7 +119,8 @@ def read_manifest(directory: Path | None = None) -> dict[str, dict[str, BundledO
 
 
 def bundled_onnx_path(
-    model_name: str, precision: str, *, source_sha256: str | None = None, directory: Path | None = None
+    model_name: str, precision: str, *, source_sha256: str | None = None, directory: Path | None = None,
+    advice: str | None = None,
 ) -> Path | None:
     """The shipped ONNX file of a bundled model, verified against the manifest; None if it has none.
 
@@ -132,6 +133,8 @@ def bundled_onnx_path(
         source_sha256: the registered sha256 of the model's safetensors, when the caller knows
             it: a file exported from other weights (stale after a retraining) is refused.
         directory: where the files and manifest are (default: the package's :func:`bundled_dir`).
+        advice: what the errors tell the user to do (default: reinstall, or rebuild with
+            ``masterpiece models bundle``, which rebuilds the colorizers' files).
 
     Raises:
         ConfigError: ``precision`` is neither ``fp32`` nor ``int8``.
@@ -147,7 +150,7 @@ def bundled_onnx_path(
     if entry is None:
         return None
     path = directory / entry.filename
-    advice = _rebuild_advice(directory)
+    advice = _rebuild_advice(directory) if advice is None else advice
     if not path.is_file():
         raise WeightsNotFoundError(f"the bundled ONNX file {path} is missing; {advice}")
     if source_sha256 is not None and entry.source_sha256 != source_sha256.lower():

@@ -21,9 +21,10 @@ the default :class:`.damage.DamageConfig`. Figures, pooled over every pixel of e
 - ``clean_untouched``: on the clean photographs, the fraction of pixels the restorer leaves
   bit for bit as they were (target >= 99.5 %).
 
-The rows: each detector with each filling (:data:`FILLS`: OpenCV Navier-Stokes or Telea, large
-textured regions corrected in tone; and plain Telea inpainting), and the drawn mask with each
-filling (``oracle``: what the filling alone can do). The baseline is the classical detector
+The rows: each detector with each filling (:data:`FILLS`: Navier-Stokes corrected by the learned
+filler network; OpenCV Navier-Stokes or Telea, large textured regions corrected in tone; and
+plain Telea inpainting), and the drawn mask with each filling (``oracle``: what the filling
+alone can do). The baseline is the classical detector
 with plain Telea inpainting (``classical/telea-plain``).
 """
 
@@ -56,7 +57,7 @@ EVALUATION_SEED = 17_000
 TARGETS = {"f1": 0.8, "psnr_gain_db": 10.0, "clean_untouched": 0.995}
 _DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "val"
 #: the fillings scored: name -> fill_damage keywords
-FILLS: dict[str, dict] = {"ns": {"method": "ns"}, "telea": {"method": "telea"},
+FILLS: dict[str, dict] = {"learned": {"method": "learned"}, "ns": {"method": "ns"}, "telea": {"method": "telea"},
                           "telea-plain": {"method": "telea", "keep_texture": False}}
 #: components of the drawn mask up to this many pixels count as "small" in the by-size PSNR
 SMALL_REGION_PIXELS = 64
@@ -253,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     detectors = {name: Restorer(name).detect for name in (args.detector or ("learned", "classical"))}
     results = evaluate(detectors, args.data, args.limit, config=DamageConfig(cracks=args.cracks))
     print(markdown_table(results))
-    for name in ("learned/ns", "oracle/ns"):
+    for name in ("learned/learned", "learned/ns", "oracle/learned", "oracle/ns"):
         if name in results["rows"]:
             print(f"\n{name}, by damage kind:\n{kinds_table(results['rows'][name])}")
     if args.json is not None:

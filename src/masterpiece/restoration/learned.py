@@ -18,7 +18,13 @@ import numpy as np
 
 from ..errors import ConfigError, WeightsNotFoundError
 from ..models.bundled_onnx import bundled_onnx_path
-from ._onnx import detector_dir, open_session, stated_context_rows
+from ._onnx import (
+    REEXPORT_ADVICE,
+    detector_dir,
+    open_session,
+    release_after_run,
+    stated_context_rows,
+)
 from .features import BLOCK, detector_features
 
 __all__ = ["DETECTOR_NAME", "DETECTOR_PRECISION", "DETECTOR_WEIGHTS", "LearnedDetector", "detector_dir"]
@@ -43,7 +49,7 @@ _DEFAULT_THRESHOLD = 0.5
 def _bundled_model() -> Path:
     sha256 = DETECTOR_WEIGHTS[1]
     path = bundled_onnx_path(DETECTOR_NAME, DETECTOR_PRECISION, source_sha256=sha256 or None,
-                             directory=detector_dir())
+                             directory=detector_dir(), advice=REEXPORT_ADVICE)
     if path is None:
         raise WeightsNotFoundError(
             f"the bundled damage detector ({DETECTOR_PRECISION}) is not in {detector_dir()}; reinstall "
@@ -82,16 +88,21 @@ class LearnedDetector:
         self.context_rows = stated_context_rows(self._session, path, "the damage detector", _CONTEXT_ROWS)
         self._logit = np.float32(math.log(chosen / (1 - chosen)))
         self._input = self._session.get_inputs()[0].name
+        self._release = release_after_run()
         self.band_rows = band_rows
         self.path = path
 
-    def logits(self, lightness: np.ndarray) -> np.ndarray:
-        """(H, W) float32 L -> (H, W) float32 damage logits (the whole image in one run)."""
+    def logits(self, lightness: np.ndarray, *, release: bool = True) -> np.ndarray:
+        """(H, W) float32 L -> (H, W) float32 damage logits (the whole image in one run).
+
+        ``release``: hand ONNX Runtime's buffers back after the run (False keeps them for the
+        next band of the same image).
+        """
         height, width = lightness.shape
         pad_h, pad_w = -height % BLOCK, -width % BLOCK
         plane = np.pad(lightness, ((0, pad_h), (0, pad_w)), mode="edge") if pad_h or pad_w else lightness
         features = detector_features(np.ascontiguousarray(plane))[None]
-        (out,) = self._session.run(None, {self._input: features})
+        (out,) = self._session.run(None, {self._input: features}, self._release if release else None)
         return out[0, 0, :height, :width]
 
     def __call__(self, lightness: np.ndarray) -> np.ndarray:
@@ -103,6 +114,6 @@ class LearnedDetector:
         for start in range(0, height, rows):
             stop = min(start + rows, height)
             top, bottom = max(0, start - self.context_rows), min(height, stop + self.context_rows)
-            logits = self.logits(lightness[top:bottom])
+            logits = self.logits(lightness[top:bottom], release=stop == height)
             np.greater(logits[start - top:stop - top], self._logit, out=mask[start:stop])
         return mask
