@@ -62,7 +62,7 @@ class Restorer:
         repair: detect and fill damage; False leaves only the auto levels.
         threads: ONNX Runtime threads for the learned detector and filler (None: every core).
         fill_method: ``"learned"`` (the default: OpenCV's Navier-Stokes inpainting corrected by
-            the bundled filler network, :mod:`.learned_fill`; 3.7 dB better than OpenCV alone on
+            the bundled filler network, :mod:`.learned_fill`; 3.8 dB better than OpenCV alone on
             the drawn masks of the measurement set), or OpenCV's ``"ns"`` (Navier-Stokes: 0.05 dB
             better and a quarter faster than Telea on held-out training photographs) or
             ``"telea"`` inpainting alone.

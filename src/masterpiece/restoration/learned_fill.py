@@ -11,11 +11,13 @@ is the input's, bit for bit.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from ..errors import ConfigError, InvalidInputError, WeightsNotFoundError
+from ..errors import ConfigError, InvalidInputError, WeightsError, WeightsNotFoundError
 from ._checks import check_lightness, check_mask
 from ._onnx import (
     REEXPORT_ADVICE,
@@ -33,7 +35,7 @@ __all__ = ["FILLER_NAME", "FILLER_PLANES", "FILLER_WEIGHTS", "INPAINT_RADIUS", "
 #: the filler's name in the bundled folder's manifest
 FILLER_NAME = "damage_filler"
 #: the bundled safetensors file and its sha256 (the ONNX file must have been exported from it)
-FILLER_WEIGHTS = ("masterpiece_filler_v1.safetensors", "a1ce9f6060e784f05a0f80c6e9d7aff4cf86a9f23918354bf95924e1b624f5f2")
+FILLER_WEIGHTS = ("masterpiece_filler_v1.safetensors", "c808e369260205272e5d21a5e78ffece79e0de340cf3cfaad9ed6bfd3dce5a37")
 #: planes :func:`filler_planes` returns
 FILLER_PLANES = 3
 #: OpenCV's inpainting radius for the filler's input (pixels), as in training
@@ -55,7 +57,7 @@ def filler_planes(damaged: np.ndarray, inpainted: np.ndarray, mask: np.ndarray) 
 #: pixels per band the network runs on (rows = this / width), and the context rows above and
 #: below it unless the file's ``masterpiece.context_rows`` says otherwise (the body's reach)
 _BAND_PIXELS = 4_000_000
-_CONTEXT_ROWS = 60
+_CONTEXT_ROWS = 64
 
 
 class LearnedFiller:
@@ -82,6 +84,8 @@ class LearnedFiller:
         self.context_rows = stated_context_rows(self._session, path, "the damage filler", _CONTEXT_ROWS)
         self._input = self._session.get_inputs()[0].name
         self._release = release_after_run()
+        self._kernel = _binomial(self._session.get_modelmeta().custom_metadata_map.get("masterpiece.smoothing", "1"),
+                                 path)
         self.band_rows = band_rows
         self.path = path
 
@@ -90,9 +94,24 @@ class LearnedFiller:
         ``release`` hands ONNX Runtime's buffers back after it."""
         height, width = damaged.shape
         pad = ((0, -height % BLOCK), (0, -width % BLOCK))
-        planes = filler_planes(*(np.pad(plane, pad, mode="edge") for plane in (damaged, inpainted, mask)))
+        damaged, inpainted, mask = (np.pad(plane, pad, mode="edge") for plane in (damaged, inpainted, mask))
+        planes = filler_planes(damaged, inpainted, mask)
         (out,) = self._session.run(None, {self._input: planes[None]}, self._release if release else None)
-        return np.clip(out[0, 0, :height, :width], 0, 100)
+        u, v, r = (self._smooth(plane) for plane in out[0])
+        filled = damaged - inpainted  # I + u (D - I) + v (D - 50) + 25 r, in place
+        filled *= u
+        filled += inpainted
+        v *= damaged - np.float32(50)
+        filled += v
+        r *= np.float32(25)
+        filled += r
+        return np.clip(filled[:height, :width], 0, 100, out=filled[:height, :width])
+
+    def _smooth(self, plane: np.ndarray) -> np.ndarray:
+        """A coefficient map through the binomial filter the network was bundled with (edges replicated)."""
+        if self._kernel is None:
+            return plane
+        return cv2.sepFilter2D(plane, -1, self._kernel, self._kernel, borderType=cv2.BORDER_REPLICATE)
 
     def __call__(self, damaged: np.ndarray, inpainted: np.ndarray, mask: np.ndarray, *,
                  release: bool = True) -> np.ndarray:
@@ -123,6 +142,20 @@ class LearnedFiller:
             filled = self._run(damaged[top:bottom], inpainted[top:bottom], mask[top:bottom], release=last)
             np.copyto(result[start:stop], filled[start - top:stop - top], where=mask[start:stop])
         return result
+
+
+def _binomial(side: str, path: Path) -> np.ndarray | None:
+    """The normalised 1-D binomial kernel of an odd ``side`` (None for 1), from the file's metadata."""
+    try:
+        taps = int(side)
+    except ValueError:
+        taps = 0
+    if taps < 1 or taps % 2 == 0:
+        raise WeightsError(f"the damage filler {path} states a smoothing of {side!r}, not an odd side; {REEXPORT_ADVICE}")
+    if taps == 1:
+        return None
+    kernel = np.array([math.comb(taps - 1, k) for k in range(taps)], np.float32)
+    return kernel / kernel.sum()
 
 
 def _bundled_model() -> Path:
