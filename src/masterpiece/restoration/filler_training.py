@@ -48,10 +48,10 @@ from torch import nn
 from ..atomic import atomic_path
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256
 from ._export import export_onnx, save_weights
+from ._onnx import detector_dir
 from .damage import DamageConfig, draw_damage
 from .features import BLOCK
 from .fill import FILL_METHODS
-from .learned import detector_dir
 from .learned_fill import FILLER_NAME, FILLER_PLANES, FILLER_WEIGHTS, INPAINT_RADIUS, filler_planes
 from .training import (
     CROP,
@@ -67,7 +67,6 @@ logger = logging.getLogger(__name__)
 
 #: the damage drawn on the filler's training crops: the detector's, with crack networks
 FILLER_DAMAGE = dataclasses.replace(TRAINING_DAMAGE, cracks=1.0)
-_STORED_CROP = 176
 #: coefficient maps per pixel: u, v, r
 _COEFFICIENTS = 3
 
@@ -105,7 +104,7 @@ class FillNet(nn.Module):
         self.register_buffer("_kernel", kernel.expand(_COEFFICIENTS, 1, smoothing, smoothing).clone(), persistent=False)
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
-        coefficients = self.body(planes)  # what the ONNX export computes (CoefficientMaps)
+        coefficients = self.body(planes)  # what the ONNX export computes (the body alone)
         if self.smoothing > 1:
             half = self.smoothing // 2
             coefficients = nn.functional.conv2d(nn.functional.pad(coefficients, (half,) * 4, mode="replicate"),
@@ -125,20 +124,6 @@ class FillNet(nn.Module):
         return BLOCK * sum(self.dilations) + BLOCK * -(-(self.smoothing // 2) // BLOCK)
 
 
-class CoefficientMaps(nn.Module):
-    """What the ONNX export of a :class:`FillNet` computes: (B, 3, H, W) planes -> (B, 3, H, W)
-    unsmoothed ``u, v, r``. The smoothing and the combination run in OpenCV and NumPy at
-    inference (:class:`.learned_fill.LearnedFiller`), where a separable filter is far faster
-    than ONNX Runtime's grouped convolution at full resolution."""
-
-    def __init__(self, model: FillNet) -> None:
-        super().__init__()
-        self.body = model.body
-
-    def forward(self, planes: torch.Tensor) -> torch.Tensor:
-        return self.body(planes)
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -146,8 +131,8 @@ def detector_like_mask(drawn: np.ndarray, rng: np.random.Generator) -> np.ndarra
     """The drawn mask perturbed as a detector's would be: (H, W) bool -> (H, W) bool.
 
     Grown by one pixel (40 % of crops) or two (10 %), a fifth of its regions left out (their
-    damage stays in the picture as context), and up to three false marks (ellipses of 1.5-6 px)
-    on the crop in half of them (semi-axes of 1-5 px).
+    damage stays in the picture as context), and up to three false marks (ellipses with
+    semi-axes of 1-5 px) on the crop in half of them.
     """
     mask = drawn.astype(np.uint8)
     roll = rng.random()
@@ -227,7 +212,7 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int = 16, dilati
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(paths), size=min(photos, len(paths)), replace=False))
     bank = crop_bank([paths[index] for index in chosen], 2, seed)
-    logger.info("crop bank: %d crops of %d px from %d photographs", len(bank), _STORED_CROP, len(chosen))
+    logger.info("crop bank: %d crops of %d px from %d photographs", len(bank), bank.shape[1], len(chosen))
     model = load_checkpoint(init) if init is not None else FillNet(width, dilations)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
@@ -339,8 +324,9 @@ def export_bundled_filler(directory: Path | None = None) -> dict[str, BundledOnn
     metadata = {"masterpiece.model": FILLER_NAME, "masterpiece.source_sha256": file_sha256(weights),
                 "masterpiece.damage": settings.get("damage", ""), "masterpiece.context_rows": str(model.band_context),
                 "masterpiece.smoothing": str(model.smoothing)}
-    return export_onnx(CoefficientMaps(model), weights, FILLER_NAME, FILLER_PLANES, ("planes", "coefficients"),
-                       metadata)
+    # the body alone: the smoothing and the combination run in OpenCV and NumPy at inference
+    # (LearnedFiller), where a separable filter is far faster than a grouped convolution
+    return export_onnx(model.body, weights, FILLER_NAME, FILLER_PLANES, ("planes", "coefficients"), metadata)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
