@@ -10,7 +10,8 @@ map to L is the pipeline's business. NumPy, OpenCV and ONNX Runtime only: no tor
     mask = restorer.detect(lightness)          # (H, W) bool
     Restorer("classical")                      # the top-hat baseline
 
-The damage is detected (:mod:`.learned` or :mod:`.classical`), then filled at full
+The damage is detected (:mod:`.learned` or :mod:`.classical`; the learned detector's marks
+on a torn corner are grown over the whole corner, :mod:`.corners`), then filled at full
 resolution (:mod:`.fill`): OpenCV's inpainting, corrected inside the mask by the bundled filler
 network (:mod:`.learned_fill`; ``fill_method="ns"`` or ``"telea"`` for OpenCV alone). Pixels
 outside the mask are the input's, bit for bit (unless ``auto_levels`` then stretches every tone).
@@ -28,6 +29,7 @@ import numpy as np
 from ..errors import ConfigError
 from ._checks import check_lightness
 from .classical import ClassicalDetector
+from .corners import grow_torn_corners
 from .fill import FillMethod, fill_damage
 from .learned_fill import bundled_filler
 from .levels import auto_levels
@@ -70,6 +72,10 @@ class Restorer:
         keep_texture: with OpenCV's methods, large damaged regions that keep the picture's
             texture (water stains) are corrected in tone rather than inpainted
             (:func:`.fill.fill_damage`); the filler network does its own.
+        torn_corners: grow the detector's marks on a torn corner over the flat paper or black
+            it leaves (:func:`.corners.grow_torn_corners`). None (the default): on for the
+            learned detector, off for the classical baseline, whose false marks on flat
+            corners it would grow.
 
     Raises:
         ConfigError: an unknown detector or fill method, or ``threads`` < 1.
@@ -78,7 +84,7 @@ class Restorer:
 
     def __init__(self, detector: str = "learned", *, auto_levels: bool = False, repair: bool = True,
                  threads: int | None = None, fill_method: FillMethod = "learned", fill_radius: float = 3.0,
-                 keep_texture: bool = True) -> None:
+                 keep_texture: bool = True, torn_corners: bool | None = None) -> None:
         if detector not in DETECTORS:
             raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
         if threads is not None and threads < 1:
@@ -90,6 +96,7 @@ class Restorer:
         self.fill_method: FillMethod = fill_method
         self.fill_radius = fill_radius
         self.keep_texture = keep_texture
+        self.torn_corners = detector == "learned" if torn_corners is None else torn_corners
         fill_damage(np.zeros((1, 1), np.float32), np.zeros((1, 1), bool), method=fill_method, radius=fill_radius)
         if repair and fill_method == "learned":
             bundled_filler(threads)  # a filler that cannot load fails here, not on the first photo
@@ -107,7 +114,11 @@ class Restorer:
         Raises:
             InvalidInputError: ``lightness`` is not a finite (H, W) plane in [0, 100].
         """
-        return self._detector(check_lightness(lightness))
+        return self._detect(check_lightness(lightness))
+
+    def _detect(self, plane: np.ndarray) -> np.ndarray:
+        mask = self._detector(plane)
+        return grow_torn_corners(plane, mask) if self.torn_corners else mask
 
     def restore(self, lightness: np.ndarray) -> RestoreResult:
         """Detect (if ``repair``) and fill the damage, then stretch the tones (if ``auto_levels``).
@@ -123,7 +134,7 @@ class Restorer:
         """
         plane = check_lightness(lightness)
         if self.repair:
-            mask = self._detector(plane)
+            mask = self._detect(plane)
             repaired = fill_damage(plane, mask, method=self.fill_method, radius=self.fill_radius,
                                    keep_texture=self.keep_texture, threads=self.threads)
         else:
