@@ -278,3 +278,28 @@ def test_auto_levels_on_a_toned_print_keeps_its_tone() -> None:
     hue_before = np.arctan2(before[2], before[1]).mean()
     hue_after = np.arctan2(after[2], after[1])[np.hypot(after[1], after[2]) > 3].mean()
     assert abs(hue_after - hue_before) < 0.15  # still sepia, not gray
+
+
+@pytest.mark.parametrize("band_rows", [16, 50])
+def test_the_chroma_of_a_colour_source_is_filled_band_by_band_as_on_the_whole_image(monkeypatch, band_rows) -> None:
+    """Bands with context (the memory bound on big scans) give what one pass over the image
+    gives, the changed pixels of every band written in their own rows; auto levels too."""
+    rng = np.random.default_rng(4)
+    gray = clean_print().astype(np.float32) / 255
+    toned = np.stack((gray, gray * 0.85 + 0.05 * rng.random(gray.shape), gray * 0.65), axis=-1)
+    pixels = np.round(toned * 255).astype(np.uint8)
+    pixels[SCRATCH_ROWS, 20:220] = 250
+    pixels[10:150, HAIRLINE_COLUMN] = 12
+    mask = damage_of(pixels)
+    before = repair.image_lightness(pixels)
+    after = before.copy()
+    after[mask] = 55.0
+    after[100:104] += 1.0  # as auto levels moves pixels far from the mask
+    monkeypatch.setattr(repair, "_CHROMA_MARGIN_ROWS", 200)
+    whole = repair._replace_colour(pixels, before, after, mask)
+    monkeypatch.setattr(repair, "_CHROMA_BAND_ROWS", band_rows)
+    banded = repair._replace_colour(pixels, before, after, mask)
+    assert not np.array_equal(whole, pixels)
+    assert np.array_equal(banded, whole)
+    changed = mask | (after != before)
+    assert np.array_equal(banded[~changed], pixels[~changed])

@@ -10,8 +10,8 @@ sRGB; uint8, uint16 or float32 in [0, 1]) to that plane and back:
   source's depth. A 16-bit scan stays 16-bit; nothing goes through 8 bits.
 - **Colour** sources, when only restored (:func:`restore_pixels`), stay colour: ``L`` is
   repaired and ``a``/``b`` are filled on the same mask from their surroundings (OpenCV's
-  Telea inpainting), so a scratch across a toned print takes the tone around it. When
-  colorized (:func:`repair_for_colorizing`) only ``L`` matters: the colorizer gets the
+  Telea inpainting, in bands of rows), so a scratch across a toned print takes the tone
+  around it. When colorized (:func:`repair_for_colorizing`) only ``L`` matters: the colorizer gets the
   repaired ``L`` as float32 gray (exact, no rounding).
 
 The damage mask is written as an 8-bit PNG (255 damaged, 0 not) beside the output:
@@ -75,6 +75,9 @@ MASK_SUFFIX = "_mask"
 CHROMA_INPAINT_RADIUS = 3
 #: pixels converted at once when repaired colours are computed (bounded temporaries)
 _CHUNK_PIXELS = 2_000_000
+#: rows of a colour source whose chroma is filled at a time, and rows of context above and below
+_CHROMA_BAND_ROWS = 1024
+_CHROMA_MARGIN_ROWS = 96
 
 
 @dataclass(frozen=True)
@@ -189,28 +192,51 @@ def _chroma_near(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _replace_colour(pixels: np.ndarray, before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A copy of ``(H, W, 3)`` colour ``pixels`` where the changed pixels have their new ``L``
-    and, inside the mask, ``a``/``b`` filled from around it; the others are copied bit for bit."""
+    and, inside the mask, ``a``/``b`` filled from around it; the others are copied bit for bit.
+
+    Works in bands of :data:`_CHROMA_BAND_ROWS` rows, each with :data:`_CHROMA_MARGIN_ROWS`
+    rows of context above and below for the inpainting (as the lightness is filled), so a
+    30-megapixel scan never holds more than a band's ``a``/``b`` and OpenCV's buffers for it."""
     changed = _changed(before, after, mask)
     out = pixels.copy()
-    if not changed.any():
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
         return out
-    ab = _chroma_near(pixels, mask)
+    height = pixels.shape[0]
+    first = int(rows[0]) // _CHROMA_BAND_ROWS * _CHROMA_BAND_ROWS
+    for start in range(first, int(rows[-1]) + 1, _CHROMA_BAND_ROWS):
+        stop = min(start + _CHROMA_BAND_ROWS, height)
+        if not changed[start:stop].any():
+            continue
+        top, bottom = max(0, start - _CHROMA_MARGIN_ROWS), min(height, stop + _CHROMA_MARGIN_ROWS)
+        _replace_colour_band(pixels[top:bottom], after[start:stop], mask[top:bottom], changed[start:stop],
+                             start - top, out[start:stop])
+    return out
+
+
+def _replace_colour_band(context: np.ndarray, after: np.ndarray, mask: np.ndarray, changed: np.ndarray,
+                         offset: int, out: np.ndarray) -> None:
+    """One band of :func:`_replace_colour`: ``context`` (the band's pixels with the rows around
+    it) and its ``mask``; ``after``, ``changed`` and ``out`` are the band's own rows, which
+    start ``offset`` rows into the context. Writes the changed pixels of ``out`` in place."""
+    ab = _chroma_near(context, mask)
     if mask.any():
         mask8 = mask.astype(np.uint8)
         for plane in ab:  # cv2.inpaint fills float32 planes one channel at a time
             plane[...] = cv2.inpaint(plane, mask8, CHROMA_INPAINT_RADIUS, cv2.INPAINT_TELEA)
-    if not mask.all() and changed.sum() > mask.sum():  # auto levels moved pixels far from the mask
-        outside = changed & ~mask
-        ab[:, outside] = _chroma_near(pixels, outside)[:, outside]
+    rows = slice(offset, offset + out.shape[0])
+    band_ab = ab[:, rows]
+    outside = changed & ~mask[rows]
+    if outside.any():  # auto levels moved pixels far from the mask: their own colour
+        band_ab[:, outside] = _chroma_near(context[rows], outside)[:, outside]
     where = np.flatnonzero(changed)
     flat_out = out.reshape(-1, 3)
-    lightness, a, b = after.reshape(-1), ab[0].reshape(-1), ab[1].reshape(-1)
+    lightness, a, b = after.reshape(-1), band_ab[0].reshape(-1), band_ab[1].reshape(-1)
     for start in range(0, where.size, _CHUNK_PIXELS):
         index = where[start : start + _CHUNK_PIXELS]
         lab = np.stack((lightness[index], a[index], b[index]))[:, :, np.newaxis]
         rgb = np.moveaxis(lab_to_rgb(lab)[:, :, 0], 0, -1).astype(np.float32)
-        flat_out[index] = _as_dtype(rgb, pixels.dtype)
-    return out
+        flat_out[index] = _as_dtype(rgb, out.dtype)
 
 
 def _is_gray(pixels: np.ndarray, equalise: bool) -> bool:
