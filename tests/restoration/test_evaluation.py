@@ -92,3 +92,26 @@ def test_small_regions() -> None:
 def test_an_empty_folder_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no photographs"):
         next(validation_set(tmp_path))
+
+
+def test_the_command_scores_the_learned_detector_with_or_without_its_torn_corners(
+        folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--no-torn-corners`` scores the detector's own marks (MODEL_CARD's "detector alone" row)."""
+    from masterpiece import restoration
+    from masterpiece.restoration import evaluation
+
+    made: list[tuple[str, dict]] = []
+
+    class Recording:
+        def __init__(self, name: str, **options: object) -> None:
+            made.append((name, options))
+
+        def detect(self, plane: np.ndarray) -> np.ndarray:
+            return np.zeros(plane.shape, bool)
+
+    monkeypatch.setattr(restoration, "Restorer", Recording)
+    for flags, expected in (([], None), (["--no-torn-corners"], False)):
+        made.clear()
+        assert evaluation.main(["--data", str(folder), "--detector", "learned", *flags]) == 0
+        assert made == [("learned", {"torn_corners": expected})]
+        assert "| learned/learned |" in capsys.readouterr().out

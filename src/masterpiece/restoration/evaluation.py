@@ -6,6 +6,7 @@ photographs converted to gray (never trained on), every detector and filling sco
     python -m masterpiece.restoration.evaluation                 # ../shared/data/val, learned and classical
     python -m masterpiece.restoration.evaluation --json out.json --limit 20
     python -m masterpiece.restoration.evaluation --cracks 1     # another set: with crack networks
+    python -m masterpiece.restoration.evaluation --no-torn-corners   # the detector's marks alone
 
 Photograph ``i`` (in name order) gets :func:`.damage.draw_damage` with ``seed = 17_000 + i`` and
 the default :class:`.damage.DamageConfig`. Figures, pooled over every pixel of every photograph:
@@ -244,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--detector", action="append", choices=("learned", "classical"),
                         help="detectors to score (repeatable; default both)")
+    parser.add_argument("--no-torn-corners", action="store_true",
+                        help="score the learned detector without growing its marks over torn corners (corners.py)")
     parser.add_argument("--cracks", type=float, default=0.0,
                         help="also draw crack networks (crazing), N per 512x512 pixels: another set than the "
                              "fixed measurement's, which has none")
@@ -251,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cracks < 0:
         parser.error(f"--cracks must be at least 0, not {args.cracks}")
     logging.basicConfig(level=logging.WARNING)
-    detectors = {name: Restorer(name).detect for name in (args.detector or ("learned", "classical"))}
+    corners = False if args.no_torn_corners else None
+    detectors = {name: Restorer(name, torn_corners=corners).detect for name in (args.detector or ("learned", "classical"))}
     results = evaluate(detectors, args.data, args.limit, config=DamageConfig(cracks=args.cracks))
     print(markdown_table(results))
     for name in ("learned/learned", "learned/ns", "oracle/learned", "oracle/ns"):
