@@ -280,25 +280,31 @@ def test_auto_levels_on_a_toned_print_keeps_its_tone() -> None:
     assert abs(hue_after - hue_before) < 0.15  # still sepia, not gray
 
 
-@pytest.mark.parametrize("band_rows", [16, 50])
+@pytest.mark.parametrize("band_rows", [40, 64])
 def test_the_chroma_of_a_colour_source_is_filled_band_by_band_as_on_the_whole_image(monkeypatch, band_rows) -> None:
     """Bands with context (the memory bound on big scans) give what one pass over the image
-    gives, the changed pixels of every band written in their own rows; auto levels too."""
+    gives: their edges avoid the holes (here one taller than the margin), and the changed
+    pixels of every band, auto levels' too, are written in their own rows."""
     rng = np.random.default_rng(4)
     gray = clean_print().astype(np.float32) / 255
     toned = np.stack((gray, gray * 0.85 + 0.05 * rng.random(gray.shape), gray * 0.65), axis=-1)
     pixels = np.round(toned * 255).astype(np.uint8)
-    pixels[SCRATCH_ROWS, 20:220] = 250
-    pixels[10:150, HAIRLINE_COLUMN] = 12
-    mask = damage_of(pixels)
+    mask = np.zeros(pixels.shape[:2], bool)
+    mask[SCRATCH_ROWS, 20:220] = True
+    mask[70:118, 100:180] = True  # a lost region 48 rows tall, across rows 72, 96 and 100
+    pixels[mask] = 250
     before = repair.image_lightness(pixels)
     after = before.copy()
     after[mask] = 55.0
-    after[100:104] += 1.0  # as auto levels moves pixels far from the mask
-    monkeypatch.setattr(repair, "_CHROMA_MARGIN_ROWS", 200)
+    after[130:134] += 1.0  # as auto levels moves pixels far from the mask
     whole = repair._replace_colour(pixels, before, after, mask)
     monkeypatch.setattr(repair, "_CHROMA_BAND_ROWS", band_rows)
+    monkeypatch.setattr(repair, "_CHROMA_MARGIN_ROWS", 6)
+    bands = []
+    one_band = repair._replace_colour_band
+    monkeypatch.setattr(repair, "_replace_colour_band", lambda *args: bands.append(args[4]) or one_band(*args))
     banded = repair._replace_colour(pixels, before, after, mask)
+    assert len(bands) >= 3 and any(offset == 6 for offset in bands)
     assert not np.array_equal(whole, pixels)
     assert np.array_equal(banded, whole)
     changed = mask | (after != before)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from masterpiece.errors import ConfigError, InvalidInputError
 from masterpiece.restoration.damage import DamageConfig, draw_damage
-from masterpiece.restoration.fill import FILL_CHOICES, fill_damage
+from masterpiece.restoration.fill import FILL_CHOICES, band_starts, fill_damage, inpaint
 
 from .conftest import photo_lightness
+
+FILL_METHODS_USED = (cv2.INPAINT_TELEA, cv2.INPAINT_NS)
 
 
 def _psnr(first: np.ndarray, second: np.ndarray) -> float:
@@ -33,6 +36,45 @@ def test_bands_agree_with_the_whole_image_for_small_holes() -> None:
     banded = fill_damage(damaged, mask, band_rows=64, margin_rows=32, keep_texture=False)
     assert np.abs(whole - banded).max() < 0.5
     assert np.array_equal(banded[~mask], damaged[~mask])
+
+
+def test_band_edges_are_moved_off_the_damage_within_a_quarter_band() -> None:
+    mask = np.zeros((1000, 50), bool)
+    assert band_starts(mask, 200) == [0, 200, 400, 600, 800]  # nothing damaged: every 200 rows
+    assert band_starts(mask, 200, step=4) == [0, 200, 400, 600, 800]
+    mask[:, 5] = True  # a scratch from top to bottom: every row crosses one damaged pixel
+    mask[152:260, 10:30] = True  # a hole across the edge at 200: the edge goes up to its top
+    mask[310:420, 10:30] = True  # one across 352 (200 below 152): up to its top, 310
+    assert band_starts(mask, 200) == [0, 152, 310, 510, 710, 910]  # then nothing better than 200 on
+    assert band_starts(mask, 200, step=4) == [0, 152, 308, 508, 708, 908]  # on the 4-row grid
+    heights = np.diff([*band_starts(mask, 200), 1000])
+    assert heights[:-1].min() >= 150 and heights.max() <= 250
+
+
+@pytest.mark.parametrize("method", FILL_CHOICES)
+def test_a_hole_taller_than_the_margin_is_filled_whole_as_on_the_whole_image(method: str) -> None:
+    """A torn corner or a large lost region across where a band would end: the band's edge
+    moves off it, so it is not filled from two sides of a seam (a review found the seam)."""
+    clean = photo_lightness(300, 200, seed=5)
+    damaged, mask = clean.copy(), np.zeros(clean.shape, bool)
+    rows, columns = np.mgrid[0:300, 0:200]
+    mask[(rows - 70) ** 2 + (columns - 100) ** 2 < 30**2] = True  # rows 41-99, across row 64
+    damaged[mask] = 97.0
+    whole = fill_damage(damaged, mask, method=method, band_rows=10_000, keep_texture=False)
+    banded = fill_damage(damaged, mask, method=method, band_rows=96, margin_rows=8, keep_texture=False)
+    assert band_starts(mask, 96, 4)[1] == 100  # below the hole, not through it at 96
+    assert np.abs(banded - whole).max() < 1e-3
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (2, 40), (40, 1), (1, 1)])
+def test_inpainting_planes_of_one_or_two_rows_or_columns(shape: tuple[int, int]) -> None:
+    plane = np.linspace(10, 60, shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    mask = np.zeros(shape, np.uint8)
+    mask.reshape(-1)[len(mask.reshape(-1)) // 2] = 1
+    for algorithm in FILL_METHODS_USED:
+        filled = inpaint(plane, mask, 3, algorithm)
+        assert filled.shape == shape and np.isfinite(filled).all()
+        assert np.array_equal(filled[mask == 0], plane[mask == 0])
 
 
 def test_empty_mask_returns_an_identical_copy(photo: np.ndarray) -> None:

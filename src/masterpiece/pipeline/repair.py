@@ -40,6 +40,7 @@ from PIL import Image
 from ..atomic import write_bytes_atomically
 from ..color.lab_np import DELTA, lab_to_rgb, linear_to_srgb, rgb_to_lab
 from ..errors import ConfigError, OutputError, OutputExistsError
+from ..restoration.fill import band_starts, inpaint
 from ..settings import DEFAULT_QUALITY
 from .bands import band_lightness, row_bands
 from .decoding import MaxPixelsDefault, read_image, resolve_max_pixels
@@ -194,18 +195,19 @@ def _replace_colour(pixels: np.ndarray, before: np.ndarray, after: np.ndarray, m
     """A copy of ``(H, W, 3)`` colour ``pixels`` where the changed pixels have their new ``L``
     and, inside the mask, ``a``/``b`` filled from around it; the others are copied bit for bit.
 
-    Works in bands of :data:`_CHROMA_BAND_ROWS` rows, each with :data:`_CHROMA_MARGIN_ROWS`
-    rows of context above and below for the inpainting (as the lightness is filled), so a
-    30-megapixel scan never holds more than a band's ``a``/``b`` and OpenCV's buffers for it."""
+    Works in bands of about :data:`_CHROMA_BAND_ROWS` rows whose edges cut as few holes as they
+    can (:func:`~masterpiece.restoration.fill.band_starts`, as the lightness is filled), each
+    with :data:`_CHROMA_MARGIN_ROWS` rows of context above and below, so a 30-megapixel scan
+    never holds more than a band's ``a``/``b`` and OpenCV's buffers for it. A hole no band's
+    edge cuts is filled as in one pass over the image; along one that every row crosses (a
+    scratch from top to bottom) the fill may differ slightly at the band's edge."""
     changed = _changed(before, after, mask)
     out = pixels.copy()
-    rows = np.flatnonzero(changed.any(axis=1))
-    if rows.size == 0:
+    if not changed.any():
         return out
     height = pixels.shape[0]
-    first = int(rows[0]) // _CHROMA_BAND_ROWS * _CHROMA_BAND_ROWS
-    for start in range(first, int(rows[-1]) + 1, _CHROMA_BAND_ROWS):
-        stop = min(start + _CHROMA_BAND_ROWS, height)
+    starts = band_starts(mask, _CHROMA_BAND_ROWS)
+    for start, stop in zip(starts, [*starts[1:], height]):
         if not changed[start:stop].any():
             continue
         top, bottom = max(0, start - _CHROMA_MARGIN_ROWS), min(height, stop + _CHROMA_MARGIN_ROWS)
@@ -223,7 +225,7 @@ def _replace_colour_band(context: np.ndarray, after: np.ndarray, mask: np.ndarra
     if mask.any():
         mask8 = mask.astype(np.uint8)
         for plane in ab:  # cv2.inpaint fills float32 planes one channel at a time
-            plane[...] = cv2.inpaint(plane, mask8, CHROMA_INPAINT_RADIUS, cv2.INPAINT_TELEA)
+            plane[...] = inpaint(plane, mask8, CHROMA_INPAINT_RADIUS, cv2.INPAINT_TELEA)
     rows = slice(offset, offset + out.shape[0])
     band_ab = ab[:, rows]
     outside = changed & ~mask[rows]

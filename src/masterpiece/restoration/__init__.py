@@ -78,7 +78,8 @@ class Restorer:
             corners it would grow.
 
     Raises:
-        ConfigError: an unknown detector or fill method, or ``threads`` < 1.
+        ConfigError: an unknown detector or fill method, ``threads`` < 1, or ``torn_corners``
+            not a bool or None.
         WeightsError: the bundled detector's or filler's files are missing or fail their sha256.
     """
 
@@ -96,6 +97,8 @@ class Restorer:
         self.fill_method: FillMethod = fill_method
         self.fill_radius = fill_radius
         self.keep_texture = keep_texture
+        if torn_corners not in (None, True, False):
+            raise ConfigError(f"torn_corners must be True, False or None, not {torn_corners!r}")
         self.torn_corners = detector == "learned" if torn_corners is None else torn_corners
         fill_damage(np.zeros((1, 1), np.float32), np.zeros((1, 1), bool), method=fill_method, radius=fill_radius)
         if repair and fill_method == "learned":

@@ -8,10 +8,13 @@ of a few hundred pixels, which is flat and, locally, could be an overexposed sky
 pixels). :func:`grow_torn_corners` looks at each corner of the image: the region connected
 to the corner pixel whose lightness stays within :data:`TONE_TOLERANCE` of the corner's own
 tone, if that tone is paper or black, the region ends inside the corner's window (a region
-that runs on is the picture's background, not a tear) and the detector already marks at
-least :data:`MIN_MARKED` of it, is marked whole (with its enclosed holes and a one-pixel
-rim). On clean photographs a corner region almost never carries the detector's marks, so
-the step adds next to nothing there (MODEL_CARD.md has the figures it was chosen with).
+that runs on is the picture's background, not a tear) and the detector already marks both
+the tear (:data:`MIN_TEAR_MARKED`) and the inside along it (:data:`MIN_MARKED_INSIDE`), is
+marked whole (with its enclosed holes and a one-pixel rim). Both shares are measured against
+the tear's length, not the corner's area, because the detector marks a strip of a few pixels
+along the tear whatever the scan's resolution. On clean photographs a corner region almost
+never carries the detector's marks, so the step adds next to nothing there (MODEL_CARD.md has
+the figures it was chosen with).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["BLACK_TONE", "CORNER_WINDOW", "MIN_MARKED", "PAPER_TONE", "TONE_TOLERANCE", "grow_torn_corners"]
+from ._checks import check_lightness, check_mask
+
+__all__ = ["BLACK_TONE", "CORNER_WINDOW", "MIN_MARKED_INSIDE", "MIN_TEAR_MARKED", "PAPER_TONE", "TONE_TOLERANCE",
+           "grow_torn_corners"]
 
 #: the side of the square window looked at in each corner, as a share of the shorter side
 #: (the synthetic damage tears at most 0.32 of it along an edge)
@@ -30,11 +36,12 @@ BLACK_TONE = 16.0
 #: how far (L units, after a 5 x 5 Gaussian that quiets the grain) the region's pixels may
 #: be from the tone at the corner
 TONE_TOLERANCE = 6.0
-#: the share of the region the detector must already mark
-MIN_MARKED = 0.01
-#: the share of the tear (the region's outline inside the image) that must lie within two
-#: pixels of the detector's marks: the detector finds tears, not the outline of a dark sky
+#: the share of the tear (the two-pixel ring around the region, inside the image) that must
+#: lie within two pixels of the detector's marks: the detector finds tears, not the outline
+#: of a dark sky
 MIN_TEAR_MARKED = 0.2
+#: the detector's marks inside the region, at least this many per pixel of the tear's ring
+MIN_MARKED_INSIDE = 0.05
 #: regions smaller than this (pixels) are left to the detector
 MIN_AREA = 30
 
@@ -58,19 +65,21 @@ def _region_at_corner(window: np.ndarray) -> np.ndarray | None:
     if region[-1].any() or region[:, -1].any() or np.count_nonzero(region) < MIN_AREA:
         return None
     _, outside = cv2.connectedComponents((~region).view(np.uint8), connectivity=4)
-    reaches_far_edges = np.unique(np.concatenate((outside[-1], outside[:, -1])))
-    return region | ~np.isin(outside, reaches_far_edges)
+    on_edges = np.unique(np.concatenate((outside[0], outside[-1], outside[:, 0], outside[:, -1])))
+    return region | ~np.isin(outside, on_edges)  # holes: what the region encloses
 
 
 def _marked_enough(region: np.ndarray, marks: np.ndarray) -> bool:
-    """Whether the detector marks :data:`MIN_MARKED` of ``region`` and :data:`MIN_TEAR_MARKED`
-    of its tear (the two-pixel ring around it); both (s, s) bool, the corner at (0, 0)."""
-    if np.count_nonzero(marks & region) < MIN_MARKED * np.count_nonzero(region):
-        return False
+    """Whether the detector marks :data:`MIN_TEAR_MARKED` of ``region``'s tear (the two-pixel
+    ring around it) and :data:`MIN_MARKED_INSIDE` pixels inside it per pixel of that ring;
+    both (s, s) bool, the corner at (0, 0)."""
     near = np.ones((5, 5), np.uint8)
     tear = cv2.dilate(region.view(np.uint8), near).view(bool) & ~region
+    tear_pixels = max(1, np.count_nonzero(tear))
+    if np.count_nonzero(marks & region) < MIN_MARKED_INSIDE * tear_pixels:
+        return False
     near_marks = cv2.dilate(marks.view(np.uint8), near).view(bool)
-    return np.count_nonzero(tear & near_marks) >= MIN_TEAR_MARKED * max(1, np.count_nonzero(tear))
+    return np.count_nonzero(tear & near_marks) >= MIN_TEAR_MARKED * tear_pixels
 
 
 def grow_torn_corners(lightness: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -83,18 +92,20 @@ def grow_torn_corners(lightness: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Returns:
         (H, W) bool: ``mask`` or'ed with every corner region that qualifies (module docstring);
         ``mask`` itself is a subset of it.
+
+    Raises:
+        InvalidInputError: ``lightness`` is not L in [0, 100] or ``mask`` has another shape.
     """
+    lightness = check_lightness(lightness)
+    grown = check_mask(mask, lightness.shape).copy()
     height, width = lightness.shape
     side = int(CORNER_WINDOW * min(height, width))
-    grown = mask.copy()
-    if side < 8:
-        return grown
     rim = np.ones((3, 3), np.uint8)
     for flip_rows in (False, True):
         for flip_columns in (False, True):
             rows = slice(height - side, height) if flip_rows else slice(0, side)
             columns = slice(width - side, width) if flip_columns else slice(0, side)
-            marks = mask[rows, columns]
+            marks = grown[rows, columns]
             if not marks.any():
                 continue
             # the corner's window turned so that the image's corner is at (0, 0)

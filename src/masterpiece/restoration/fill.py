@@ -2,8 +2,10 @@
 
 OpenCV's inpainting (Telea's fast marching method or Navier-Stokes) on float32 L, in bands of
 rows with an overlap so that a 30-megapixel scan never needs more than a band of OpenCV's
-working buffers. Only the masked pixels of the result are taken: every other pixel is the
-input's, bit for bit.
+working buffers. A band's edge is put, within a quarter of a band, on the row that crosses the
+fewest damaged pixels (:func:`band_starts`), so that a large hole (a torn corner) is filled
+whole rather than from two sides of a seam. Only the masked pixels of the result are taken:
+every other pixel is the input's, bit for bit.
 
 By region size: a damaged region of at least :data:`LARGE_REGION` pixels whose inside keeps
 the fine texture of its surroundings (a water stain or a blotch darkens the picture without
@@ -32,7 +34,7 @@ from ._checks import check_lightness, check_mask
 from .features import BLOCK
 from .learned_fill import INPAINT_RADIUS, bundled_filler
 
-__all__ = ["FILL_CHOICES", "FILL_METHODS", "fill_damage"]
+__all__ = ["FILL_CHOICES", "FILL_METHODS", "band_starts", "fill_damage", "inpaint"]
 
 FillMethod = Literal["learned", "ns", "telea"]
 #: OpenCV's inpainting algorithms by name
@@ -77,6 +79,46 @@ def _correct_tone(damaged: np.ndarray, mask: np.ndarray, filled: np.ndarray) -> 
         filled[rows, columns][inside] = np.clip(seen * gain, 0, 100)
 
 
+def band_starts(mask: np.ndarray, band_rows: int, step: int = 1) -> list[int]:
+    """The first rows of the bands ``mask``'s image is processed in, the first one 0.
+
+    Each band edge lies within a quarter of ``band_rows`` of where a fixed band height would put
+    it, on the row (a multiple of ``step``) where the fewest damaged pixels meet across it
+    (none if possible; the nearest such row), so that holes are rarely cut in two. Bands are
+    then between 3/4 and 5/4 of ``band_rows`` rows (the last one may be shorter).
+
+    Args:
+        mask: (H, W) bool, True where damaged.
+        band_rows: the rows of a band (a multiple of ``step``).
+        step: band edges fall on multiples of it (the filler network's block grid: 4).
+    """
+    height = mask.shape[0]
+    counts = np.count_nonzero(mask, axis=1)
+    crossing = np.minimum(counts, np.concatenate(([0], counts[:-1])))  # row r with the row above
+    starts, slack = [0], band_rows // 4
+    while starts[-1] + band_rows < height:
+        nominal = starts[-1] + band_rows
+        low = -(-max(starts[-1] + step, nominal - slack) // step) * step
+        candidates = np.arange(low, min(height - 1, nominal + slack) + 1, step)
+        if candidates.size == 0:
+            starts.append(nominal)
+            continue
+        order = np.lexsort((np.abs(candidates - nominal), crossing[candidates]))
+        starts.append(int(candidates[order[0]]))
+    return starts
+
+
+def inpaint(plane: np.ndarray, mask: np.ndarray, radius: float, algorithm: int) -> np.ndarray:
+    """``cv2.inpaint`` of a float32 (H, W) plane, also for planes of one or two rows or columns
+    (padded by repeating their edges first: OpenCV 5 can return NaN for a single row)."""
+    pad_rows, pad_columns = max(0, 3 - plane.shape[0]), max(0, 3 - plane.shape[1])
+    if not (pad_rows or pad_columns):
+        return cv2.inpaint(plane, mask, radius, algorithm)
+    border = (0, pad_rows, 0, pad_columns, cv2.BORDER_REPLICATE)
+    padded = cv2.inpaint(cv2.copyMakeBorder(plane, *border), cv2.copyMakeBorder(mask, *border), radius, algorithm)
+    return np.ascontiguousarray(padded[: plane.shape[0], : plane.shape[1]])
+
+
 def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod = "ns", radius: float = 3.0,
                 keep_texture: bool = True, band_rows: int = _BAND_ROWS, margin_rows: int = _MARGIN_ROWS,
                 threads: int | None = None) -> np.ndarray:
@@ -93,9 +135,10 @@ def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod =
             ``"learned"``).
         keep_texture: correct the tone of large regions that keep their texture (stains)
             instead of inpainting them (OpenCV's methods only: the filler network does its own).
-        band_rows: rows inpainted at a time (the memory bound); ``margin_rows`` of context
-            above and below each band. Holes taller than the margin are filled from the context
-            the band sees. With ``"learned"`` the bands are rounded down onto the network's
+        band_rows: rows inpainted at a time, about (the memory bound; :func:`band_starts` moves
+            each band's edge by up to a quarter of it to cut as few holes as it can);
+            ``margin_rows`` of context above and below each band. A hole a band's edge still
+            cuts, and taller than the margin, is filled from the context the band sees. With ``"learned"`` the bands are rounded down onto the network's
             4-row block grid and the margin is at least the network's reach, so the network
             computes on each band what it would on the whole image.
         threads: ONNX Runtime's threads for the filler network (None: every core).
@@ -125,13 +168,13 @@ def fill_damage(lightness: np.ndarray, mask: np.ndarray, *, method: FillMethod =
         radius, band_rows = INPAINT_RADIUS, max(BLOCK, band_rows // BLOCK * BLOCK)
         margin_rows = max(margin_rows, filler.context_rows)
     algorithm = FILL_METHODS["ns" if method == "learned" else method]
-    for start in range(int(rows[0]) // band_rows * band_rows, int(rows[-1]) + 1, band_rows):
-        stop = min(start + band_rows, height)
+    starts = band_starts(damaged, band_rows, BLOCK if filler is not None else 1)
+    for start, stop in zip(starts, [*starts[1:], height]):
         band_mask = damaged[start:stop]
         if not band_mask.any():
             continue
         top, bottom = max(0, start - margin_rows), min(height, stop + margin_rows)
-        context = cv2.inpaint(plane[top:bottom], damaged[top:bottom].view(np.uint8), radius, algorithm)
+        context = inpaint(plane[top:bottom], damaged[top:bottom].view(np.uint8), radius, algorithm)
         if filler is not None:  # the network's reach around the band, within the inpainted context
             low, high = max(0, start - filler.context_rows), min(height, stop + filler.context_rows)
             inpainted = np.clip(context[low - top:high - top], 0, 100)
