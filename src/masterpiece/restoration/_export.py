@@ -12,7 +12,7 @@ from torch import nn
 from ..atomic import atomic_path
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256, onnx_filename, write_manifest_entry
 
-__all__ = ["export_onnx", "save_weights"]
+__all__ = ["export_onnx", "fuse_space_to_depth", "save_weights"]
 
 _OPSET = 17
 
@@ -24,6 +24,33 @@ def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None
     with atomic_path(path, mode=0o644) as temporary:
         save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(temporary),
                   metadata=metadata)
+
+
+def fuse_space_to_depth(body: nn.Sequential) -> nn.Sequential:
+    """``body`` with its leading space-to-depth and 1x1 convolution replaced by the one strided
+    convolution they equal (kernel and stride the block's side), for export.
+
+    ``PixelUnshuffle(r)`` puts pixel ``(i, j)`` of each ``r x r`` block of input channel ``c``
+    in channel ``c r^2 + i r + j``, so a 1x1 convolution after it with weights ``W[o, c r^2 +
+    i r + j]`` is the ``r x r`` convolution of stride ``r`` with weights ``K[o, c, i, j]``: the
+    same sums, without the 6-dimensional transpose, which took a third of the filler's and a
+    sixth of the detector's time in ONNX Runtime (MODEL_CARD.md). The result agrees with
+    ``body`` to float rounding (about 1e-4 on logits; tested). A body that does not start with
+    a space-to-depth and a 1x1 convolution is returned as it is.
+    """
+    layers = list(body)
+    if len(layers) < 2 or not isinstance(layers[0], nn.PixelUnshuffle) or not isinstance(layers[1], nn.Conv2d):
+        return body
+    block, mix = layers[0].downscale_factor, layers[1]
+    if mix.kernel_size != (1, 1) or mix.groups != 1 or mix.in_channels % (block * block):
+        return body
+    inputs = mix.in_channels // (block * block)
+    fused = nn.Conv2d(inputs, mix.out_channels, block, stride=block, bias=mix.bias is not None)
+    with torch.no_grad():
+        fused.weight.copy_(mix.weight.reshape(mix.out_channels, inputs, block, block))
+        if mix.bias is not None:
+            fused.bias.copy_(mix.bias)
+    return nn.Sequential(fused, *layers[2:])
 
 
 def export_onnx(model: nn.Module, weights: Path, model_name: str, channels: int, names: tuple[str, str],

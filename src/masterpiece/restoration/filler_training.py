@@ -47,7 +47,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256
-from ._export import export_onnx, save_weights
+from ._export import export_onnx, fuse_space_to_depth, save_weights
 from ._onnx import detector_dir
 from .damage import DamageConfig, draw_damage
 from .features import BLOCK
@@ -325,8 +325,9 @@ def export_bundled_filler(directory: Path | None = None) -> dict[str, BundledOnn
                 "masterpiece.damage": settings.get("damage", ""), "masterpiece.context_rows": str(model.band_context),
                 "masterpiece.smoothing": str(model.smoothing)}
     # the body alone: the smoothing and the combination run in OpenCV and NumPy at inference
-    # (LearnedFiller), where a separable filter is far faster than a grouped convolution
-    return export_onnx(model.body, weights, FILLER_NAME, FILLER_PLANES, ("planes", "coefficients"), metadata)
+    # (LearnedFiller), where a separable filter is far faster than a grouped convolution; the
+    # space-to-depth is fused into the first convolution (a third of the network's time)
+    return export_onnx(fuse_space_to_depth(model.body), weights, FILLER_NAME, FILLER_PLANES, ("planes", "coefficients"), metadata)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

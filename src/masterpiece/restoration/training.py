@@ -26,6 +26,7 @@ of the clean photographs) and writes the safetensors;
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -43,7 +44,7 @@ from torch import nn
 from ..atomic import atomic_path
 from ..color.lab_np import gray_to_lightness
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256
-from ._export import export_onnx, save_weights
+from ._export import export_onnx, fuse_space_to_depth, save_weights
 from .damage import DamageConfig, draw_damage
 from .features import BLOCK, FEATURE_CHANNELS, FEATURE_ELEMENT, detector_features
 from .learned import DETECTOR_NAME, DETECTOR_WEIGHTS, detector_dir
@@ -406,7 +407,9 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
                 "masterpiece.source_sha256": file_sha256(weights),
                 "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
                 "masterpiece.context_rows": str(model.band_context)}
-    return export_onnx(model, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
+    inference = copy.deepcopy(model)
+    inference.body = fuse_space_to_depth(model.body)  # the same sums, a third less ONNX Runtime time
+    return export_onnx(inference, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
