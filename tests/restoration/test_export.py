@@ -47,7 +47,9 @@ def test_other_bodies_are_left_as_they_are() -> None:
     plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     wide_mix = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 3))
     grouped = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 6, 1, groups=3))
-    for body in (plain, wide_mix, grouped, nn.Sequential(nn.PixelUnshuffle(2))):
+    strided = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 1, stride=2))
+    padded = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 1, padding=1))
+    for body in (plain, wide_mix, grouped, strided, padded, nn.Sequential(nn.PixelUnshuffle(2))):
         assert fuse_space_to_depth(body) is body
 
 

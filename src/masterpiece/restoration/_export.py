@@ -35,17 +35,21 @@ def fuse_space_to_depth(body: nn.Sequential) -> nn.Sequential:
     i r + j]`` is the ``r x r`` convolution of stride ``r`` with weights ``K[o, c, i, j]``: the
     same sums, without the 6-dimensional transpose, which took a third of the filler's and a
     sixth of the detector's time in ONNX Runtime (MODEL_CARD.md). The result agrees with
-    ``body`` to float rounding (about 1e-4 on logits; tested). A body that does not start with
-    a space-to-depth and a 1x1 convolution is returned as it is.
+    ``body`` to float rounding (about 1e-4 on logits; tested) on inputs whose sides are
+    multiples of the block, as the callers pad them (on others the space-to-depth fails and the
+    strided convolution drops the last rows). A body that does not start with a space-to-depth
+    and a plain 1x1 convolution (stride 1, no padding, no groups) is returned as it is.
     """
     layers = list(body)
     if len(layers) < 2 or not isinstance(layers[0], nn.PixelUnshuffle) or not isinstance(layers[1], nn.Conv2d):
         return body
     block, mix = layers[0].downscale_factor, layers[1]
-    if mix.kernel_size != (1, 1) or mix.groups != 1 or mix.in_channels % (block * block):
+    if (mix.kernel_size != (1, 1) or mix.stride != (1, 1) or mix.padding != (0, 0) or mix.groups != 1
+            or mix.in_channels % (block * block)):
         return body
     inputs = mix.in_channels // (block * block)
-    fused = nn.Conv2d(inputs, mix.out_channels, block, stride=block, bias=mix.bias is not None)
+    fused = nn.Conv2d(inputs, mix.out_channels, block, stride=block, bias=mix.bias is not None,
+                      device=mix.weight.device, dtype=mix.weight.dtype)
     with torch.no_grad():
         fused.weight.copy_(mix.weight.reshape(mix.out_channels, inputs, block, block))
         if mix.bias is not None:

@@ -408,7 +408,7 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
                 "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
                 "masterpiece.context_rows": str(model.band_context)}
     inference = copy.deepcopy(model)
-    inference.body = fuse_space_to_depth(model.body)  # the same sums, a third less ONNX Runtime time
+    inference.body = fuse_space_to_depth(inference.body)  # the same sums, a third less ONNX Runtime time
     return export_onnx(inference, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
 
 
