@@ -26,7 +26,6 @@ of the clean photographs) and writes the safetensors;
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import logging
@@ -407,9 +406,8 @@ def export_bundled_detector(directory: Path | None = None) -> dict[str, BundledO
                 "masterpiece.source_sha256": file_sha256(weights),
                 "masterpiece.damage": settings.get("damage") or json.dumps(TRAINING_DAMAGE.as_dict()),
                 "masterpiece.context_rows": str(model.band_context)}
-    inference = copy.deepcopy(model)
-    inference.body = fuse_space_to_depth(inference.body)  # the same sums, a third less ONNX Runtime time
-    return export_onnx(inference, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
+    model.body = fuse_space_to_depth(model.body)  # loaded only to be exported: the same sums, less ONNX Runtime time
+    return export_onnx(model, weights, DETECTOR_NAME, FEATURE_CHANNELS, ("features", "logits"), metadata)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
