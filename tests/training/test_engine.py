@@ -114,9 +114,7 @@ def test_best_weights_are_the_best_validation_epoch_not_the_last(
     assert all(torch.equal(last[key], weights("epoch_0003.safetensors")[key]) for key in last)
 
 
-@pytest.mark.parametrize(
-    "setting", [{"crop_size": 33}, {"precision": "fp8"}, {"hint_probability": 2.0}, {"trainable": "decoder"}]
-)
+@pytest.mark.parametrize("setting", [{"crop_size": 33}, {"precision": "fp8"}, {"hint_probability": 2.0}])
 def test_invalid_settings_are_rejected(tiny_photos, tmp_path, setting):
     with pytest.raises(ConfigError):
         _config(tiny_photos, tmp_path, **setting).validate()
@@ -215,44 +213,3 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_photos, tmp_path):
     assert torch.allclose(a["class_head.weight"].float(), b["class_head.weight"].float(), atol=1e-3)
     fresh = load_file(train(_config(tiny_photos, tmp_path / "fresh", epochs=1, learning_rate=1e-12)).final_weights)
     assert not torch.allclose(a["class_head.weight"].float(), fresh["class_head.weight"].float(), atol=1e-3)
-
-
-def test_training_the_hint_weights_alone_keeps_the_automatic_colours_exactly(tiny_photos, tmp_path):
-    """``trainable="hints"``: only the hint-only entries move (batch norm, weight decay and
-    every other weight untouched), so predictions without hints are bit for bit the start's."""
-    import torch
-    from safetensors.torch import load_file
-
-    from masterpiece.models import load_state_dict
-
-    train(_config(tiny_photos, tmp_path / "base", epochs=1))
-    base = tmp_path / "base" / "final.safetensors"
-    tuned = train(_config(
-        tiny_photos, tmp_path / "tuned", epochs=2, init_weights=str(base), trainable="hints",
-        hint_probability=1.0, learning_rate=1e-2, weight_decay=10.0,  # decay would shrink every entry
-    ))
-    before, after = load_file(base), load_file(tuned.final_weights)
-    changed = sorted(key for key in before if not torch.equal(before[key].float(), after[key].float()))
-    assert changed == ["stage1.0.0.weight", "up2.refine.0.0.weight"]
-    models = []
-    for weights in (base, tuned.final_weights):
-        model = create_model("compact", pretrained=False)
-        model.load_state_dict(load_state_dict(weights))
-        models.append(model.eval())
-    masks = models[0].hint_only_weights()
-    for name, entries in masks.items():
-        assert torch.equal(before[name].float()[~entries], after[name].float()[~entries])
-    lightness = torch.rand(2, 1, 64, 64) * 100
-    mask = torch.zeros(2, 1, 64, 64)
-    mask[..., 10:14, 10:14] = 1
-    hint_ab = torch.zeros(2, 2, 64, 64)
-    hint_ab[:, 0] = 30 * mask[:, 0]
-    with torch.no_grad():
-        assert torch.equal(models[0].predict(lightness).logits, models[1].predict(lightness).logits)
-        moved = models[0].predict(lightness, hint_ab, mask).ab - models[1].predict(lightness, hint_ab, mask).ab
-    assert moved.abs().max() > 1e-4
-
-
-def test_training_the_hint_weights_of_a_model_without_them_is_refused(tiny_photos, tmp_path):
-    with pytest.raises(ConfigError, match="--trainable all"):
-        train(_config(tiny_photos, tmp_path / "run", model="eccv16", trainable="hints", epochs=1))

@@ -17,7 +17,6 @@ _OPTION_HELP = {
     "max_steps": "stop after this many steps; the learning rate is annealed over them (exact resume)",
     "time_budget_minutes": "stop after this many minutes (anneals over that time unless --max-steps)",
     "init_weights": "start a new run from these weights (safetensors; fine-tuning)",
-    "trainable": "all, or hints: train only the weights that read hint inputs, the automatic colours kept exactly",
     "batch_size": "images per step and process",
     "crop_size": "side of the square training crops (multiple of 16)",
     "learning_rate": "AdamW peak learning rate",

@@ -84,17 +84,6 @@ class ColorizationModel(nn.Module):
         """``(Q, 2)`` ab centres (Lab units) of the classification bins, or ``None``."""
         return None
 
-    def hint_only_weights(self) -> dict[str, torch.Tensor]:
-        """The weights that multiply nothing but hint inputs, as ``{parameter name: mask}``.
-
-        Each mask is a bool tensor of its parameter's shape, ``True`` for the entries that
-        see only the hint colours or the pooled hint mask: inputs that are exactly 0 when
-        no hint is given. Changing those entries changes the hinted colours and leaves the
-        automatic colours bit for bit as they were; ``masterpiece train --trainable hints``
-        trains them alone. Empty for models without such weights.
-        """
-        return {}
-
     def predict(
         self,
         lightness: torch.Tensor,

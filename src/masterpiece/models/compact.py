@@ -105,22 +105,6 @@ class CompactColorizer(ColorizationModel):
     def bin_centers(self) -> torch.Tensor:
         return self.ab_bin_centers
 
-    def hint_only_weights(self) -> dict[str, torch.Tensor]:
-        """The first convolution's weights on the two hint-ab channels and the decoder's on
-        the pooled hints (ab and hinted fraction): all read inputs that are 0 without hints.
-
-        The first convolution's hint-mask channel is not among them: it reads ``mask - 0.5``,
-        which is -0.5, not 0, without hints.
-        """
-        first = self.stage1[0][0].weight  # (c1, 4, 3, 3): L, a, b, mask - 0.5
-        merge = self.up2.refine[0][0].weight  # (c2, c2 + 3, 3, 3): features, pooled a, b, fraction
-        first_mask = torch.zeros_like(first, dtype=torch.bool)
-        first_mask[:, 1:3] = True
-        merge_mask = torch.zeros_like(merge, dtype=torch.bool)
-        merge_mask[:, -3:] = True
-        names = {id(param): name for name, param in self.named_parameters()}
-        return {names[id(first)]: first_mask, names[id(merge)]: merge_mask}
-
     def predict(
         self,
         lightness: torch.Tensor,

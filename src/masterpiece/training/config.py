@@ -26,11 +26,6 @@ class TrainConfig:
             ``max_steps`` the cosine schedule follows that time (not exactly resumable).
         init_weights: weights file (safetensors) to start a new run from (fine-tuning);
             ignored when resuming from ``last.pt``.
-        trainable: ``all`` trains every weight; ``hints`` only the weights that read
-            nothing but hint inputs (:meth:`~masterpiece.models.ColorizationModel.hint_only_weights`),
-            with batch norm frozen and no weight decay, so the automatic colours stay bit for
-            bit those of ``init_weights`` and only the response to hints is trained (use it
-            with ``hint_probability`` 1: unhinted images teach those weights nothing).
         batch_size: images per step (per process under torchrun).
         crop_size: side of the square training crops (pixels, multiple of 16).
         min_scale: images are resized so their short side is ``U(crop_size, short side)``
@@ -65,7 +60,6 @@ class TrainConfig:
     max_steps: int | None = None
     time_budget_minutes: float | None = None
     init_weights: str | None = None
-    trainable: str = "all"
     batch_size: int = 24
     crop_size: int = 176
     min_scale: float = 0.6
@@ -104,7 +98,6 @@ class TrainConfig:
             "hint_probability": 0.0 <= self.hint_probability <= 1.0,
             "hint_geometric_p": 0.0 < self.hint_geometric_p <= 1.0,
             "max_hint_patch": self.max_hint_patch >= 1,
-            "trainable": self.trainable in {"all", "hints"},
             "precision": self.precision in {"auto", "bf16", "fp16", "fp32"},
             "device": self.device in {"auto", "cpu", "cuda"},
             "time_budget_minutes": self.time_budget_minutes is None or self.time_budget_minutes > 0,

@@ -138,10 +138,7 @@ class Trainer:
             model.bin_centers.cpu(), prior, config.rebalance_mix, config.target_neighbors,
             config.target_sigma, config.regression_weight,
         ).to(context.device)
-        optimizer = torch.optim.AdamW(
-            _trainable_parameters(model, config.trainable), lr=config.learning_rate,
-            weight_decay=0.0 if config.trainable == "hints" else config.weight_decay,
-        )
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         progress = _EpochProgress()
         self._prior, self._best_score = prior, None
         start_epoch, step, elapsed_before = 0, 0, 0.0
@@ -218,9 +215,7 @@ class Trainer:
 
     def _train_epoch(self, train_model, model, criterion, optimizer, loader, epoch, step, started, progress):
         config, context = self.config, self.context
-        # training the hint weights alone keeps batch norm's statistics: the automatic colours
-        # depend on them
-        model.train(config.trainable == "all")
+        model.train()
         per_epoch = max(1, loader.sampler.items_per_epoch())
         bar = tqdm(loader, desc=f"epoch {epoch + 1}", disable=not context.is_main, leave=False, unit="batch")
         for lab in bar:
@@ -344,29 +339,6 @@ class _EpochProgress:
         if not state:
             return cls()
         return cls(state["items"], state["batches"], dict(state["totals"]), state["seconds"])
-
-
-def _trainable_parameters(model: ColorizationModel, trainable: str) -> list[torch.nn.Parameter]:
-    """The parameters the optimizer updates; for ``hints`` the others are frozen and the
-    trained ones' gradients masked to their hint-only entries."""
-    if trainable == "all":
-        return list(model.parameters())
-    masks = model.hint_only_weights()
-    if not masks:
-        from ..errors import ConfigError
-
-        raise ConfigError(
-            f"{type(model).__name__} has no weights that read only hint inputs: "
-            "use --trainable all for this architecture"
-        )
-    chosen = []
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(name in masks)
-        if name in masks:
-            mask = masks[name].to(parameter.device)
-            parameter.register_hook(lambda grad, mask=mask: grad * mask)
-            chosen.append(parameter)
-    return chosen
 
 
 def _ddp_predict(train_model: DistributedDataParallel, lightness: torch.Tensor, hints: HintMaps) -> ColorPrediction:
