@@ -128,6 +128,30 @@ def test_onnx_matches_the_network_in_torch(photo: np.ndarray) -> None:
     assert np.abs(detector.logits(damaged) - expected).max() < 1e-3
 
 
+def test_the_detector_runs_without_the_blocked_layout_and_marks_what_it_would_with_it(
+    photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detector's session skips ONNX Runtime's channel-blocked rewriting (faster and
+    leaner for its thin full-resolution head, MODEL_CARD.md); the filler's keeps it. Both
+    layouts give the same logits."""
+    import onnxruntime
+
+    from masterpiece.restoration import _onnx
+    from masterpiece.restoration.learned_fill import LearnedFiller
+
+    detector = LearnedDetector()
+    level = detector._session.get_session_options().graph_optimization_level
+    assert level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    filler_level = LearnedFiller()._session.get_session_options().graph_optimization_level
+    assert filler_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    damaged, _ = draw_damage(photo, seed=2, config=SCRATCHES)
+    blocked = _onnx.open_session
+    monkeypatch.setattr(learned, "open_session", lambda *args, **kwargs: blocked(*args[:3]))
+    with_blocks = LearnedDetector()
+    assert with_blocks._session.get_session_options().graph_optimization_level == filler_level
+    assert np.abs(detector.logits(damaged) - with_blocks.logits(damaged)).max() < 1e-4
+
+
 def test_the_rebuild_gives_the_same_bytes(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     from masterpiece.restoration.training import export_bundled_detector

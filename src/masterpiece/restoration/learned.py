@@ -77,7 +77,7 @@ class LearnedDetector:
     def __init__(self, model_path: Path | None = None, *, threads: int | None = None,
                  threshold: float | None = None, band_rows: int | None = None) -> None:
         path = _bundled_model() if model_path is None else Path(model_path)
-        self._session = open_session(path, threads, "the damage detector")
+        self._session = open_session(path, threads, "the damage detector", blocked_layout=False)
         metadata = self._session.get_modelmeta().custom_metadata_map
         chosen = float(metadata.get("masterpiece.threshold", _DEFAULT_THRESHOLD)) if threshold is None else threshold
         if not 0 < chosen < 1:
