@@ -196,3 +196,55 @@ def test_blended_decoding_is_the_same_in_pytorch_and_onnx_runtime(weight: float,
         torch.testing.assert_close(model(lightness, temperature=0.38), expected, atol=1e-5, rtol=1e-5)
     actual = backend.network_ab(lightness.numpy(), None, 0.38)
     np.testing.assert_allclose(actual, expected.numpy(), atol=1e-3, rtol=1e-3)
+
+
+def _with_random_statistics(name: str) -> torch.nn.Module:
+    """A seeded model whose batch norms have non-trivial statistics and affine parameters."""
+    model = _seeded(name).eval()
+    generator = torch.Generator().manual_seed(3)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            channels = module.num_features
+            module.running_mean.copy_(torch.randn(channels, generator=generator))
+            module.running_var.copy_(torch.rand(channels, generator=generator) + 0.05)
+            module.weight.data.copy_(torch.randn(channels, generator=generator))
+            module.bias.data.copy_(torch.randn(channels, generator=generator))
+    return model
+
+
+def test_batch_norms_are_folded_in_float64_and_predict_the_same() -> None:
+    """Every batch norm after a convolution goes into that convolution, computed in float64
+    and rounded once (the exporter's float32 folding rounds differently on other CPUs)."""
+    from masterpiece.models.export import fold_batch_norms
+
+    model = _with_random_statistics("compact")
+    folded = fold_batch_norms(model)
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in folded.modules())
+    assert any(isinstance(module, torch.nn.BatchNorm2d) for module in model.modules())  # a copy
+    conv, bn = model.stage1[0][0], model.stage1[0][1]
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    expected_weight = (conv.weight.double() * scale[:, None, None, None]).float()
+    expected_bias = (bn.bias.double() - bn.running_mean.double() * scale).float()
+    assert torch.equal(folded.stage1[0][0].weight, expected_weight)
+    assert torch.equal(folded.stage1[0][0].bias, expected_bias)
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        before, after = model.predict(lightness), folded.predict(lightness)
+    assert torch.allclose(before.logits, after.logits, atol=1e-3, rtol=1e-4)
+    assert torch.allclose(before.ab, after.ab, atol=1e-3)
+
+
+def test_the_exported_graph_holds_the_float64_folded_weights(tmp_path: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from masterpiece.models.export import fold_batch_norms
+
+    model = _with_random_statistics("compact")
+    path = export_onnx(model, tmp_path / "compact.onnx", size=64)
+    graph = onnx.load(str(path)).graph
+    assert "BatchNormalization" not in {node.op_type for node in graph.node}
+    stored = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    folded = {f"model.{name}": value.numpy() for name, value in fold_batch_norms(model).state_dict().items()}
+    convolutions = [node.input[1] for node in graph.node if node.op_type == "Conv"]
+    assert convolutions and all(np.array_equal(stored[name], folded[name]) for name in convolutions)
