@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import json
 import logging
 import os
@@ -209,7 +210,7 @@ def fold_batch_norms(model: ColorizationModel) -> ColorizationModel:
         if not isinstance(module, nn.Sequential):
             continue
         children = list(module.named_children())
-        for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+        for (_, conv), (bn_name, bn) in itertools.pairwise(children):
             if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats):
                 continue
             weight = conv.weight.detach().double().numpy()
