@@ -131,9 +131,9 @@ def test_onnx_matches_the_network_in_torch(photo: np.ndarray) -> None:
 def test_the_detector_runs_without_the_blocked_layout_and_marks_what_it_would_with_it(
     photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The detector's session skips ONNX Runtime's channel-blocked rewriting (faster and
-    leaner for its thin full-resolution head, MODEL_CARD.md); the filler's keeps it. Both
-    layouts give the same logits."""
+    """The detector's session skips ONNX Runtime's channel-blocked rewriting (faster for its
+    thin full-resolution head, BENCHMARKS.md); the filler's keeps it. Both layouts give the
+    same logits."""
     import onnxruntime
 
     from masterpiece.restoration import _onnx

@@ -40,6 +40,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -68,6 +69,7 @@ INPUT_NAMES = ("lightness", "hint_ab", "hint_mask")
 OUTPUT_NAMES = ("logits", "ab")
 #: ONNX opset of the exported graphs
 OPSET = 17
+_Module = TypeVar("_Module", bound=nn.Module)
 _INSTALL_HINT = "install the ONNX extras: pip install 'masterpiece[onnx]' (onnx and onnxruntime)"
 
 
@@ -195,7 +197,7 @@ def export_onnx(
     return output
 
 
-def fold_batch_norms(model: ColorizationModel) -> ColorizationModel:
+def fold_batch_norms(model: _Module) -> _Module:
     """A copy of ``model`` (in eval mode) with every batch norm that directly follows a
     convolution in a ``Sequential`` folded into that convolution's weights and bias.
 

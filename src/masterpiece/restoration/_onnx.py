@@ -34,8 +34,9 @@ def open_session(path: Path, threads: int | None, what: str, *, blocked_layout: 
     layout (NCHWc, blocks of 8 or 16 channels), its default. The damage detector turns it off:
     its full-resolution head has 5 -> 8 -> 1 channels, which the blocks pad to 16 and convert
     back and forth; without them a 4-megapixel band ran in 163 ms instead of 211 ms (Intel
-    Xeon, 2 cores; the same results to 1e-6, the same masks) and a 30-megapixel scan peaked at
-    1,132 MB instead of 1,010 MB (MODEL_CARD.md). The filler's convolutions are all at a quarter
+    Xeon, 2 cores; the same results to 1e-6, the same masks). The 30-megapixel peak moved
+    both ways: 1,199 -> 1,161 MB on the harness's scan, 1,010 -> 1,132 MB on another, where
+    the plain convolutions' unfolded inputs stay in the arena (BENCHMARKS.md). The filler's convolutions are all at a quarter
     of the resolution and 16 channels wide: it is faster with the blocks (46 ms against 71 ms).
 
     Raises:
