@@ -37,6 +37,23 @@ def test_single_file_default_output(photo_tree, compact_weights, capsys):
     assert str(output) in captured.out and "model compact" in captured.err
 
 
+def test_a_new_output_without_an_extension_is_a_folder(photo_tree, compact_weights, tmp_path, capsys):
+    """No image file could be written to ``-o colour`` (it has no extension): it becomes a folder
+    holding ``a.png``; with --format it is the file ``colour.jpg``; an existing file is kept."""
+    out = tmp_path / "colour"
+    assert main(["colorize", str(photo_tree / "a.png"), "-o", str(out), *_args(compact_weights)]) == 0
+    assert out.is_dir() and Image.open(out / "a.png").mode == "RGB"
+    assert main(["colorize", str(photo_tree / "a.png"), "-o", str(tmp_path / "named"), "--format", "jpg",
+                 *_args(compact_weights)]) == 0
+    assert (tmp_path / "named.jpg").is_file() and not (tmp_path / "named").exists()
+    existing = tmp_path / "notes"
+    existing.write_bytes(b"mine")
+    assert main(["colorize", str(photo_tree / "a.png"), "-o", str(existing), "--overwrite",
+                 *_args(compact_weights)]) != 0
+    assert existing.read_bytes() == b"mine"
+    assert "no extension" in capsys.readouterr().err
+
+
 def test_folder_mirrors_tree_and_skips_existing(photo_tree, compact_weights, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["colorize", str(photo_tree), "-o", str(out), *_args(compact_weights)]) == 0

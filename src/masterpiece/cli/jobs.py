@@ -110,7 +110,9 @@ def plan_jobs(inputs: list[str], output: str | None, extension: str | None, suff
     Folders are searched with :func:`~masterpiece.pipeline.folders.iter_image_files`; what cannot
     be searched, and inputs whose output another input already has, become ``problems``.
     Without ``output``, a file's output is ``NAME{suffix}.EXT`` beside it and a folder's
-    ``FOLDER{suffix}``.
+    ``FOLDER{suffix}``. ``output`` is a folder for several inputs or a folder, when it is
+    one, ends in a separator, or is new and has no extension (no image file could be written
+    there) while ``extension`` is not given; else the one input's file.
     """
     from ..errors import InvalidInputError
 
@@ -119,7 +121,11 @@ def plan_jobs(inputs: list[str], output: str | None, extension: str | None, suff
     out_dir = Path(output) if output else None
     if several and out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"-o {output} must be a folder when colorizing several images or a folder")
-    into_folder = out_dir is not None and (several or out_dir.is_dir() or output.endswith(("/", "\\")))
+    # a new -o without an extension names no image file (none could be written there): a folder,
+    # unless --format gives the file its extension
+    new_folder = (out_dir is not None and output != "-" and not extension and not os.path.lexists(out_dir)
+                  and not out_dir.suffix)
+    into_folder = out_dir is not None and (several or out_dir.is_dir() or output.endswith(("/", "\\")) or new_folder)
     for item in inputs:
         source = Path(item)
         if source.is_dir():
