@@ -5,7 +5,8 @@
 cross-entropy), ``hints`` (simulated user hints), ``engine`` (the loop: :func:`train`,
 :class:`Trainer`, ``torchrun`` support), ``checkpoints`` (resumable state, exported
 safetensors), ``validation`` (the per-epoch pass), ``sampling`` (a data order that resumes
-mid-epoch), ``distributed`` (process groups).
+mid-epoch), ``distributed`` (process groups), ``pack`` (the photographs packed small for a machine that
+can take little data: ``python -m masterpiece.training.pack``).
 
 ::
 

@@ -1,0 +1,190 @@
+"""Packing training photographs small, for a machine that can take little data (a lent GPU).
+
+::
+
+    python -m masterpiece.training.pack ../shared/data/train ../shared/data/train_people \\
+        --out packs/train176 --short-side 176 --budget-mb 24
+
+The photographs are read as training reads them (:class:`.data.ColorPhotoDataset`: near-gray
+ones skipped, each resized so that its short side is ``short_side``), then written as JPEG, one
+quality for all: the highest of 95, 90, ..., 60 whose files, estimated on a seeded sample, fit
+in ``budget_mb``. Where even the lowest does not fit, or the estimate was short, a seeded random
+subset is kept. Each source gets a subfolder of its name (``train/``, ``train_people/``), the
+files keep the sources' order (``00042_name.jpg``), so ``masterpiece train PACK`` and the damage
+detector's ``--data PACK`` read a pack as they read the originals. ``pack.json`` holds the
+settings and counts, ``sources.csv`` each file's source (the originals' terms apply to it).
+
+The pack is built in a temporary folder beside ``out`` and renamed into place at the end: an
+existing ``out`` is never touched, and an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..atomic import output_error, temporary_sibling
+from ..errors import ConfigError, DataError, OutputError, OutputExistsError
+from .data import ColorPhotoDataset, collect_image_paths
+
+__all__ = ["PackResult", "pack_photos"]
+
+#: the JPEG qualities tried, best first; below 60 the colours (subsampled 4:2:0) go blocky, so a
+#: tighter budget keeps fewer photographs instead
+QUALITIES = tuple(range(95, 55, -5))
+#: photographs encoded to estimate each quality's size
+_SAMPLE = 200
+
+
+@dataclass
+class PackResult:
+    """What :func:`pack_photos` wrote."""
+
+    out: str
+    photos: int
+    skipped: int  # near-gray or unreadable
+    dropped: int  # left out to fit the budget
+    quality: int
+    short_side: int
+    megabytes: float
+    budget_mb: float
+    seed: int
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """(H, W, 3) uint8 sRGB -> JPEG bytes (4:2:0, optimized Huffman tables)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _choose_quality(images: Sequence[np.ndarray], budget: float, rng: np.random.Generator) -> int:
+    """The best quality whose estimated total (mean size of a sample times the count) fits."""
+    sample = [images[i] for i in rng.permutation(len(images))[:_SAMPLE]]
+    for quality in QUALITIES:
+        estimate = np.mean([len(_jpeg(rgb, quality)) for rgb in sample]) * len(images)
+        if estimate <= budget:
+            return quality
+    return QUALITIES[-1]
+
+
+def _file_name(index: int, source: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", source.stem)[:40].strip("_") or "photo"
+    return f"{index:05d}_{stem}.jpg"
+
+
+def _source_folder(path: Path, sources: Sequence[Path]) -> str:
+    """The subfolder a photograph goes to: the name of the source folder it came from."""
+    for source in sources:
+        if source.is_dir() and path.is_relative_to(source):
+            return source.name
+    return "photos"
+
+
+def pack_photos(
+    sources: Sequence[str | Path], out: str | Path, *, short_side: int = 176, budget_mb: float = 24.0,
+    quality: int | None = None, seed: int = 0, min_chroma: float = 4.0,
+) -> PackResult:
+    """Write the colour photographs of ``sources`` into the folder ``out``, small (module docstring).
+
+    Args:
+        sources: folders (searched recursively) or list files of colour photographs.
+        out: the pack's folder; it must not exist.
+        short_side: each photograph's short side in pixels (the training crop: 176 for
+            ``compact``); smaller photographs are enlarged to it, as training does.
+        budget_mb: the most the pack's JPEG files may hold together (megabytes, 10^6 bytes).
+        quality: a JPEG quality (1-95) instead of the best that fits the budget.
+        seed: the sample that estimates the sizes and the subset dropped to fit.
+        min_chroma: photographs whose mean chroma (ab units) is below it are skipped, as
+            training skips them.
+
+    Raises:
+        OutputExistsError: ``out`` exists.
+        ConfigError: a side under 16, a budget not positive, a quality outside 1-95.
+        DataError: no source or no usable colour photograph.
+        OutputError: ``out``'s folder cannot be written.
+    """
+    out = Path(out)
+    if os.path.lexists(out):
+        raise OutputExistsError(f"{out} exists; give --out a new folder (a pack is never written over)")
+    if short_side < 16 or budget_mb <= 0 or (quality is not None and not 1 <= quality <= 95):
+        raise ConfigError(f"pack settings: short side {short_side} (at least 16), budget {budget_mb} MB (above 0), "
+                          f"quality {quality} (1-95)")
+    source_paths = [Path(source) for source in sources]
+    paths = collect_image_paths(source_paths)
+    dataset = ColorPhotoDataset(paths, short_side, min_chroma=min_chroma, max_side=short_side, seed=seed)
+    rng = np.random.default_rng(seed)
+    budget = budget_mb * 1e6
+    chosen = quality if quality is not None else _choose_quality(dataset.images, budget, rng)
+    encoded = [_jpeg(rgb, chosen) for rgb in dataset.images]
+    keep = np.ones(len(encoded), bool)
+    total = sum(map(len, encoded))
+    for index in rng.permutation(len(encoded)):  # drop a seeded random subset until it fits
+        if total <= budget:
+            break
+        keep[index] = False
+        total -= len(encoded[index])
+    if not keep.any():
+        raise DataError(f"not one photograph fits in {budget_mb} MB at quality {chosen}; raise --budget-mb")
+    result = PackResult(str(out), int(keep.sum()), len(dataset.skipped), int((~keep).sum()), chosen, short_side,
+                        round(total / 1e6, 3), budget_mb, seed)
+    partial = temporary_sibling(out)
+    try:
+        partial.mkdir(parents=True)
+        with open(partial / "sources.csv", "w", newline="", encoding="utf-8") as listing:
+            writer = csv.writer(listing)
+            writer.writerow(["file", "source"])
+            for index, (path, data) in enumerate(zip(dataset.paths, encoded)):
+                if not keep[index]:
+                    continue
+                name = Path(_source_folder(path, source_paths)) / _file_name(index, path)
+                (partial / name.parent).mkdir(exist_ok=True)
+                (partial / name).write_bytes(data)
+                writer.writerow([name.as_posix(), str(path)])
+        (partial / "pack.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+        if os.path.lexists(out):  # made by someone else meanwhile
+            raise OutputExistsError(f"{out} appeared while packing; give --out a new folder")
+        os.rename(partial, out)
+    except OutputError:
+        raise
+    except OSError as error:
+        raise output_error(out, error) from error
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m masterpiece.training.pack SOURCE... --out DIR``"""
+    parser = argparse.ArgumentParser(prog="python -m masterpiece.training.pack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sources", nargs="+", help="folders or list files of colour photographs")
+    parser.add_argument("--out", type=Path, required=True, help="the pack's folder (must not exist)")
+    parser.add_argument("--short-side", type=int, default=176, help="short side of each photograph (default 176)")
+    parser.add_argument("--budget-mb", type=float, default=24.0, help="most megabytes of JPEG files (default 24)")
+    parser.add_argument("--quality", type=int, help="JPEG quality instead of the best that fits the budget")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        result = pack_photos(args.sources, args.out, short_side=args.short_side, budget_mb=args.budget_mb,
+                             quality=args.quality, seed=args.seed)
+    except (ConfigError, DataError, OutputError) as error:
+        parser.exit(2, f"{parser.prog}: {error}\n")
+    print(f"packed {result.photos} photographs ({result.skipped} skipped as near-gray or unreadable, "
+          f"{result.dropped} left out to fit) at JPEG quality {result.quality}: {result.megabytes:.1f} MB in {result.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
