@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders, or - for standard input")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="output file (one input), folder (several inputs, a folder, a path ending in /, or a new "
-                        "name without an extension), or - for stdout; "
+                        "name without an extension unless --format or - as input), or - for stdout; "
                         "default: NAME_colorized.EXT beside each file, FOLDER_colorized for a folder")
     add_model_options(parser)
     add_output_options(parser, format_help="output format for folders and stdout, e.g. png or jpg (default: keep the input's)")

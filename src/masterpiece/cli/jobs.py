@@ -124,7 +124,7 @@ def plan_jobs(inputs: list[str], output: str | None, extension: str | None, suff
     # a new -o without an extension names no image file (none could be written there): a folder,
     # unless --format gives the file its extension
     new_folder = (out_dir is not None and output != "-" and not extension and not os.path.lexists(out_dir)
-                  and not out_dir.suffix)
+                  and os.path.splitext(out_dir.name)[1] in ("", "."))  # "name." too, on every Python
     into_folder = out_dir is not None and (several or out_dir.is_dir() or output.endswith(("/", "\\")) or new_folder)
     for item in inputs:
         source = Path(item)

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders, or - for standard input")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="output file (one input), folder (several inputs, a folder, a path ending in /, or a new "
-                        "name without an extension), or - for stdout; "
+                        "name without an extension unless --format or - as input), or - for stdout; "
                         f"default: NAME{SUFFIX}.EXT beside each file, FOLDER{SUFFIX} for a folder")
     add_output_options(parser, format_help="output format for folders and stdout, e.g. png or tif (default: keep the input's)")
     add_restore_options(parser, verb_restores=True)

@@ -8,7 +8,7 @@
 The photographs are read as training reads them (:class:`.data.ColorPhotoDataset`: near-gray
 ones skipped, each resized so that its short side is ``short_side``), then written as JPEG, one
 quality for all: the highest of 95, 90, ..., 60 whose files, estimated on a seeded sample, fit
-in ``budget_mb``. Where even the lowest does not fit, or the estimate was short, a seeded random
+in ``budget_mb`` (which also holds ``sources.csv`` and ``pack.json``). Where even the lowest does not fit, or the estimate was short, a seeded random
 subset is kept. Each source gets a subfolder of its name (``train/``, ``train_people/``), the
 files keep the sources' order (``00042_name.jpg``), so ``masterpiece train PACK`` and the damage
 detector's ``--data PACK`` read a pack as they read the originals. ``pack.json`` holds the
@@ -24,6 +24,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from ..atomic import output_error, temporary_sibling
-from ..errors import ConfigError, DataError, OutputError, OutputExistsError
+from ..errors import ConfigError, DataError, MasterpieceError, OutputError, OutputExistsError
 from .data import ColorPhotoDataset, collect_image_paths
 
 __all__ = ["PackResult", "pack_photos"]
@@ -45,6 +46,8 @@ __all__ = ["PackResult", "pack_photos"]
 QUALITIES = tuple(range(95, 55, -5))
 #: photographs encoded to estimate each quality's size
 _SAMPLE = 200
+#: what the budget keeps for pack.json and the header of sources.csv
+_FIXED_BYTES = 1_000
 
 
 @dataclass
@@ -57,7 +60,7 @@ class PackResult:
     dropped: int  # left out to fit the budget
     quality: int
     short_side: int
-    megabytes: float
+    megabytes: float  # of the JPEG files
     budget_mb: float
     seed: int
 
@@ -85,10 +88,12 @@ def _file_name(index: int, source: Path) -> str:
 
 
 def _source_folder(path: Path, sources: Sequence[Path]) -> str:
-    """The subfolder a photograph goes to: the name of the source folder it came from."""
+    """The subfolder a photograph goes to: the name of the source folder it came from
+    (``photos`` for list files, single files and folders without a usable name, such as ``.``)."""
     for source in sources:
         if source.is_dir() and path.is_relative_to(source):
-            return source.name
+            name = Path(os.path.abspath(source)).name
+            return name if name and not name.startswith(".") else "photos"
     return "photos"
 
 
@@ -103,7 +108,8 @@ def pack_photos(
         out: the pack's folder; it must not exist.
         short_side: each photograph's short side in pixels (the training crop: 176 for
             ``compact``); smaller photographs are enlarged to it, as training does.
-        budget_mb: the most the pack's JPEG files may hold together (megabytes, 10^6 bytes).
+        budget_mb: the most the pack may hold, its JPEG files, ``sources.csv`` and ``pack.json``
+            together (megabytes, 10^6 bytes).
         quality: a JPEG quality (1-95) instead of the best that fits the budget.
         seed: the sample that estimates the sizes and the subset dropped to fit.
         min_chroma: photographs whose mean chroma (ab units) is below it are skipped, as
@@ -118,9 +124,10 @@ def pack_photos(
     out = Path(out)
     if os.path.lexists(out):
         raise OutputExistsError(f"{out} exists; give --out a new folder (a pack is never written over)")
-    if short_side < 16 or budget_mb <= 0 or (quality is not None and not 1 <= quality <= 95):
+    if (short_side < 16 or not (math.isfinite(budget_mb) and budget_mb > 0) or seed < 0
+            or (quality is not None and not 1 <= quality <= 95)):
         raise ConfigError(f"pack settings: short side {short_side} (at least 16), budget {budget_mb} MB (above 0), "
-                          f"quality {quality} (1-95)")
+                          f"quality {quality} (1-95), seed {seed} (0 or more)")
     source_paths = [Path(source) for source in sources]
     paths = collect_image_paths(source_paths)
     dataset = ColorPhotoDataset(paths, short_side, min_chroma=min_chroma, max_side=short_side, seed=seed)
@@ -128,27 +135,31 @@ def pack_photos(
     budget = budget_mb * 1e6
     chosen = quality if quality is not None else _choose_quality(dataset.images, budget, rng)
     encoded = [_jpeg(rgb, chosen) for rgb in dataset.images]
+    names = [Path(_source_folder(path, source_paths)) / _file_name(index, path)
+             for index, path in enumerate(dataset.paths)]
+    # each photograph costs its JPEG file and its row of sources.csv; pack.json about 300 bytes
+    costs = [len(data) + len(f"{name.as_posix()},{path}\r\n".encode()) for data, name, path in
+             zip(encoded, names, dataset.paths)]
     keep = np.ones(len(encoded), bool)
-    total = sum(map(len, encoded))
+    total = sum(costs) + _FIXED_BYTES
     for index in rng.permutation(len(encoded)):  # drop a seeded random subset until it fits
         if total <= budget:
             break
         keep[index] = False
-        total -= len(encoded[index])
+        total -= costs[index]
     if not keep.any():
         raise DataError(f"not one photograph fits in {budget_mb} MB at quality {chosen}; raise --budget-mb")
     result = PackResult(str(out), int(keep.sum()), len(dataset.skipped), int((~keep).sum()), chosen, short_side,
-                        round(total / 1e6, 3), budget_mb, seed)
+                        round(sum(len(encoded[i]) for i in np.flatnonzero(keep)) / 1e6, 3), budget_mb, seed)
     partial = temporary_sibling(out)
     try:
         partial.mkdir(parents=True)
         with open(partial / "sources.csv", "w", newline="", encoding="utf-8") as listing:
             writer = csv.writer(listing)
             writer.writerow(["file", "source"])
-            for index, (path, data) in enumerate(zip(dataset.paths, encoded)):
+            for index, (path, data, name) in enumerate(zip(dataset.paths, encoded, names)):
                 if not keep[index]:
                     continue
-                name = Path(_source_folder(path, source_paths)) / _file_name(index, path)
                 (partial / name.parent).mkdir(exist_ok=True)
                 (partial / name).write_bytes(data)
                 writer.writerow([name.as_posix(), str(path)])
@@ -172,14 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("sources", nargs="+", help="folders or list files of colour photographs")
     parser.add_argument("--out", type=Path, required=True, help="the pack's folder (must not exist)")
     parser.add_argument("--short-side", type=int, default=176, help="short side of each photograph (default 176)")
-    parser.add_argument("--budget-mb", type=float, default=24.0, help="most megabytes of JPEG files (default 24)")
+    parser.add_argument("--budget-mb", type=float, default=24.0, help="most megabytes the pack holds (default 24)")
     parser.add_argument("--quality", type=int, help="JPEG quality instead of the best that fits the budget")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         result = pack_photos(args.sources, args.out, short_side=args.short_side, budget_mb=args.budget_mb,
                              quality=args.quality, seed=args.seed)
-    except (ConfigError, DataError, OutputError) as error:
+    except MasterpieceError as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"packed {result.photos} photographs ({result.skipped} skipped as near-gray or unreadable, "
           f"{result.dropped} left out to fit) at JPEG quality {result.quality}: {result.megabytes:.1f} MB in {result.out}")
