@@ -145,3 +145,30 @@ def test_learning_rate_warms_up_then_follows_the_cosine():
     assert scheduled_learning_rate(1e-3, 0.0, 100, warmup_steps=100) == pytest.approx(1e-3)
     assert scheduled_learning_rate(1e-3, 0.5, 500, warmup_steps=100) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
     assert scheduled_learning_rate(1e-3, 1.0, 500) == pytest.approx(5e-5)
+
+
+def test_training_runs_with_several_damage_workers_on_the_named_device(tmp_path, caplog):
+    """``workers`` processes draw the damage and ``device`` holds the network (``cpu`` here; a
+    lent GPU passes ``cuda``); the checkpoint loads on the CPU. A pack's layout (``train/``,
+    ``train_people/`` of JPEG files) is what it reads."""
+    from PIL import Image
+
+    from masterpiece.errors import ConfigError
+    from masterpiece.restoration.training import train
+
+    root = tmp_path / "pack"
+    (root / "train").mkdir(parents=True)
+    (root / "train_people").mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 256, (180, 200, 3), dtype=np.uint8)).save(root / "train_people" / f"{index}.jpg")
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="masterpiece.restoration.training"):
+        last = train(tmp_path / "run", root, minutes=0.05, batch=2, photos=3, workers=2, device="cpu", threads=1)
+    assert "damage drawn by 2 worker process(es), the network on cpu" in caplog.text
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert load_checkpoint(last).width == 24 and torch.load(last, weights_only=True)["step"] >= 1
+    assert all(record["loss"] > 0 for record in records)
+    with pytest.raises(ConfigError, match="workers"):
+        train(tmp_path / "run2", root, minutes=0.01, workers=0)

@@ -42,6 +42,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..color.lab_np import gray_to_lightness
+from ..errors import ConfigError
 from ..models.bundled_onnx import BundledOnnxFile, file_sha256
 from ._export import export_onnx, fuse_space_to_depth, save_weights
 from .damage import DamageConfig, draw_damage
@@ -227,7 +228,7 @@ def detector_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
 def train(out: Path, data_root: Path, minutes: float, *, width: int | None = None, dilations: Sequence[int] | None = None,
           batch: int = 12, photos: int = 3000, seed: int = 0, threads: int = 2, learning_rate: float = 3e-3,
           init: Path | None = None, clean_fraction: float = 0.0, damage: DamageConfig = TRAINING_DAMAGE,
-          warmup_steps: int = 0) -> Path:
+          warmup_steps: int = 0, device: str = "cpu", workers: int = 1) -> Path:
     """Train :class:`DamageNet` for about ``minutes`` of wall time; returns the last checkpoint.
 
     The last 64 photographs of ``train`` are held out (threshold choice in :func:`bundle`).
@@ -238,8 +239,13 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int | None = Non
     scratch); ``clean_fraction``: the share of crops with grain and
     no damage; ``damage``: what is drawn on the other crops; ``warmup_steps``: a linear warm-up
     of the learning rate (AdamW's first steps are about ``learning_rate`` per weight whatever the
-    gradient, a jolt to an initialised network; the shipped detector's phases ran without).
+    gradient, a jolt to an initialised network; the shipped detector's phases ran without);
+    ``device``: where the network trains (``cuda`` on a lent GPU; the damage is drawn on the
+    CPU); ``workers``: processes drawing the damage, each with its own seeded stream (the
+    drawing, not the network, is what a GPU machine's many cores speed up).
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, not {workers}")
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -256,10 +262,11 @@ def train(out: Path, data_root: Path, minutes: float, *, width: int | None = Non
         if (model.width, model.dilations) != (width, dilations):
             logger.info("widening %d channels %s to %d channels %s", model.width, model.dilations, width, dilations)
             model = widen(model, width, dilations)
-    model.train()
+    model.to(device).train()
+    logger.info("damage drawn by %d worker process(es), the network on %s", workers, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     loader = torch.utils.data.DataLoader(_Samples(bank, seed, batch, clean_fraction, damage), batch_size=None,
-                                         num_workers=1, prefetch_factor=4)
+                                         num_workers=workers, prefetch_factor=4, pin_memory=device != "cpu")
     with open(out / "log.jsonl", "a", encoding="utf-8") as log:
         _loop(model, optimizer, loader, log, out, minutes, learning_rate, damage, warmup_steps)
     return out / "last.pt"
@@ -277,7 +284,9 @@ def _loop(model: DamageNet, optimizer: torch.optim.Optimizer, loader: torch.util
           warmup_steps: int = 0) -> None:
     deadline = time.monotonic() + minutes * 60
     started, recent = time.monotonic(), []
-    for step, (features, target, weight) in enumerate(loader, start=1):
+    device = next(model.parameters()).device
+    for step, batch in enumerate(loader, start=1):
+        features, target, weight = (part.to(device, non_blocking=True) for part in batch)
         progress = min(1.0, (time.monotonic() - started) / (minutes * 60))
         for group in optimizer.param_groups:
             group["lr"] = scheduled_learning_rate(learning_rate, progress, step, warmup_steps)
@@ -426,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--cracks", type=float, default=TRAINING_DAMAGE.cracks,
                      help="crack networks per 512 x 512 in the training damage")
     run.add_argument("--threads", type=int, default=2)
+    run.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda (default cpu)")
+    run.add_argument("--workers", type=int, default=1, help="processes drawing the damage (default 1)")
     run.add_argument("--init", type=Path, help="start from the weights of this checkpoint or bundled safetensors")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--learning-rate", type=float, default=3e-3)
@@ -443,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(train(args.out, args.data, args.minutes, width=args.width, dilations=args.dilations, threads=args.threads,
                     init=args.init, seed=args.seed, learning_rate=args.learning_rate,
                     clean_fraction=args.clean_fraction, damage=dataclasses.replace(TRAINING_DAMAGE, cracks=args.cracks),
-                    warmup_steps=args.warmup_steps))
+                    warmup_steps=args.warmup_steps, device=args.device, workers=args.workers))
     else:
         files = bundle(args.checkpoint, args.data, args.out) if args.action == "bundle" else export_bundled_detector(args.out)
         for precision, entry in files.items():
