@@ -177,6 +177,22 @@ def test_unknown_model_is_one_line_error(photo_tree, capsys):
     assert code != 0 and len(err) == 1 and "unknown model 'nope'" in err[0]
 
 
+def test_a_file_to_stdout_with_dash_o(photo_tree, compact_weights, tmp_path):
+    """``-o -`` writes the one input file's result to standard output (in its own format, or
+    --format's); with several inputs it is refused with what to do, and nothing is written."""
+    here = tmp_path / "cwd"  # where a file named "-" would appear
+    here.mkdir()
+    command = [sys.executable, "-m", "masterpiece.cli", "colorize", str(photo_tree / "a.png"), "-o", "-",
+               *_args(compact_weights)]
+    result = subprocess.run(command, capture_output=True, timeout=120, check=False, cwd=here)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.startswith(b"\x89PNG") and b"colorized " + str(photo_tree / "a.png").encode() in result.stderr
+    assert list(here.iterdir()) == []  # no file named '-'
+    several = subprocess.run([*command[:4], str(photo_tree / "a.png"), *command[4:]], capture_output=True,
+                             timeout=120, check=False, cwd=here)
+    assert several.returncode != 0 and b"-o FOLDER" in several.stderr and several.stdout == b""
+
+
 def test_stdin_to_stdout_through_the_installed_command(photo_tree, compact_weights):
     command = [sys.executable, "-m", "masterpiece.cli", "colorize", "-", "--format", "png", *_args(compact_weights)]
     result = subprocess.run(command, input=(photo_tree / "a.png").read_bytes(), capture_output=True, timeout=120)

@@ -138,6 +138,18 @@ def test_stdin_to_stdout(prints):
     assert image.pixels.ndim == 2 and image.pixels[SCRATCH].mean() < 200
 
 
+def test_a_file_to_stdout_with_dash_o(prints, tmp_path):
+    here = tmp_path / "cwd"  # where a file named "-" would appear
+    here.mkdir()
+    command = [sys.executable, "-m", "masterpiece.cli", "restore", str(prints / "a.png"), "-o", "-", *CLASSICAL]
+    result = subprocess.run(command, capture_output=True, timeout=120, check=False, cwd=here)
+    assert result.returncode == 0, result.stderr.decode()
+    assert read_image(result.stdout).pixels[SCRATCH].mean() < 200 and list(here.iterdir()) == []
+    missing = subprocess.run([*command[:4], str(tmp_path / "none.png"), "-o", "-", *CLASSICAL], capture_output=True,
+                             timeout=120, check=False)
+    assert missing.returncode == 2 and b"no such file" in missing.stderr  # the stream mode's one input: a usage error
+
+
 def test_colorize_restore_from_stdin(prints, compact_weights):
     command = [sys.executable, "-m", "masterpiece.cli", "colorize", "-", "--format", "png", "--restore",
                *CLASSICAL, *_model(compact_weights)]

@@ -9,7 +9,6 @@ and the summary with ``restore`` and ``batch`` (:mod:`.jobs`): this verb gives
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,11 +20,11 @@ from .options import (
     add_model_options,
     add_output_options,
     add_restore_options,
-    check_one_stdin,
     check_options,
     make_colorizer,
     make_restorer,
     max_pixels_option,
+    stream_source,
 )
 
 if TYPE_CHECKING:
@@ -79,21 +78,21 @@ class ColorizeWorker:
 
 def run(args: argparse.Namespace) -> int:
     check_options(args)
-    if STDIO in args.inputs:
-        check_one_stdin(args)
-        return _run_stdio(args)
+    stream = stream_source(args)
+    if stream is not None:
+        return _run_stdio(args, *stream)
     plan = plan_jobs(args.inputs, args.output, args.extension)
     return run_plan(plan, args, lambda: ColorizeWorker(make_colorizer(args), make_restorer(args)))
 
 
-def _run_stdio(args: argparse.Namespace) -> int:
-    """Read one image from stdin; write to ``-o`` or, by default, to stdout."""
+def _run_stdio(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
+    """Colorize one image (stdin's bytes, or a file for ``-o -``); write to ``-o`` or, by
+    default, to stdout."""
     from ..pipeline.decoding import read_image
     from ..pipeline.encoding import encode_image
     from ..pipeline.formats import writable_format
 
-    data = sys.stdin.buffer.read()
-    loaded = read_image(data, **max_pixels_option(args))
+    loaded = read_image(source, **max_pixels_option(args))
     colorizer = make_colorizer(args)
     rgb = colorizer.colorize_loaded(loaded, restore=make_restorer(args))
     if args.output and args.output != STDIO:
@@ -108,5 +107,5 @@ def _run_stdio(args: argparse.Namespace) -> int:
             rgb, fmt, alpha=loaded.alpha, exif=loaded.exif, icc_profile=loaded.icc_profile, quality=args.quality
         )
         write_stdout(encoded)
-    say(f"colorized standard input with model {colorizer.model_name}")
+    say(f"colorized {name} with model {colorizer.model_name}")
     return EXIT_OK

@@ -106,6 +106,32 @@ def check_one_stdin(args: argparse.Namespace) -> None:
         raise ConfigError("'-' (standard input) cannot be combined with other inputs")
 
 
+def stream_source(args: argparse.Namespace) -> tuple[bytes | Path, str] | None:
+    """The one image of the stream mode and its name for the summary: standard input (``-`` as
+    the input), or the one input file when ``-o -`` sends the result to standard output;
+    ``None`` for the file mode (outputs planned by :func:`~.jobs.plan_jobs`).
+
+    Raises:
+        ConfigError: ``-`` with other inputs, or ``-o -`` with several inputs or a folder.
+        InvalidInputError: the input file of ``-o -`` does not exist.
+    """
+    import sys
+
+    from ..errors import ConfigError, InvalidInputError
+
+    if STDIO in args.inputs:
+        check_one_stdin(args)
+        return sys.stdin.buffer.read(), "standard input"
+    if args.output != STDIO:
+        return None
+    source = Path(args.inputs[0])
+    if len(args.inputs) > 1 or source.is_dir():
+        raise ConfigError("-o - (standard output) takes one image file; give several inputs or a folder -o FOLDER")
+    if not source.is_file():
+        raise InvalidInputError(f"{source}: no such file or folder")
+    return source, str(source)
+
+
 def make_colorizer(args: argparse.Namespace) -> Colorizer:
     """The colorizer the model options (and ``--max-pixels``) ask for; the model loads here."""
     from ..pipeline.image import Colorizer

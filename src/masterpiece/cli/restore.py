@@ -10,7 +10,6 @@ default output is ``NAME_restored.EXT`` beside a file, ``FOLDER_restored`` for a
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +20,9 @@ from .options import (
     STDIO,
     add_output_options,
     add_restore_options,
-    check_one_stdin,
     check_options,
     max_pixels_option,
+    stream_source,
 )
 
 if TYPE_CHECKING:
@@ -88,9 +87,9 @@ class RestoreWorker:
 
 def run(args: argparse.Namespace) -> int:
     check_options(args)
-    if STDIO in args.inputs:
-        check_one_stdin(args)
-        return _run_stdio(args)
+    stream = stream_source(args)
+    if stream is not None:
+        return _run_stdio(args, *stream)
     plan = plan_jobs(args.inputs, args.output, args.extension, suffix=SUFFIX)
     return run_plan(plan, args, lambda: _worker(args), done="restored")
 
@@ -101,13 +100,14 @@ def _worker(args: argparse.Namespace) -> RestoreWorker:
     return RestoreWorker(Restorer(args.detector, auto_levels=args.auto_levels), max_pixels_option(args))
 
 
-def _run_stdio(args: argparse.Namespace) -> int:
-    """Read one image from stdin; write to ``-o`` or, by default, to stdout."""
+def _run_stdio(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
+    """Restore one image (stdin's bytes, or a file for ``-o -``); write to ``-o`` or, by
+    default, to stdout."""
     from ..pipeline.decoding import read_image
     from ..pipeline.formats import writable_format
     from ..pipeline.repair import encode_restored, restore_pixels, write_restored
 
-    loaded = read_image(sys.stdin.buffer.read(), **max_pixels_option(args))
+    loaded = read_image(source, **max_pixels_option(args))
     worker = _worker(args)
     repaired = restore_pixels(loaded.pixels, loaded.is_grayscale and loaded.pixels.ndim == 3, worker.restorer)
     options = {"alpha": loaded.alpha, "bit_depth": args.bit_depth or loaded.bit_depth, "exif": loaded.exif,
@@ -116,5 +116,5 @@ def _run_stdio(args: argparse.Namespace) -> int:
         write_restored(Path(args.output), repaired.pixels, overwrite=args.overwrite, **options)
     else:
         write_stdout(encode_restored(repaired.pixels, args.extension or writable_format(loaded.format), **options))
-    say(f"restored standard input with {worker.name}")
+    say(f"restored {name} with {worker.name}")
     return EXIT_OK
