@@ -80,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     stream = stream_source(args)
     if stream is not None:
-        return _run_stdio(args, *stream)
+        return _run_stream(args, *stream)
     plan = plan_jobs(args.inputs, args.output, args.extension)
     return run_plan(plan, args, lambda: ColorizeWorker(make_colorizer(args), make_restorer(args)))
 
 
-def _run_stdio(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
+def _run_stream(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
     """Colorize one image (stdin's bytes, or a file for ``-o -``); write to ``-o`` or, by
     default, to stdout."""
     from ..pipeline.decoding import read_image

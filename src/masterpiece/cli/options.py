@@ -99,13 +99,6 @@ def check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--format {args.extension} cannot be written; use png, jpg, tif, webp or bmp")
 
 
-def check_one_stdin(args: argparse.Namespace) -> None:
-    from ..errors import ConfigError
-
-    if len(args.inputs) > 1:
-        raise ConfigError("'-' (standard input) cannot be combined with other inputs")
-
-
 def stream_source(args: argparse.Namespace) -> tuple[bytes | Path, str] | None:
     """The one image of the stream mode and its name for the summary: standard input (``-`` as
     the input), or the one input file when ``-o -`` sends the result to standard output;
@@ -120,7 +113,8 @@ def stream_source(args: argparse.Namespace) -> tuple[bytes | Path, str] | None:
     from ..errors import ConfigError, InvalidInputError
 
     if STDIO in args.inputs:
-        check_one_stdin(args)
+        if len(args.inputs) > 1:
+            raise ConfigError("'-' (standard input) cannot be combined with other inputs")
         return sys.stdin.buffer.read(), "standard input"
     if args.output != STDIO:
         return None

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     stream = stream_source(args)
     if stream is not None:
-        return _run_stdio(args, *stream)
+        return _run_stream(args, *stream)
     plan = plan_jobs(args.inputs, args.output, args.extension, suffix=SUFFIX)
     return run_plan(plan, args, lambda: _worker(args), done="restored")
 
@@ -100,7 +100,7 @@ def _worker(args: argparse.Namespace) -> RestoreWorker:
     return RestoreWorker(Restorer(args.detector, auto_levels=args.auto_levels), max_pixels_option(args))
 
 
-def _run_stdio(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
+def _run_stream(args: argparse.Namespace, source: bytes | Path, name: str) -> int:
     """Restore one image (stdin's bytes, or a file for ``-o -``); write to ``-o`` or, by
     default, to stdout."""
     from ..pipeline.decoding import read_image

@@ -399,8 +399,8 @@ def export_bundled(
     ``masterpiece.source_sha256`` metadata, then the manifest entry
     (:func:`~masterpiece.models.bundled_onnx.write_manifest_entry`, which deletes the files of
     replaced weights). The registered spec names the weights, so after a retraining this
-    rebuilds from the new file. The same weights and tool versions give the same float32 bytes on any CPU
-    (:func:`fold_batch_norms`) and the same int8 bytes on the same kind of CPU.
+    rebuilds from the new file. The same weights and tool versions give the same float32
+    bytes on any CPU (:func:`fold_batch_norms`) and the same int8 bytes on the same kind of CPU.
 
     Args:
         name: a model whose registered weights are bundled (``compact``).

@@ -36,8 +36,9 @@ def open_session(path: Path, threads: int | None, what: str, *, blocked_layout: 
     back and forth; without them a 4-megapixel band ran in 163 ms instead of 211 ms (Intel
     Xeon, 2 cores; the same results to 1e-6, the same masks). The 30-megapixel peak moved
     both ways: 1,199 -> 1,161 MB on the harness's scan, 1,010 -> 1,132 MB on another, where
-    the plain convolutions' unfolded inputs stay in the arena (BENCHMARKS.md). The filler's convolutions are all at a quarter
-    of the resolution and 16 channels wide: it is faster with the blocks (46 ms against 71 ms).
+    the plain convolutions' unfolded inputs stay in the arena (BENCHMARKS.md). The filler's
+    convolutions are all at a quarter of the resolution and 16 channels wide: it is faster
+    with the blocks (46 ms against 71 ms).
 
     Raises:
         WeightsError: ONNX Runtime cannot load the file.

@@ -8,11 +8,12 @@
 The photographs are read as training reads them (:class:`.data.ColorPhotoDataset`: near-gray
 ones skipped, each resized so that its short side is ``short_side``), then written as JPEG, one
 quality for all: the highest of 95, 90, ..., 60 whose files, estimated on a seeded sample, fit
-in ``budget_mb`` (which also holds ``sources.csv`` and ``pack.json``). Where even the lowest does not fit, or the estimate was short, a seeded random
-subset is kept. Each source gets a subfolder of its name (``train/``, ``train_people/``), the
-files keep the sources' order (``00042_name.jpg``), so ``masterpiece train PACK`` and the damage
-detector's ``--data PACK`` read a pack as they read the originals. ``pack.json`` holds the
-settings and counts, ``sources.csv`` each file's source (the originals' terms apply to it).
+in ``budget_mb`` (which also holds ``sources.csv`` and ``pack.json``). Where even the lowest
+does not fit, or the estimate was short, a seeded random subset is kept. Each source gets a
+subfolder of its name (``train/``, ``train_people/``), the files keep the sources' order
+(``00042_name.jpg``), so ``masterpiece train PACK`` and the damage detector's ``--data PACK``
+read a pack as they read the originals. ``pack.json`` holds the settings and counts,
+``sources.csv`` each file's source (the originals' terms apply to it).
 
 The pack is built in a temporary folder beside ``out`` and renamed into place at the end: an
 existing ``out`` is never touched, and an interrupted run leaves nothing behind.
@@ -87,14 +88,19 @@ def _file_name(index: int, source: Path) -> str:
     return f"{index:05d}_{stem}.jpg"
 
 
-def _source_folder(path: Path, sources: Sequence[Path]) -> str:
-    """The subfolder a photograph goes to: the name of the source folder it came from
-    (``photos`` for list files, single files and folders without a usable name, such as ``.``)."""
+def _source_folders(sources: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Each source folder and the subfolder its photographs go to: its name (``photos`` for
+    folders without a usable one, such as ``.``; list files and single files go there too)."""
+    folders = []
     for source in sources:
-        if source.is_dir() and path.is_relative_to(source):
+        if source.is_dir():
             name = Path(os.path.abspath(source)).name
-            return name if name and not name.startswith(".") else "photos"
-    return "photos"
+            folders.append((source, name if name and not name.startswith(".") else "photos"))
+    return folders
+
+
+def _subfolder(path: Path, folders: Sequence[tuple[Path, str]]) -> str:
+    return next((name for source, name in folders if path.is_relative_to(source)), "photos")
 
 
 def pack_photos(
@@ -135,8 +141,8 @@ def pack_photos(
     budget = budget_mb * 1e6
     chosen = quality if quality is not None else _choose_quality(dataset.images, budget, rng)
     encoded = [_jpeg(rgb, chosen) for rgb in dataset.images]
-    names = [Path(_source_folder(path, source_paths)) / _file_name(index, path)
-             for index, path in enumerate(dataset.paths)]
+    folders = _source_folders(source_paths)
+    names = [Path(_subfolder(path, folders)) / _file_name(index, path) for index, path in enumerate(dataset.paths)]
     # each photograph costs its JPEG file and its row of sources.csv; pack.json about 300 bytes
     costs = [len(data) + len(f"{name.as_posix()},{path}\r\n".encode()) for data, name, path in
              zip(encoded, names, dataset.paths)]
@@ -193,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MasterpieceError as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
     print(f"packed {result.photos} photographs ({result.skipped} skipped as near-gray or unreadable, "
-          f"{result.dropped} left out to fit) at JPEG quality {result.quality}: {result.megabytes:.1f} MB in {result.out}")
+          f"{result.dropped} left out to fit) at JPEG quality {result.quality}: "
+          f"{result.megabytes:.1f} MB in {result.out}")
     return 0
 
 
