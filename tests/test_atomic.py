@@ -103,3 +103,17 @@ def test_output_errors_say_what_to_do(code: int, refused: bool, advice: str) -> 
     error = atomic.output_error(Path("/scans/out.tif"), OSError(code, os.strerror(code)))
     assert "'/scans/out.tif'" in str(error) and advice in str(error)
     assert error.errno == code and (code in atomic.REFUSED_WRITE_ERRNOS) is refused
+
+
+def test_stale_temporaries_of_the_destinations_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    photo, clip = tmp_path / "photo.png", tmp_path / "sub" / "clip.mp4"
+    clip.parent.mkdir()
+    stale = [atomic.temporary_sibling(photo), atomic.temporary_sibling(clip, keep_extension=True)]
+    kept = [photo, tmp_path / ".photo.png.part", tmp_path / ".photo.png.notes", tmp_path / ".photo.png.zzzzzzzz.part",
+            atomic.temporary_sibling(tmp_path / "other.png"), atomic.temporary_sibling(tmp_path / "sub" / "clip.mkv",
+                                                                                       keep_extension=True)]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    (tmp_path / f".{photo.name}.0123abcd.part.d").mkdir()  # a folder is never removed
+    assert atomic.remove_stale_temporaries([photo, clip, tmp_path / "missing" / "x.png"]) == 2
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "atomic_path",
     "os_problem",
     "output_error",
+    "remove_stale_temporaries",
     "remove_temporary",
     "replace_durably",
     "scratch_sibling",
@@ -111,6 +113,46 @@ def remove_temporary(temporary: str | os.PathLike[str]) -> None:
         Path(temporary).unlink(missing_ok=True)
     except OSError as err:
         logger.warning("could not remove the temporary file '%s': %s", temporary, err)
+
+
+def remove_stale_temporaries(destinations: Sequence[str | os.PathLike[str]]) -> int:
+    """Remove what writers killed midway left beside ``destinations``: the files named as
+    :func:`temporary_sibling` names them (``.NAME.<8 hex>.part``, or ``.STEM.<8 hex>.part.EXT``).
+
+    For a writer that could not clean up itself (a worker process stopped by its pool); call it
+    only once no writer of these destinations runs any more. Nothing else is touched: a user's
+    own files never match the pattern, and the destinations themselves are never removed.
+    A failure is logged, never raised.
+
+    Returns:
+        How many files were removed.
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for destination in destinations:
+        path = Path(destination)
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            entries = [entry for entry in os.scandir(folder) if entry.name.startswith(".")]
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY_NAME.fullmatch(entry.name)
+            if match is None:
+                continue
+            if match["stem"] + (match["extension"] or "") in names:
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
+                        removed += 1
+                except OSError as err:
+                    logger.warning("could not remove the temporary file '%s': %s", entry.path, err)
+    return removed
+
+
+#: the names :func:`temporary_sibling` gives: ``.NAME.<token>.part`` or ``.STEM.<token>.part.EXT``
+_TEMPORARY_NAME: Final = re.compile(r"\.(?P<stem>.+)\.[0-9a-f]{8}\.part(?P<extension>\.[^.]+)?")
 
 
 @contextlib.contextmanager

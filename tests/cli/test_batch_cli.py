@@ -148,3 +148,33 @@ def test_int8_is_exported_once_on_the_driver(photo_tree, tmp_path, monkeypatch, 
     # the bundled model's int8 file ships with the package: nothing is exported
     assert main([*argv[:3], str(tmp_path / "out2"), *argv[4:]]) == 0
     assert built == ["int8"] and fake_ray[1].args[0].precision == "int8"
+
+
+def test_an_interrupted_ray_run_leaves_no_temporaries(photo_tree, tmp_path, monkeypatch):
+    # Ray stops its actors in the middle of their writes (their own clean-up never runs): the
+    # driver removes the hidden .part files of the run's outputs, and nothing else
+    import contextlib
+
+    from masterpiece import distributed
+    from masterpiece.cli import batch
+    from masterpiece.cli.main import EXIT_INTERRUPTED
+
+    out = tmp_path / "out"
+    (out / "album").mkdir(parents=True)
+    mine = [out / ".notes.part", out / ".a.png.keep", out / "album" / ".other.png.0badf00d.part", out / "a.png.txt"]
+    for path in mine:
+        path.write_text("the user's")
+
+    def stopped_midway(pairs, make_colorizer, **options):
+        (out / ".a.png.1234abcd.part").write_bytes(b"half a png")
+        (out / "album" / ".b.png.9876fedc.part").write_bytes(b"half")
+        raise KeyboardInterrupt
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(distributed, "ray_session", lambda *a: contextlib.nullcontext())
+    monkeypatch.setattr(distributed, "colorize_files_on_ray", stopped_midway)
+    monkeypatch.setattr(batch, "_quiet_ray_data", lambda: None)
+    argv = ["batch", str(photo_tree), "-o", str(out), "--ray", "--model", "compact", "--format", "png"]
+    assert main(argv) == EXIT_INTERRUPTED
+    assert sorted(path for path in out.rglob("*") if path.is_file()) == sorted(mine)
+    assert all(path.read_text() == "the user's" for path in mine)

@@ -179,3 +179,23 @@ def test_extensions_match_the_library_and_help_lists_the_verb():
 
     assert VIDEO_EXTENSIONS == LIBRARY_EXTENSIONS
     assert "video" in build_parser().format_help()
+
+
+def test_an_unwritable_name_is_refused_even_when_it_exists(film, compact_weights, tmp_path, capsys):
+    # it was reported 'skipped: exists' (exit 0), and refused only with --overwrite
+    existing = tmp_path / "film.gif"
+    existing.write_bytes(b"the user's")
+    for extra in ([], ["--overwrite"]):
+        assert main(["video", str(film), str(existing), *_model(compact_weights), *extra]) == EXIT_USAGE
+        assert "cannot write a video named" in capsys.readouterr().err
+    assert existing.read_bytes() == b"the user's"
+
+
+def test_an_existing_folder_gets_the_default_name(film, compact_weights, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["video", str(film), str(folder), *_model(compact_weights), "--no-stabilise"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == str(folder / "film_colorized.mp4")
+    assert len(clips.read_frames(folder / "film_colorized.mp4")) == 10
+    assert main(["video", str(film), str(folder), *_model(compact_weights)]) == EXIT_OK  # a rerun skips it
+    assert "skipped" in capsys.readouterr().err

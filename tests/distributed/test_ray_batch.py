@@ -271,3 +271,29 @@ def test_batch_command_honours_workers_and_batch_size(
     _same_as_local(six_photos, out)
     (options,) = map_batches_calls  # one map over the files
     assert options["batch_size"] == 3 and options["compute"].max_size == 2
+
+
+def test_a_ray_session_keeps_the_callers_sigterm_handler(monkeypatch):
+    # ray.init installs its own SIGTERM handler (a stack dump, exit status 15), which replaced
+    # the CLI's clean stop (its summary and 143)
+    import signal
+
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    from masterpiece.distributed import ray_session
+
+    def init_like_ray(**options):
+        signal.signal(signal.SIGTERM, lambda *a: None)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init_like_ray)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+
+    def callers(signum, frame):
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, callers)
+    try:
+        with ray_session():
+            assert signal.getsignal(signal.SIGTERM) is callers
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -253,12 +253,25 @@ def _run_on_ray(args: argparse.Namespace) -> int:
             with contextlib.closing(results):
                 stopped = _record_results(jobs, results, tally)
     except KeyboardInterrupt:
+        # Ray stopped its workers midway through their writes: remove their hidden temporaries
+        _remove_unfinished_writes(jobs, save_mask=args.save_mask)
         say(summary_line(tally, f"model {args.model}") + "; interrupted: run the same command again to finish")
         raise
     say(summary_line(tally, f"model {args.model}"))
     if stopped:
         return EXIT_OUTPUT
     return EXIT_PARTIAL_FAILURE if tally.failed else EXIT_OK
+
+
+def _remove_unfinished_writes(jobs: list[Job], *, save_mask: bool) -> None:
+    """The ``.part`` files of outputs (and masks) that workers stopped by Ray were writing."""
+    from ..atomic import remove_stale_temporaries
+    from ..pipeline.repair import mask_path_for
+
+    destinations = [job.destination for job in jobs]
+    if save_mask:
+        destinations += [mask_path_for(job.destination) for job in jobs]
+    remove_stale_temporaries(destinations)
 
 
 def _record_results(jobs: list[Job], results: Iterator[FileResult], tally: Tally) -> bool:

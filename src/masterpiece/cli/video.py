@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "output",
         metavar="OUT",
         nargs="?",
-        help="the output video (default: IN_colorized with IN's extension, or .mp4)",
+        help="the output video, or an existing folder to write it into (default: IN_colorized with "
+        "IN's extension, or .mp4)",
     )
     add_model_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -153,6 +154,12 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.input)
     destination = Path(args.output) if args.output else default_output(source)
+    if destination.is_dir():  # an existing folder: the default name inside it
+        destination = destination / default_output(source).name
+    # what can never be written is refused before an existing output is skipped: a rerun
+    # would otherwise report 'skipped' for a name that --overwrite then refuses
+    if destination.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ConfigError(f"cannot write a video named '{destination}'; use one of {', '.join(VIDEO_EXTENSIONS)}")
     same_file = os.path.lexists(destination) and os.path.realpath(destination) == os.path.realpath(
         source
     )

@@ -21,6 +21,8 @@ import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +208,10 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         return
     local = address in (None, LOCAL)
     options = {"num_cpus": num_cpus} if local else {"address": address}
+    # ray.init installs its own SIGTERM handler (a stack dump and exit status 15), which would
+    # replace the caller's: the CLI's turns SIGTERM into a clean stop with its summary and 143
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         ray.init(**options, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -214,6 +220,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             f"cannot start or reach {where}: {error}; start one with `ray start --head` and pass "
             "--ray auto, or --ray ray://HOST:10001"
         ) from error
+    finally:
+        if main_thread and sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     try:
         yield
     finally:
