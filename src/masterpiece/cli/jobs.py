@@ -231,17 +231,31 @@ def _colorize_jobs(
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from ..errors import MasterpieceError
+
     inputs = {real_path(job.source) for job in jobs}
     # a bar for a terminal only (tqdm's disable=None): in a log or a pipe it is carriage-return noise
     bar = tqdm(total=len(jobs), unit="image", disable=True if len(jobs) < 2 else None, file=sys.stderr)
-    with logging_redirect_tqdm(), bar, _JobRunner(workers, worker, args, inputs) as runner:
-        for index, outcome in enumerate(runner.results(jobs)):
-            bar.update()
-            if record_outcome(outcome, jobs[index], tally):
-                runner.stop()
-                report_line(f"masterpiece: stopping: every later output would fail the same way; "
-                        f"{len(jobs) - index - 1} image(s) were not processed")
-                return True
+    runner = _JobRunner(workers, worker, args, inputs)
+    recorded = 0
+    try:
+        with logging_redirect_tqdm(), bar, runner:
+            for index, outcome in enumerate(runner.results(jobs)):
+                bar.update()
+                stops = record_outcome(outcome, jobs[index], tally)
+                recorded = index + 1
+                if stops:
+                    runner.stop()
+                    report_line(f"masterpiece: stopping: every later output would fail the same way; "
+                            f"{len(jobs) - index - 1} image(s) were not processed")
+                    return True
+    except KeyboardInterrupt:
+        # the jobs running when it came have finished their (atomic) writes: count them too
+        for index in range(recorded, len(jobs)):
+            outcome = runner.outcomes.get(index)
+            if isinstance(outcome, (bool, MasterpieceError)):
+                record_outcome(outcome, jobs[index], tally)
+        raise
     return False
 
 
@@ -294,6 +308,8 @@ class _JobRunner:
         self.worker, self.args, self.inputs = worker, args, inputs
         self._stopped = threading.Event()
         self._finished: list[threading.Event] = []
+        #: each finished job's outcome by index (None: not run), also those never yielded
+        self.outcomes: dict[int, bool | BaseException | None] = {}
         self._pool = None
         self._threads_before = 0
 
@@ -323,16 +339,18 @@ class _JobRunner:
             if self._stopped.is_set():
                 raise _Cancelled
 
+        outcome: bool | BaseException | None = None
         try:
-            if self._stopped.is_set():
-                return None
-            return _colorize_job(job, self.worker, self.args, self.inputs, wait_for_turn)
+            if not self._stopped.is_set():
+                outcome = _colorize_job(job, self.worker, self.args, self.inputs, wait_for_turn)
         except _Cancelled:
-            return None
+            pass
         except Exception as error:  # noqa: BLE001  (handed to the main thread, which reports or re-raises it)
-            return error
+            outcome = error
         finally:
+            self.outcomes[index] = outcome
             self._finished[index].set()
+        return outcome
 
     def results(self, jobs: list[Job]) -> Iterator[bool | BaseException]:
         import threading
