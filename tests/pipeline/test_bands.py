@@ -74,7 +74,7 @@ def test_resize_for_network_equals_torch_antialiased_bicubic(shape: tuple[int, i
     np.testing.assert_allclose(resize_for_network(planes, (size, size)), expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("height", [37, 96, 256])
+@pytest.mark.parametrize("height", [3, 37, 96, 256])  # 3: fewer rows than the grid, rows first
 def test_ab_rows_equal_interpolate(height: int) -> None:
     ab = torch.randn(1, 2, 16, 16, generator=torch.Generator().manual_seed(0)) * 50
     expected = F.interpolate(ab, size=(height, 40), mode="bilinear", align_corners=False).numpy()
@@ -131,3 +131,56 @@ def test_arrays_passed_in_are_copied_not_aliased(gray_photo: np.ndarray) -> None
     loaded = read_image(source)
     source[...] = 0
     assert np.array_equal(loaded.pixels, gray_photo) and loaded.rgb.max() > 0
+
+
+@pytest.mark.parametrize("channels", [(), (3,)])
+def test_a_tall_thin_image_is_resized_height_first_to_the_same_numbers(channels: tuple[int, ...]) -> None:
+    # Pillow resizes the width first: a 1-pixel-wide strip became a 256-wide copy of itself
+    # (1 x 4,000,000 pixels took 4 GB and a minute); shrinking the height first is the same map
+    rng = np.random.default_rng(1)
+    strip = cv2.GaussianBlur(rng.integers(0, 256, (3000, 9, *channels), dtype=np.uint8), (0, 0), 2)
+    planes = strip.astype(np.float32).reshape(3000, 9, -1).transpose(2, 0, 1) / 255
+    one_pass = resize_for_network(planes, (64, 64))  # what the whole image at once gives
+    expected = network_lightness(np.ascontiguousarray(strip[:, :, ...]), 64)
+    official = np.clip(one_pass, 0, 1)
+    official = np.round(official * 255) / 255
+    light = rgb_to_lightness(torch.from_numpy(np.repeat(official, 3 // official.shape[0], axis=0))[None]).numpy()
+    np.testing.assert_allclose(expected, light, atol=0.02, rtol=0)
+
+
+def test_a_one_pixel_strip_costs_what_its_pixels_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = bands.resize_for_network
+
+    def recording(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        calls.append((image.shape[-2:], size))
+        return real(image, size)
+
+    monkeypatch.setattr(bands, "resize_for_network", recording)
+    network_lightness(np.zeros((200_000, 1), np.uint8), 256)
+    # never a resize that makes the width grow while the height is still the strip's
+    assert all(not (size[1] > shape[1] and shape[0] > size[0]) for shape, size in calls), calls
+
+
+def test_a_wide_strip_is_upsampled_rows_first(
+    compact_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # width first, a 1 x 50,000,000 strip needed the grid's 64 rows at its full width (25 GB)
+    made = []
+    real = bands.upsample_ab_width
+
+    def recording(ab: np.ndarray, width: int) -> np.ndarray:
+        made.append(ab.shape[-2] * width)
+        return real(ab, width)
+
+    monkeypatch.setattr(bands, "upsample_ab_width", recording)
+    monkeypatch.setattr(image, "upsample_ab_width", recording)
+    colorizer = Colorizer("compact", weights=compact_weights, size=64, precision="fp32")
+    strip = np.random.default_rng(2).integers(0, 256, (3, 20_000), dtype=np.uint8)
+    whole = colorizer.colorize_pixels(strip)
+    assert made and max(made) <= 3 * 20_000  # never more rows at the full width than the strip's
+    monkeypatch.setattr(bands, "BAND_PIXELS", 20_000)  # one row per band
+    made.clear()
+    banded = colorizer.colorize_pixels(strip)
+    assert made and max(made) <= 20_000
+    assert np.abs(banded - whole).max() < 2e-3

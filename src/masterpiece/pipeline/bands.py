@@ -125,7 +125,11 @@ def network_lightness(
     """
     height, width = pixels.shape[:2]
     bands = list(row_bands(height, width, band_pixels))
-    if len(bands) == 1:
+    if width < size < height:
+        # the width grows: shrink the height first, or Pillow's pass over the rows (it resizes
+        # the width first) makes each row size wide (a 1 x 4,000,000 strip took 4 GB); the same map
+        small = resize_for_network(resize_for_network(_pixel_planes(pixels), (size, width)), (size, size))
+    elif len(bands) == 1:
         small = resize_for_network(_pixel_planes(pixels), (size, size))
     else:
         narrow = np.concatenate([resize_for_network(_pixel_planes(pixels[rows]), (rows.stop - rows.start, size))
@@ -181,6 +185,9 @@ def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(*, h, w)`` ab -> ``(*, H, W)``: ``F.interpolate(ab, size, mode="bilinear",
     align_corners=False)``, computed separably (equal up to float32 rounding)."""
     height, width = size
+    if height < ab.shape[-2]:  # fewer rows than the grid (a wide strip): the rows first, or the
+        # intermediate would be the grid's rows at the full width (1 x 50,000,000: 25 GB)
+        return upsample_ab_width(upsample_ab_rows(ab, slice(0, height), height), width).astype(np.float32, copy=False)
     return upsample_ab_rows(upsample_ab_width(ab, width), slice(0, height), height).astype(np.float32, copy=False)
 
 

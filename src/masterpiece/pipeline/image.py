@@ -369,10 +369,20 @@ class Colorizer:
             ab = upsample_ab(float32_array(ab_small)[0], (height, width))
             self._store(out, bands[0], _band_lightness(pixels, equalise), ab * np.float32(saturation), fast)
             return out
-        ab_wide = upsample_ab_width(float32_array(ab_small)[0], width)
+        grid = float32_array(ab_small)[0]
+        if height < grid.shape[-2]:  # a wide strip: its rows first (see upsample_ab), then each band's width
+            ab_rows = upsample_ab_rows(grid, slice(0, height), height)
+
+            def band_ab(rows: slice) -> np.ndarray:
+                return upsample_ab_width(ab_rows[..., rows, :], width)
+        else:
+            ab_wide = upsample_ab_width(grid, width)
+
+            def band_ab(rows: slice) -> np.ndarray:
+                return upsample_ab_rows(ab_wide, rows, height)
 
         def colorize_band(rows: slice) -> None:
-            ab = upsample_ab_rows(ab_wide, rows, height) * np.float32(saturation)
+            ab = band_ab(rows) * np.float32(saturation)
             self._store(out, rows, _band_lightness(pixels[rows], equalise), ab, fast)
 
         # the fast path is NumPy and OpenCV work that releases the GIL: bands run on all cores
