@@ -190,7 +190,11 @@ def test_bad_inputs_get_json_errors(client, png_bytes):
 
 def test_pixel_limit_is_413(png_bytes):
     with TestClient(create_app(ServiceSettings(model="compact", max_pixels=5000))) as client:
-        assert_error(post(client, png_bytes), 413, "image_too_large", "12,288 pixels")
+        response = post(client, png_bytes)
+        # what a client can do, not the CLI's --max-pixels or the library's max_pixels=
+        assert_error(response, 413, "image_too_large", "12,288 pixels", "at most 5,000 pixels", "send a smaller",
+                     "MASTERPIECE_SERVE_MAX_PIXELS")
+        assert "--max-pixels" not in response.json()["message"] and "max_pixels=" not in response.json()["message"]
 
 
 def test_upload_limit_is_413_from_the_header_and_while_reading(png_bytes):
@@ -213,7 +217,9 @@ def test_upload_limit_is_413_from_the_header_and_while_reading(png_bytes):
         # the image itself is above max_upload_bytes, the request within the body limit
         noise = encode((np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8))
         assert 1000 < len(noise) < limit
-        assert_error(post(client, noise), 413, "image_too_large", "1,000 bytes")
+        response = post(client, noise)
+        assert_error(response, 413, "image_too_large", "1,000 bytes", "send a smaller", "MASTERPIECE_SERVE_MAX_UPLOAD_BYTES")
+        assert "max_bytes" not in response.json()["message"] and "1,001 bytes" not in response.json()["message"]
 
 
 def test_missing_weights_are_503_with_what_to_do(png_bytes):

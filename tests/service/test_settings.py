@@ -53,6 +53,9 @@ def test_environment_and_overrides():
         ({"MASTERPIECE_SERVE_QUEUE_TIMEOUT": "nan"}, {}, "MASTERPIECE_SERVE_QUEUE_TIMEOUT='nan'"),
         ({"MASTERPIECE_SERVE_MAX_QUEUE": "-1"}, {}, "MASTERPIECE_SERVE_MAX_QUEUE='-1' is not a whole number, 0 or"),
         ({"MASTERPIECE_SERVE_PRELOAD": "maybe"}, {}, "MASTERPIECE_SERVE_PRELOAD='maybe' is not a yes or no"),
+        # no client could send it: every request was refused with 401
+        ({"MASTERPIECE_API_KEY": "clé"}, {}, "printable ASCII"),
+        ({}, {"api_key": " s3cret"}, "printable ASCII"),
     ],
 )
 def test_invalid_settings(environ, overrides, words):

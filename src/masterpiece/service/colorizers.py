@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..color.annealed import check_temperature
 from ..errors import (
+    ImageTooLargeError,
     MasterpieceError,
     ModelError,
     ModelUnavailableError,
@@ -202,9 +204,23 @@ def _read_upload(data: bytes | BinaryIO, output: OutputFormat, settings: Service
     if not isinstance(data, bytes):
         data.seek(0)
         data = data.read(settings.max_upload_bytes + 1)
-    loaded = read_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    try:
+        loaded = read_image(data, max_pixels=settings.max_pixels, max_bytes=settings.max_upload_bytes)
+    except ImageTooLargeError as error:  # its advice is the CLI's and the library's: a client cannot follow it
+        what = re.sub(r"the image data \([0-9,]+ bytes\)", "the upload", str(error).split("; ", 1)[0], count=1)
+        raise ImageTooLargeError(f"{what}; {_service_limits(settings)}") from error
     _check_output_size(*loaded.size, output)
     return loaded
+
+
+def _service_limits(settings: ServiceSettings) -> str:
+    """What a client of this service may send, and who can change it."""
+    from .settings import environment_variable
+
+    pixels = "no pixel limit" if settings.max_pixels is None else f"at most {settings.max_pixels:,} pixels"
+    return (f"this service takes images of {pixels} and {settings.max_upload_bytes:,} bytes: send a smaller "
+            f"image (the operator sets the limits with {environment_variable('max_pixels')} and "
+            f"{environment_variable('max_upload_bytes')})")
 
 
 def _encoded(

@@ -77,6 +77,11 @@ class ServiceSettings:
             raise ConfigError(f"max_queue must be 0 or more, got {self.max_queue}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ConfigError(f"max_pixels must be positive or None, got {self.max_pixels}")
+        if self.api_key and not (self.api_key.isascii() and self.api_key.isprintable() and self.api_key.strip() == self.api_key):
+            # HTTP headers carry ASCII: a key with other characters could never be sent right
+            raise ConfigError("the API key must be printable ASCII without spaces at its ends (HTTP headers "
+                              "carry nothing else); generate one with: python -c \"import secrets; "
+                              "print(secrets.token_urlsafe(32))\"")
         if self.weights is not None and not self.model:
             raise ConfigError("weights need a model: the architecture of the weights file")
 
