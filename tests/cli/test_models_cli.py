@@ -69,6 +69,9 @@ def test_pull_offline_fails_in_one_line_with_advice(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("masterpiece: error: ")
     assert "MASTERPIECE_OFFLINE" in err and "--weights FILE" in err
+    # several names, all failing: nothing was pulled, so the same code (it was 1, "some failed")
+    assert main(["models", "pull", "eccv16", "siggraph17"]) == 3
+    assert capsys.readouterr().err.count("masterpiece: error: ") == 2
 
 
 @pytest.mark.parametrize(

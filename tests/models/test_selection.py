@@ -32,3 +32,15 @@ def test_without_torch_a_pulled_pytorch_checkpoint_is_not_the_default(
     monkeypatch.setattr(selection, "torch_available", lambda: False)
     assert selection.available_models() == ["compact"]
     assert selection.default_model_name() == "compact"
+
+
+def test_a_cached_file_that_cannot_be_the_published_one_is_not_the_default(isolated_cache: Path) -> None:
+    # an empty eccv16 (or a siggraph17 of the wrong size) made every plain `colorize` fail its
+    # sha256 check instead of running the bundled model
+    eccv16 = weights_path_for(get_model_info("eccv16").weights)
+    eccv16.write_bytes(b"")
+    siggraph17 = get_model_info("siggraph17").weights
+    assert siggraph17.size_bytes is not None
+    weights_path_for(siggraph17).write_bytes(b"cut short")
+    assert selection.available_models() == ["compact"]
+    assert selection.default_model_name() == "compact"

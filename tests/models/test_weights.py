@@ -555,3 +555,38 @@ def test_the_published_layout_downloads_verifies_and_loads(
     torch.testing.assert_close(model.model8[6].weight, state_dict["model8.6.weight"])
     from_file = create_model("eccv16", weights=path)
     torch.testing.assert_close(from_file.bin_centers, model.bin_centers)
+
+
+def test_offline_a_damaged_cached_file_is_named_as_damaged_not_missing(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it said "... is not in the cache directory and downloads are disabled", with the file there
+    spec = _spec(tiny_file, tiny_file.as_uri())
+    _register_tiny(monkeypatch, spec)
+    monkeypatch.setenv("MASTERPIECE_OFFLINE", "1")
+    cache_dir().mkdir(parents=True)
+    (cache_dir() / tiny_file.name).write_bytes(b"not the weights")
+    with pytest.raises(ChecksumMismatchError) as pulled:
+        download_weights(spec, progress=False, name=TINY)
+    with pytest.raises(ChecksumMismatchError) as loaded:
+        create_model(TINY)
+    for message in (str(pulled.value), str(loaded.value)):
+        assert "is not in the cache" not in message and spec.sha256 in message
+        assert "delete it" in message and "MASTERPIECE_OFFLINE" in message and f"models pull {TINY}" in message
+    assert (cache_dir() / tiny_file.name).read_bytes() == b"not the weights"  # never removed for the user
+
+
+def test_a_content_length_that_is_no_number_only_loses_the_bars_total(
+    tiny_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # int("abc") was an internal error ("this is a bug", exit 1)
+    import io
+    import urllib.request
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": "abc"}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(tiny_file.read_bytes()))
+    spec = _spec(tiny_file, "http://127.0.0.1:9/weights.pth")
+    path = download_weights(spec, progress=False)
+    verify_sha256(path, spec.sha256)

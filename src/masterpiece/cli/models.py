@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .main import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE
+from .main import EXIT_MODEL, EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,6 +165,8 @@ def _pull(args: argparse.Namespace) -> int:
             print(f"masterpiece: error: {info.name}: {error}", file=sys.stderr)
             continue
         print(f"{info.name}: {path}")
+    if failures and failures == len(infos):  # nothing was pulled: as one name's failure exits
+        return EXIT_MODEL
     return EXIT_PARTIAL_FAILURE if failures else EXIT_OK
 
 

@@ -172,9 +172,9 @@ def _fetch(url: str, destination: Path, expected: str, progress: bool, name: str
             urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
             open(temporary, "wb") as file,
         ):
-            length = response.headers.get("Content-Length")
-            actual = _copy_with_progress(
-                response, file, int(length) if length else None, destination.name, progress
+            length = (response.headers.get("Content-Length") or "").strip()
+            actual = _copy_with_progress(  # a length that is no number only loses the bar's total
+                response, file, int(length) if length.isdigit() else None, destination.name, progress
             )
         if actual != expected:
             raise _mismatch(
@@ -236,7 +236,8 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
         _verify_registered(destination, spec, name)
         return destination
     present = destination.is_file()
-    if present and sha256_of(destination) == expected:
+    actual = sha256_of(destination) if present else None
+    if actual == expected:
         logger.info("%s is already downloaded and verified", destination)
         return destination
     if spec.url is None:
@@ -244,6 +245,8 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
             f"no download address is known for {spec.filename}; pass --weights FILE"
         )
     if offline():
+        if present:  # not "missing": the file is there, and damaged or another one
+            raise _mismatch(str(destination), actual, expected, _offline_replacement(name))
         raise WeightsNotFoundError(
             _missing_message(spec, name, f"downloads are disabled ({OFFLINE_ENV} is set)")
         )
@@ -289,10 +292,19 @@ def _missing_message(spec: WeightsSpec, name: str | None, why: str) -> str:
     )
 
 
+def _offline_replacement(name: str | None) -> str:
+    """What to do with a damaged cached file when downloads are disabled."""
+    return (f"delete it, then copy a good one here from a machine with internet (run {_pull_hint(name)} "
+            f"there), or unset {OFFLINE_ENV} and run {_pull_hint(name)}")
+
+
 def _verify_registered(path: Path, spec: WeightsSpec, name: str | None) -> None:
     if spec.bundled and not path.is_file():
         raise WeightsNotFoundError(f"the bundled weights {path} are missing; reinstall masterpiece")
-    advice = "reinstall masterpiece" if spec.bundled else f"run {_pull_hint(name)} to replace it"
+    if spec.bundled:
+        advice = "reinstall masterpiece"
+    else:
+        advice = _offline_replacement(name) if offline() else f"run {_pull_hint(name)} to replace it"
     verify_sha256(path, spec.sha256, what_to_do=advice)
 
 

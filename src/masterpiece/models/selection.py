@@ -7,7 +7,7 @@ import logging
 from .._optional import torch_available
 from ..errors import WeightsNotFoundError
 from ._registry import get_model_info, list_models
-from ._weights import weights_available
+from ._weights import weights_available, weights_path_for
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +18,16 @@ def _runs_here(name: str) -> bool:
     info = get_model_info(name)
     if not weights_available(info):
         return False
+    if not info.weights.bundled:
+        # a cached file that cannot be the published one (empty, cut short) would make every
+        # plain `colorize` fail its sha256 check instead of using the bundled model (loading
+        # verifies the sha256 itself; this is only the cheap test)
+        size = weights_path_for(info.weights).stat().st_size
+        if size == 0 or (info.weights.size_bytes is not None and size != info.weights.size_bytes):
+            logger.warning("model %s is not the default: its cached weights %s have %d bytes, not the "
+                           "published file; run `masterpiece models pull %s` to replace them",
+                           name, weights_path_for(info.weights), size, name)
+            return False
     if info.weights.bundled or torch_available():
         return True
     logger.info("model %s is not the default: its weights need PyTorch, which is not installed", name)
