@@ -387,3 +387,49 @@ def test_published_architectures(published_random, photo, monkeypatch) -> None:
     app.sidebar.toggle(key="uncertainty").set_value(True).run()
     no_problems(app)
     assert view_data(app)["afterLabel"] == "Uncertainty"
+
+
+# --------------------------------------------------------------------------- found by a review
+
+
+def test_two_uploads_named_alike_can_both_be_chosen(app, photo, gray_photo) -> None:
+    # Streamlit maps a choice back by its label: the first IMG_0001.jpg could never be chosen
+    upload(app, ("IMG_0001.png", photo), ("IMG_0001.png", png_bytes(255 - gray_photo)))
+    chooser = widget(app.selectbox, "Photo to edit")
+    assert chooser.options == ["IMG_0001.png (1)", "IMG_0001.png (2)"]
+    first = list(app.session_state["photos"])[0]
+    chooser.set_value(first).run()
+    app.sidebar.slider(key="saturation").set_value(1.5).run()  # any rerun
+    assert widget(app.selectbox, "Photo to edit").value == first
+
+
+def test_a_16_bit_upload_downloads_as_16_bit_png(downloads, app, gray_photo) -> None:
+    deep = gray_photo.astype(np.uint16) * 257
+    buffer = io.BytesIO()
+    Image.fromarray(deep).save(buffer, "PNG")
+    upload(app, ("deep.png", buffer.getvalue()))
+    no_problems(app)
+    import cv2
+
+    png = downloads(app.get("download_button")[0])
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.startswith(b"\x89PNG") and decoded.dtype == np.uint16 and decoded.shape == (96, 128, 3)
+
+
+def test_a_photo_too_wide_for_jpeg_says_so_instead_of_a_failing_button(app, photo) -> None:
+    upload(app, ("wide.png", png_bytes(np.zeros((2, 70_000), np.uint8))), ("street.png", photo))
+    widget(app.selectbox, "Photo to edit").select_index(0).run()
+    app.segmented_control(key="format").set_value("JPEG").run()
+    warnings = [item.value for item in app.warning]
+    assert any("wide.png (70000x2) is too large for JPEG" in text and "choose PNG" in text for text in warnings)
+    assert any("the zip cannot hold every photo as JPEG" in text for text in warnings)
+    assert [item.label for item in app.get("download_button")] == []
+    app.segmented_control(key="format").set_value("PNG").run()
+    assert [item.label for item in app.get("download_button")] == ["Download PNG", "Download all 2 (zip)"]
+
+
+def test_the_pixel_limit_message_says_what_a_browser_user_can_do(app) -> None:
+    upload(app, ("big.png", _png_claiming(8000, 7000)))
+    [message] = [item.value for item in app.error]
+    assert "56,000,000 pixels" in message and "upload a smaller image" in message
+    assert "MASTERPIECE_MAX_PIXELS" in message and "--max-pixels" not in message and "max_pixels=" not in message

@@ -20,7 +20,7 @@ from masterpiece.app.catalogue import ModelChoice, load_model, model_choices
 from masterpiece.app.hint_panel import HintActions, hint_panel
 from masterpiece.app.photo_view import Marker, jpeg_url, photo_view
 from masterpiece.app.session import Photo, read_upload
-from masterpiece.app.studio import FORMATS, Settings, Studio, session_value, take_flashes
+from masterpiece.app.studio import FORMATS, Settings, Studio, session_value, take_flashes, too_large_for
 from masterpiece.errors import MasterpieceError
 from masterpiece.models import DEFAULT_TEMPERATURE
 from masterpiece.models.catalogue import spreads_hints
@@ -202,9 +202,12 @@ def gallery(photos: Sequence[Photo], results: dict[str, np.ndarray]) -> Photo:
         thumbnail = downscale(results[photo.file_id], THUMB_SIDE)
         columns[number % len(columns)].image(thumbnail, caption=photo.name)
     by_id = {photo.file_id: photo for photo in photos}
-    chosen = st.selectbox(
-        "Photo to edit", list(by_id), format_func=lambda i: by_id[i].name, key="current"
-    )
+    # Streamlit maps a choice back by its label: two uploads named alike (IMG_0001.jpg from two
+    # folders) made the first one impossible to choose, so their labels are numbered
+    names = [photo.name for photo in photos]
+    labels = {photo.file_id: photo.name if names.count(photo.name) == 1 else f"{photo.name} ({number})"
+              for number, photo in enumerate(photos, start=1)}
+    chosen = st.selectbox("Photo to edit", list(by_id), format_func=labels.__getitem__, key="current")
     return by_id[chosen]
 
 
@@ -257,19 +260,17 @@ def downloads(photo: Photo, studio: Studio, photos: Sequence[Photo]) -> None:
     """Full-resolution downloads (made when clicked): this photo, and all of them as a zip."""
     st.subheader("Download")
     label = st.segmented_control("Format", list(FORMATS), default="PNG", key="format") or "PNG"
-    extension, mime = FORMATS[label]
     hints = studio.hints(photo)
-    st.download_button(
-        f"Download {label}",
-        data=lambda: studio.encoded(photo, hints, label),
-        file_name=f"{photo.stem}_colorized.{extension}",
-        mime=mime,
-        key="download",
-        on_click="ignore",
-        icon=":material/download:",
-        help=f"{photo.stem}_colorized.{extension}, full resolution, with the hints",
-    )
+    refusals = [reason for reason in (too_large_for(each, label) for each in photos) if reason]
+    this_one = too_large_for(photo, label)
+    if this_one:  # the encoder would fail on the click, and the browser say only "failed"
+        st.warning(this_one)
+    else:
+        _download_this(photo, studio, hints, label)
     if len(photos) > 1:
+        if refusals:
+            st.warning(f"the zip cannot hold every photo as {label}: {refusals[0]}")
+            return
         jobs = [(each, studio.hints(each)) for each in photos]
         st.download_button(
             f"Download all {len(photos)} (zip)",
@@ -280,6 +281,20 @@ def downloads(photo: Photo, studio: Studio, photos: Sequence[Photo]) -> None:
             on_click="ignore",
             icon=":material/folder_zip:",
         )
+
+
+def _download_this(photo: Photo, studio: Studio, hints: Sequence, label: str) -> None:
+    extension, mime = FORMATS[label]
+    st.download_button(
+        f"Download {label}",
+        data=lambda: studio.encoded(photo, hints, label),
+        file_name=f"{photo.stem}_colorized.{extension}",
+        mime=mime,
+        key="download",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"{photo.stem}_colorized.{extension}, full resolution, with the hints",
+    )
 
 
 # --------------------------------------------------------------------------- the page

@@ -16,10 +16,11 @@ from typing import IO, Generic, TypeVar
 
 import numpy as np
 
-from ..errors import MasterpieceError
-from ..pipeline.analysis import downscale
+from ..errors import ImageTooLargeError, MasterpieceError
+from ..pipeline.pixels import equalise_channels
+from ..pipeline.repair import display_copy
 from ..pipeline.decoding import LoadedImage, read_image
-from ..settings import APP_MAX_PIXELS, max_pixels
+from ..settings import APP_MAX_PIXELS, MAX_PIXELS_ENV, max_pixels
 
 __all__ = ["APP_MAX_PIXELS", "DISPLAY_SIDE", "LruCache", "Photo", "read_upload"]
 
@@ -62,9 +63,18 @@ def read_upload(file_id: str, upload: IO[bytes], max_bytes: int) -> Photo:
     upload.seek(0)
     try:
         image = read_image(upload, max_bytes=max_bytes, max_pixels=max_pixels(default=APP_MAX_PIXELS))
+    except ImageTooLargeError as error:  # its advice is the CLI's (--max-pixels): not the browser's
+        what = str(error).split("; ", 1)[0]
+        return Photo(file_id, name, error=f"{what}; upload a smaller image (whoever runs the app can raise "
+                                           f"the limit with {MAX_PIXELS_ENV})")
     except MasterpieceError as error:
         return Photo(file_id, name, error=str(error))
-    return Photo(file_id, name, image=image, preview=downscale(image.rgb, DISPLAY_SIDE))
+    # from the decoded pixels: image.rgb would keep a float32 copy of the whole scan (12 bytes a
+    # pixel) in the session for as long as the upload stays
+    preview = display_copy(image.pixels, DISPLAY_SIDE)
+    if image.is_grayscale and image.pixels.ndim == 3:  # a gray photo stored as RGB: gray on screen
+        equalise_channels(preview)
+    return Photo(file_id, name, image=image, preview=preview)
 
 
 class LruCache(Generic[T]):

@@ -31,7 +31,7 @@ from ..pipeline.analysis import (
     predict_distribution,
     rescale_hints,
 )
-from ..pipeline.encoding import encode_image
+from ..pipeline.encoding import MAX_OUTPUT_SIDE, encode_image
 from ..pipeline.image import ColorHint, Colorizer
 from ..pipeline.repair import Repaired, damage_overlay, display_copy, repair_for_colorizing
 from ..restoration import Restorer
@@ -39,7 +39,7 @@ from .catalogue import ModelChoice
 from .hints import HintBook
 from .session import DISPLAY_SIDE, LruCache, Photo
 
-__all__ = ["FORMATS", "Settings", "Studio", "flash", "hint_book", "session_value", "take_flashes"]
+__all__ = ["FORMATS", "Settings", "Studio", "flash", "hint_book", "session_value", "take_flashes", "too_large_for"]
 
 #: download formats: label -> (extension, MIME type)
 FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg")}
@@ -196,12 +196,14 @@ class Studio:
         photo was made, and kept, when its screen copy was colorized).
         """
         image, repaired = photo.image, self.repaired(photo)
+        depth = 16 if image.bit_depth == 16 and label == "PNG" else 8  # as colorize and the service
+        dtype = np.uint16 if depth == 16 else np.uint8
         if repaired is None:
-            rgb = self.colorizer.colorize_loaded(image, hints)
+            rgb = self.colorizer.colorize_loaded(image, hints, dtype=dtype)
         else:
-            rgb = self.colorizer.colorize_pixels(repaired.pixels, hints, equalise=repaired.equalise)
+            rgb = self.colorizer.colorize_pixels(repaired.pixels, hints, equalise=repaired.equalise, dtype=dtype)
         return encode_image(
-            rgb, label, alpha=image.alpha, exif=image.exif, icc_profile=image.icc_profile
+            rgb, label, alpha=image.alpha, bit_depth=depth, exif=image.exif, icc_profile=image.icc_profile
         )
 
     def zipped(self, jobs: Sequence[tuple[Photo, tuple[ColorHint, ...]]], label: str) -> bytes:
@@ -217,6 +219,15 @@ class Studio:
                 used.add(name)
                 archive.writestr(name, self.encoded(photo, hints, label))
         return buffer.getvalue()
+
+
+def too_large_for(photo: Photo, label: str) -> str | None:
+    """Why ``photo`` cannot be downloaded as ``label`` (its side is over the format's limit), or None."""
+    limit = MAX_OUTPUT_SIDE.get(label)
+    width, height = photo.image.size
+    if limit is None or max(width, height) <= limit:
+        return None
+    return f"{photo.name} ({width}x{height}) is too large for {label}: at most {limit:,} pixels a side; choose PNG"
 
 
 def _on_preview(photo: Photo, hints: Sequence[ColorHint]) -> tuple[ColorHint, ...]:

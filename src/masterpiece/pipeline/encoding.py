@@ -65,6 +65,8 @@ __all__ = ["encode_image", "encode_jpeg", "encode_png", "encode_tiff", "tiff_par
 
 logger = logging.getLogger(__name__)
 
+#: the largest side each output type can store, in pixels (the others: no limit of their own)
+MAX_OUTPUT_SIDE: Final = {"WEBP": 16383, "JPEG": 65535}
 _JPEG_MAX_EXIF_BYTES: Final = 65533  # one APP1 segment, less its length field
 
 PNG_COMPRESSION_LEVEL: Final = 1

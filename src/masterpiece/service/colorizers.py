@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..models import default_model_name, get_model_info
 from ..pipeline.decoding import LoadedImage, read_image
-from ..pipeline.encoding import encode_image
+from ..pipeline.encoding import MAX_OUTPUT_SIDE, encode_image
 from ..pipeline.image import ColorHint, Colorizer
 from ..pipeline.repair import encode_restored, restore_pixels
 from ..restoration import Restorer
@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 ColorizerLoader = Callable[[str], Colorizer]
 
-#: the largest side each output type can store (WebP: 16383, JPEG: 65535 pixels)
-MAX_OUTPUT_SIDE = {"WEBP": 16383, "JPEG": 65535}
 
 
 class ColorizerCache:
