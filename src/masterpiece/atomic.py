@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -115,14 +116,16 @@ def remove_temporary(temporary: str | os.PathLike[str]) -> None:
         logger.warning("could not remove the temporary file '%s': %s", temporary, err)
 
 
-def remove_stale_temporaries(destinations: Sequence[str | os.PathLike[str]]) -> int:
+def remove_stale_temporaries(destinations: Sequence[str | os.PathLike[str]], *,
+                             older_than_s: float | None = None) -> int:
     """Remove what writers killed midway left beside ``destinations``: the files named as
     :func:`temporary_sibling` names them (``.NAME.<8 hex>.part``, or ``.STEM.<8 hex>.part.EXT``).
 
     For a writer that could not clean up itself (a worker process stopped by its pool); call it
-    only once no writer of these destinations runs any more. Nothing else is touched: a user's
-    own files never match the pattern, and the destinations themselves are never removed.
-    A failure is logged, never raised.
+    only once no writer of these destinations runs any more, or with ``older_than_s``: then only
+    files not modified for that many seconds go (another process may be writing a fresh one).
+    Nothing else is touched: a user's own files never match the pattern, and the destinations
+    themselves are never removed. A failure is logged, never raised.
 
     Returns:
         How many files were removed.
@@ -143,7 +146,9 @@ def remove_stale_temporaries(destinations: Sequence[str | os.PathLike[str]]) -> 
                 continue
             if match["stem"] + (match["extension"] or "") in names:
                 try:
-                    if entry.is_file(follow_symlinks=False):
+                    if entry.is_file(follow_symlinks=False) and (
+                        older_than_s is None or time.time() - entry.stat(follow_symlinks=False).st_mtime > older_than_s
+                    ):
                         os.unlink(entry.path)
                         removed += 1
                 except OSError as err:

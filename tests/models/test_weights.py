@@ -590,3 +590,20 @@ def test_a_content_length_that_is_no_number_only_loses_the_bars_total(
     spec = _spec(tiny_file, "http://127.0.0.1:9/weights.pth")
     path = download_weights(spec, progress=False)
     verify_sha256(path, spec.sha256)
+
+
+def test_a_pull_removes_what_a_killed_pull_left_a_day_ago(tiny_file: Path) -> None:
+    # a SIGKILLed pull leaves its hidden .part (about 130 MB); a fresh one may be another pull's
+    from masterpiece.atomic import temporary_sibling
+
+    spec = _spec(tiny_file, tiny_file.as_uri())
+    destination = weights_path_for(spec)
+    destination.parent.mkdir(parents=True)
+    old, fresh = temporary_sibling(destination), temporary_sibling(destination)
+    for path in (old, fresh):
+        path.write_bytes(b"half")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    download_weights(spec, progress=False)
+    assert not old.exists() and fresh.exists()
+    verify_sha256(destination, spec.sha256)

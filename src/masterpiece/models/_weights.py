@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .._optional import require_torch
-from ..atomic import REFUSED_WRITE_ERRNOS, atomic_path, output_error
+from ..atomic import REFUSED_WRITE_ERRNOS, atomic_path, output_error, remove_stale_temporaries
 from ..errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: seconds without an answer before a download gives up
 DOWNLOAD_TIMEOUT_S = 60.0
+#: a partial download (".NAME.<random>.part") this many seconds old is what a killed pull left
+STALE_DOWNLOAD_S = 24 * 3600.0
 _CHUNK_BYTES = 1 << 20
 #: state-dict keys a file may lack (BatchNorm counters, unused at inference)
 _OPTIONAL_KEY_SUFFIX = "num_batches_tracked"
@@ -253,6 +255,8 @@ def download_weights(spec: WeightsSpec, progress: bool = True, *, name: str | No
     if present:  # replaced atomically once the new download is verified
         logger.warning("%s does not have the published sha256; replacing it", destination)
     _ensure_cache_dir(destination.parent)
+    # what a killed download left (about 130 MB each); a day old, so no running pull's own file
+    remove_stale_temporaries([destination], older_than_s=STALE_DOWNLOAD_S)
     logger.info("downloading %s to %s", spec.url, destination)
     try:
         _fetch(spec.url, destination, expected, progress, name)
